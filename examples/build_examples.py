@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Make the example pickles inside the image they will be tested in (no network, the caller's uid).
+
+    python examples/build_examples.py --python 3.11 [--out examples/build/py3.11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(python: str, out: Path) -> list[Path]:
+    from runner import data, engine, images
+    from runner.pins import pin_set
+
+    client = engine.connect()
+    image = images.ensure(client, pin_set(python, "standard"), progress=lambda line: print(line))
+    live = data.synthetic_default()
+    out.mkdir(parents=True, exist_ok=True)
+    code, output = engine.run_script(
+        client, image.id, ["/examples/train.py", "--features", "/data/features.json", "--out", "/out"],
+        [engine.Mount(HERE, "/examples"), engine.Mount(live.features_json, "/data/features.json"),
+         engine.Mount(out.resolve(), "/out", writable=True)])
+    if code != 0:
+        raise SystemExit(f"training the examples failed (exit {code}):\n{output}")
+    return sorted(out.glob("*.pkl"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default="3.11")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    made = build(args.python, args.out or HERE / "build" / f"py{args.python}")
+    print("\n".join(f"  {p}" for p in made))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    sys.exit(main())

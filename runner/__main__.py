@@ -1,0 +1,5 @@
+"""`python -m runner` is the same as the `numerai-sandbox` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,395 @@
+"""Everything that talks to the Docker engine about containers: limits, isolation, wait, kill, cleanup.
+
+One container per run, created with the limits Numerai applies (memory with swap
+off, CPUs, no network) and isolation that cannot be turned off (read-only root,
+non-root user, no capabilities, no new privileges, a pids limit, a capped /tmp).
+The wall-clock limit is enforced here, on the host: the container is killed when
+it runs out. Every container carries our labels and the identity of the process
+that owns it, so a later start can sweep away what a killed runner left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker
+import docker.errors
+import psutil
+import requests
+
+from .paths import LABEL, TEMP_PREFIX, boot_id, hostname
+
+KILL_GRACE_SECONDS = 10
+CONNECT_TIMEOUT = 10
+
+
+class EngineUnavailable(Exception):
+    """The Docker engine cannot be reached (a platform problem, never the model's)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 4 * 1024**3
+    cpus: float = 1.0
+    timeout_seconds: float = 600.0
+    pids: int = 512
+    open_files: int = 4096
+    tmp_bytes: int = 1024**3  # /tmp is a tmpfs; it counts against the memory limit
+    max_output_bytes: int = 256 * 1024**2
+    max_log_bytes: int = 8 * 1024**2  # kept in the host's memory (head and tail)
+
+    def to_dict(self) -> dict:
+        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0,
+                "timeout_seconds": self.timeout_seconds, "network": "none", "pids": self.pids,
+                "open_files": self.open_files, "tmp_bytes": self.tmp_bytes,
+                "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes}
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    writable: bool = False  # only for our own trusted scripts (run_script), never for a model run
+
+
+@dataclass
+class ContainerSpec:
+    image: str
+    command: list[str]
+    mounts: list[Mount]
+    limits: Limits
+    name: str
+    user: str
+    environment: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    keep: bool = False
+
+
+@dataclass
+class Outcome:
+    """What the engine saw; the host's facts, independent of anything the model says."""
+
+    container: str
+    exit_code: int | None = None
+    oom_killed: bool = False
+    timed_out: bool = False
+    aborted: str | None = None  # why the host killed the container early (e.g. output cap)
+    run_seconds: float = 0.0
+    peak_memory_bytes: int | None = None
+    engine_error: str | None = None
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that killed the harness (docker-init reports 128+N)."""
+        if self.exit_code is not None and 128 < self.exit_code < 160:
+            return self.exit_code - 128
+        return None
+
+
+# ---------------------------------------------------------------- connecting
+
+def connect() -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST names (or the local socket), checked with a ping."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=CONNECT_TIMEOUT)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EngineUnavailable(f"cannot reach the Docker engine at {where} ({_short(exc)})") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    for marker in ("Connection refused", "No such file or directory", "Permission denied",
+                   "timed out", "Name or service not known"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:160]
+
+
+# ---------------------------------------------------------------- ownership and sweeping
+
+def owner_label() -> str:
+    """host/boot/pid/start-time of this process: enough to tell whether it is still alive."""
+    me = psutil.Process()
+    return f"{hostname()}/{boot_id()}/{me.pid}/{me.create_time():.2f}"
+
+
+def owner_alive(owner: str) -> bool:
+    try:
+        host, boot, pid, created = owner.rsplit("/", 3)
+    except ValueError:
+        return False
+    if host != hostname():
+        return True  # another machine's runner on a shared engine: not ours to judge
+    if boot != boot_id():
+        return False
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.05
+    except (psutil.Error, ValueError):
+        return False
+
+
+def labels_for(kind: str, **extra: str) -> dict[str, str]:
+    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label()}
+    labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
+    return labels
+
+
+def sweep(client: docker.DockerClient) -> list[str]:
+    """Remove containers and temp dirs of ours whose owning process is gone. Returns what went."""
+    removed = []
+    try:
+        containers = client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+    except docker.errors.DockerException:
+        return removed
+    for info in containers:
+        labels = info.get("Labels") or {}
+        if labels.get(f"{LABEL}.keep") == "1" or owner_alive(labels.get(f"{LABEL}.owner", "")):
+            continue
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(info["Id"], force=True, v=True)
+            removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
+    removed += sweep_temp_dirs()
+    return removed
+
+
+def sweep_temp_dirs() -> list[str]:
+    removed = []
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(TEMP_PREFIX + "*"):
+        owner = path.name[len(TEMP_PREFIX):].split("-")
+        pid = next((int(p) for p in owner if p.isdigit()), None)
+        if pid is not None and not psutil.pid_exists(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    return removed
+
+
+def temp_dir(purpose: str) -> Path:
+    """A temp dir named so a sweep can tell whose it is: numerai-sandbox-<purpose>-<pid>-<random>."""
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{purpose}-{os.getpid()}-"))
+
+
+# ---------------------------------------------------------------- running one container
+
+class MemoryWatcher(threading.Thread):
+    """Follows the container's memory peak from its cgroup (falls back to the stats API)."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str, pid: int):
+        super().__init__(daemon=True, name="memory-watcher")
+        self.client, self.container_id = client, container_id
+        self.peak = 0
+        self._stop_event = threading.Event()
+        self._file = _cgroup_memory_file(pid)
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(0.2 if self._file else 1.0)
+
+    def sample(self) -> None:
+        value = None
+        if self._file is not None:
+            try:
+                value = int(self._file.read_text().strip())
+            except (OSError, ValueError):
+                self._file = None
+        if value is None:
+            try:
+                stats = self.client.api.stats(self.container_id, stream=False, one_shot=True)
+                memory = stats.get("memory_stats") or {}
+                value = memory.get("max_usage") or memory.get("usage")
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                value = None
+        if value:
+            self.peak = max(self.peak, int(value))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _cgroup_memory_file(pid: int) -> Path | None:
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            candidate = Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.max_usage_in_bytes"
+            if candidate.exists():
+                return candidate
+        if controllers == "":
+            for name in ("memory.peak", "memory.current"):
+                candidate = Path("/sys/fs/cgroup") / path.lstrip("/") / name
+                if candidate.exists():
+                    return candidate
+    return None
+
+
+class StreamSink:
+    """Receives the container's output while it runs. Subclasses decide what to keep."""
+
+    def stdout(self, chunk: bytes) -> None: ...
+
+    def stderr(self, chunk: bytes) -> None: ...
+
+    def abort_reason(self) -> str | None:
+        """A reason to kill the container now (e.g. output beyond the cap), or None."""
+        return None
+
+
+def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
+    limits = spec.limits
+    if any(m.writable for m in spec.mounts):
+        raise ValueError("a model run never gets a writable mount")
+    cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
+    return client.api.create_host_config(
+        mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
+                for m in spec.mounts],
+        network_mode="none",
+        mem_limit=limits.memory_bytes,
+        memswap_limit=limits.memory_bytes,  # equal to the memory limit: no swap
+        nano_cpus=int(limits.cpus * 1e9),
+        pids_limit=limits.pids,
+        read_only=True,
+        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        ulimits=[docker.types.Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
+                 docker.types.Ulimit(name="core", soft=0, hard=0),
+                 # A backstop should the host die: the kernel ends a runaway on its own.
+                 docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds)],
+        init=True,
+        ipc_mode="private",
+        log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
+    )
+
+
+@contextlib.contextmanager
+def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]:
+    """Create the container; always remove it afterwards (unless kept), whatever happens."""
+    labels = labels_for("run", **spec.labels)
+    if spec.keep:
+        labels[f"{LABEL}.keep"] = "1"
+    created = client.api.create_container(
+        spec.image, command=spec.command, name=spec.name, user=spec.user,
+        environment=spec.environment, labels=labels, working_dir="/tmp",
+        network_disabled=True, host_config=_host_config(client, spec),
+    )
+    container_id = created["Id"]
+    try:
+        yield container_id
+    finally:
+        if not spec.keep:
+            remove(client, container_id)
+
+
+def remove(client: docker.DockerClient, container_id: str) -> None:
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError,
+                             requests.exceptions.RequestException):
+        client.api.remove_container(container_id, force=True, v=True)
+
+
+def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
+        on_started: Callable[[], None] = lambda: None) -> Outcome:
+    """Start the created container, stream its output, enforce the wall clock, and report facts."""
+    outcome = Outcome(container=container_id)
+    stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
+    pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True, name="output-pump")
+    pump.start()
+    client.api.start(container_id)
+    started = time.monotonic()
+    on_started()
+    state = client.api.inspect_container(container_id)["State"]
+    watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0)
+    watcher.start()
+    deadline = started + limits.timeout_seconds
+    try:
+        while True:
+            abort = sink.abort_reason()
+            remaining = deadline - time.monotonic()
+            if abort or remaining <= 0:
+                watcher.sample()
+                kill(client, container_id)
+                outcome.aborted = abort
+                outcome.timed_out = abort is None
+                break
+            try:
+                client.api.wait(container_id, timeout=min(remaining, 0.5))
+                break
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                continue
+    finally:
+        watcher.stop()
+    outcome.run_seconds = time.monotonic() - started
+    pump.join(timeout=KILL_GRACE_SECONDS)
+    state = client.api.inspect_container(container_id)["State"]
+    outcome.exit_code = state.get("ExitCode")
+    outcome.oom_killed = bool(state.get("OOMKilled"))
+    outcome.engine_error = state.get("Error") or None
+    outcome.peak_memory_bytes = watcher.peak or None
+    return outcome
+
+
+def kill(client: docker.DockerClient, container_id: str) -> None:
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        client.api.kill(container_id)
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        client.api.wait(container_id, timeout=KILL_GRACE_SECONDS)
+
+
+def _pump(stream, sink: StreamSink) -> None:
+    try:
+        for out, err in stream:
+            if out:
+                sink.stdout(out)
+            if err:
+                sink.stderr(err)
+    except (requests.exceptions.RequestException, OSError, ValueError):
+        pass  # the stream ends with the container; a broken stream ends it early
+
+
+def remove_all(client: docker.DockerClient) -> list[str]:
+    """Every container of ours, whoever owns it and whether kept or not (the `clean` command)."""
+    removed = []
+    for info in client.api.containers(all=True, filters={"label": f"{LABEL}.owner"}):
+        remove(client, info["Id"])
+        removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
+    return removed
+
+
+def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts: list[Mount],
+               timeout: float = 900) -> tuple[int, str]:
+    """Run one of our own scripts (e.g. making example pickles) in an image: no network, the caller's
+    uid so files it writes belong to the caller. Returns (exit code, output)."""
+    host_config = client.api.create_host_config(
+        mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=not m.writable)
+                for m in mounts],
+        network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=1g,mode=1777"}, cap_drop=["ALL"],
+        security_opt=["no-new-privileges"], init=True)
+    created = client.api.create_container(
+        image, entrypoint=["/opt/venv/bin/python", "-I"], command=argv, user=f"{os.getuid()}:{os.getgid()}",
+        environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, labels=labels_for("script"),
+        working_dir="/tmp", network_disabled=True, host_config=host_config)
+    try:
+        client.api.start(created["Id"])
+        try:
+            code = client.api.wait(created["Id"], timeout=timeout)["StatusCode"]
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            kill(client, created["Id"])
+            code = -1
+        output = client.api.logs(created["Id"], stdout=True, stderr=True).decode("utf-8", "replace")
+        return code, output
+    finally:
+        remove(client, created["Id"])

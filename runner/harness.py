@@ -1,0 +1,307 @@
+"""numerai-sandbox's in-container harness: load the model pickle and run it the way Numerai does.
+
+This file is copied alone into every image and runs there under Python 3.10+, with
+the standard library and the image's pandas only: it imports nothing of
+numerai-sandbox. It reports facts, never verdicts: the phase it reached, what the
+pickle turned out to be, the exception and traceback, what the function returned
+and the predictions as CSV. The host decides the verdict and re-checks the CSV.
+
+Its order follows numerai-predict's predict.py: load the pickle with
+pandas.read_pickle, count parameters with inspect.signature, read live.parquet
+(and the benchmark models for 2-argument functions), call, apply the in-image
+checks, write the CSV with its index.
+
+Reports go to the host as frames on a private copy of the container's stdout:
+    NSBX1 <kind> <length>\\n<length bytes>
+while the model's own stdout and stderr both go to the container's stderr.
+"""
+
+import argparse
+import faulthandler
+import inspect
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+import types
+
+PROTOCOL = "NSBX1"
+MAX_TEXT = 16_000
+MAX_FRAMES = 80
+
+
+class Channel:
+    """The report channel: the original stdout, out of the model's way."""
+
+    def __init__(self):
+        self.fd = os.dup(1)
+        os.set_inheritable(self.fd, False)  # a subprocess of the model does not get it
+        os.dup2(2, 1)  # from here on, the model's stdout is the container's stderr
+
+    def send(self, kind, payload):
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = json.dumps(payload, default=_safe_str).encode("utf-8")
+        data = memoryview(f"{PROTOCOL} {kind} {len(payload)}\n".encode("ascii") + bytes(payload))
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+def _safe_str(value, limit=MAX_TEXT):
+    """str() of model-made objects, which may misbehave."""
+    try:
+        text = str(value)
+    except BaseException as exc:  # noqa: BLE001 - a broken __str__ is the model's
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def log(message):
+    """A line in the model's log, in the spirit of numerai-predict's log lines."""
+    sys.stderr.write(f"numerai-sandbox harness: {message}\n")
+    sys.stderr.flush()
+
+
+def describe_exception(exc):
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__)[-MAX_FRAMES:]:
+        frames.append({"file": frame.filename, "line": frame.lineno, "function": frame.name,
+                       "code": (frame.line or "")[:300]})
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001
+        text = f"{type(exc).__name__}: {_safe_str(exc)}"
+    info = {
+        "type": type(exc).__name__,
+        "module": type(exc).__module__,
+        "mro": [f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__][:12],
+        "message": _safe_str(exc),
+        "frames": frames,
+        "text": text[-3 * MAX_TEXT:],
+    }
+    for attribute in ("name", "errno", "code"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            info[attribute] = value
+    return info
+
+
+def describe_callable(obj):
+    """What the unpickled object is, without calling it."""
+    if isinstance(obj, types.FunctionType):
+        kind = "lambda" if obj.__name__ == "<lambda>" else "function"
+    elif isinstance(obj, types.MethodType):
+        kind = "method"
+    elif isinstance(obj, type):
+        kind = "class"
+    elif isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        kind = "builtin"
+    elif type(obj).__name__ == "partial":
+        kind = "partial"
+    elif callable(obj):
+        kind = "callable instance"
+    else:
+        kind = "not callable"
+    name = obj.__dict__.get("__qualname__") if isinstance(obj, types.FunctionType) else None
+    return {"kind": kind, "type": f"{type(obj).__module__}.{type(obj).__qualname__}",
+            "name": name or getattr(type(obj), "__qualname__", None)}
+
+
+def in_image_check(pd, result):
+    """numerai-predict's checks, in its order: (rule, log line) of the first failure, or (None, None)."""
+    if result is None:
+        return "returned_none", "Pickle function is invalid - returned None"
+    if type(result) is not pd.DataFrame:
+        return "not_dataframe", f"Pickle function is invalid - returned {type(result)} instead of pd.DataFrame"
+    if len(result) == 0:
+        return "empty", "Pickle function returned 0 predictions"
+    try:
+        if result.isna().any().any():
+            return "nan", "Pickle function returned at least 1 NaN prediction"
+        if not result.iloc[:, 0].between(0, 1).all().all():
+            return "out_of_range", ("Pickle function returned invalid predictions. "
+                                    "Ensure values are between 0 and 1.")
+    except (TypeError, IndexError) as exc:
+        return "not_numeric", f"Pickle function is invalid - {_safe_str(exc)}"
+    return None, None
+
+
+def peak_rss_bytes():
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024
+
+
+def run(args, channel):
+    durations = {}
+
+    def phase(name):
+        channel.send("phase", {"phase": name, "at": time.time()})
+        return time.perf_counter()
+
+    def fail(phase_name, kind, exc=None, numerai_log=None, **extra):
+        if numerai_log:
+            log(numerai_log)
+        body = {"phase": phase_name, "kind": kind, "numerai_log": numerai_log, **extra}
+        if exc is not None:
+            body["exception"] = describe_exception(exc)
+            if args.debug:
+                sys.stderr.write(body["exception"]["text"])
+        channel.send("error", body)
+        channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
+        return 0
+
+    started = phase("starting")
+    import pandas as pd  # imported here so its cost is counted in the "starting" phase
+
+    durations["starting"] = time.perf_counter() - started
+
+    # 1. Load the pickle exactly as numerai-predict does.
+    started = phase("loading")
+    log(f"Loading model {args.model}")
+    try:
+        model = pd.read_pickle(args.model)
+    except BaseException as exc:  # noqa: BLE001 - every failure here is the pickle's
+        import pickle
+
+        py = ".".join(map(str, sys.version_info[:2]))
+        if isinstance(exc, pickle.UnpicklingError):
+            line = f"Invalid pickle - {_safe_str(exc)}"
+        elif isinstance(exc, TypeError):
+            line = f"Pickle incompatible with {py}"
+        elif isinstance(exc, ModuleNotFoundError):
+            line = f"Import error reading pickle - {_safe_str(exc)}"
+        else:
+            line = f"Unhandled error loading the pickle - {type(exc).__name__}: {_safe_str(exc)}"
+        return fail("loading", "load_error", exc, line)
+    durations["loading"] = time.perf_counter() - started
+
+    # 2. Count parameters the way numerai-predict does.
+    info = describe_callable(model)
+    try:
+        parameters = list(inspect.signature(model).parameters.values())
+    except BaseException as exc:  # noqa: BLE001
+        return fail("loading", "bad_signature", exc,
+                    f"Invalid pickle function - {info['kind']} {info['type']} has no signature",
+                    model=info)
+    info["parameters"] = [{"name": p.name, "kind": p.kind.name, "default": p.default is not p.empty}
+                          for p in parameters]
+    info["n_parameters"] = len(parameters)
+    channel.send("model", info)
+    if len(parameters) not in (1, 2):
+        return fail("loading", "bad_signature", None,
+                    f"Invalid pickle function - {args.model} must have 1 or 2 arguments", model=info)
+
+    # 3. Read the live data (and the benchmark models for 2-argument functions).
+    started = phase("reading_data")
+    try:
+        live = pd.read_parquet(args.live)
+        bench = pd.read_parquet(args.benchmarks) if len(parameters) == 2 else None
+    except BaseException as exc:  # noqa: BLE001
+        return fail("reading_data", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+    durations["reading_data"] = time.perf_counter() - started
+    channel.send("data", {"rows": len(live), "columns": live.shape[1],
+                          "benchmark_columns": None if bench is None else bench.shape[1]})
+
+    # 4. Call the model.
+    log(f"Predicting on {len(live)} rows of live features")
+    started = phase("predicting")
+    try:
+        result = model(live) if bench is None else model(live, bench)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are the model's too
+        durations["predicting"] = time.perf_counter() - started
+        return fail("predicting", "model_exception", exc, f"Pickle function raised - {type(exc).__name__}")
+    durations["predicting"] = time.perf_counter() - started
+
+    # 5. numerai-predict's in-image checks, then the CSV with its index.
+    started = phase("checking")
+    rule, line = in_image_check(pd, result)
+    facts = {"returned_type": "NoneType" if result is None
+             else f"{type(result).__module__}.{type(result).__qualname__}",
+             "exact_dataframe": type(result) is pd.DataFrame,
+             "in_image_failed": rule, "in_image_log": line}
+    if rule:
+        log(line)
+    if isinstance(result, pd.DataFrame):
+        facts.update(rows=len(result), index_levels=result.index.nlevels,
+                     index_names=[_safe_str(n, 200) for n in result.index.names],
+                     columns=[_safe_str(c, 200) for c in list(result.columns)[:50]],
+                     n_columns=result.shape[1],
+                     first_column_dtype=str(result.dtypes.iloc[0]) if result.shape[1] else None)
+    durations["checking"] = time.perf_counter() - started
+    payload = None
+    if isinstance(result, pd.DataFrame):
+        started = phase("writing")
+        try:
+            payload = result.to_csv(index=True).encode("utf-8")
+        except BaseException as exc:  # noqa: BLE001
+            facts["unwritable"] = describe_exception(exc)
+        durations["writing"] = time.perf_counter() - started
+        if payload is not None and len(payload) > args.max_output_bytes:
+            facts["output_too_large"] = len(payload)
+            payload = None
+    channel.send("result", facts)
+    if payload is not None:
+        channel.send("predictions", payload)
+        if not rule:
+            log(f"Generated {facts['rows']} predictions")
+    channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
+    return 0
+
+
+def describe_environment():
+    """The image's Python and installed distributions, for the build's self-check."""
+    from importlib import metadata
+
+    dists = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            dists[name.lower().replace("_", "-")] = dist.version
+    return {"python": ".".join(map(str, sys.version_info[:3])), "implementation": sys.implementation.name,
+            "executable": sys.executable, "distributions": dict(sorted(dists.items()))}
+
+
+def verify(lock_path):
+    """Exit non-zero unless the installed distributions are exactly the lock (the build's self-check)."""
+    wanted = {}
+    with open(lock_path) as handle:
+        for line in handle:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name, version = line.split("==")
+                wanted[name.strip().lower().replace("_", "-").replace(".", "-")] = version.strip()
+    have = {name.replace(".", "-"): v for name, v in describe_environment()["distributions"].items()}
+    problems = [f"{n}: want {v}, have {have.get(n, 'nothing')}" for n, v in wanted.items() if have.get(n) != v]
+    problems += [f"{n}: installed but not in the lock" for n in have if n not in wanted]
+    for problem in problems:
+        print(f"lock mismatch: {problem}", file=sys.stderr)
+    print(json.dumps(describe_environment()))
+    return 1 if problems else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="/input/model.pkl")
+    parser.add_argument("--live", default="/input/live.parquet")
+    parser.add_argument("--benchmarks", default="/input/live_benchmark_models.parquet")
+    parser.add_argument("--max-output-bytes", type=int, default=256 * 1024 * 1024)
+    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--describe", action="store_true", help="print the environment as JSON and exit")
+    parser.add_argument("--verify", metavar="LOCK", help="check the installed distributions against LOCK")
+    args = parser.parse_args(argv)
+    if args.verify:
+        return verify(args.verify)
+    if args.describe:
+        print(json.dumps(describe_environment(), indent=1))
+        return 0
+    channel = Channel()
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    channel.send("hello", {"protocol": PROTOCOL, "python": ".".join(map(str, sys.version_info[:3])),
+                           "pid": os.getpid(), "uid": os.getuid()})
+    return run(args, channel)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

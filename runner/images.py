@@ -1,0 +1,276 @@
+"""Our images: build them offline from the cache, find the one a run needs, list and remove them.
+
+Three layers, each labelled with a digest of its inputs so an unchanged build is skipped:
+  numerai-sandbox-base:py3.X-<digest>       a root filesystem with CPython (see bases)
+  numerai-sandbox-env:py3.X-<profile>-<d>   + a venv with exactly the pinned wheels
+  numerai-sandbox:py3.X-<profile>           + the harness, as a non-root user (what runs)
+Every build runs with the network disabled: pip sees only the wheels in the context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import docker
+import docker.errors
+
+from . import __version__, bases, wheelhouse
+from .engine import temp_dir
+from .paths import LABEL, file_lock
+from .pins import PinSet, images_root, pin_set_from_label
+
+Progress = Callable[[str], None]
+REPOSITORY = "numerai-sandbox"
+ENV_REPOSITORY = "numerai-sandbox-env"
+
+
+class ImageUnavailable(Exception):
+    """The image cannot be had without the network (or at all): a platform problem."""
+
+
+class BuildError(ImageUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class Image:
+    """A runtime image as its labels describe it (labels, not assumptions)."""
+
+    ref: str
+    id: str
+    python: str
+    python_full: str
+    profile: str
+    digest: str
+    packages: dict[str, str]
+    base: str
+    extra: str | None
+    built: str
+    size: int
+    substitutes: dict[str, str]
+
+    @classmethod
+    def from_engine(cls, image) -> "Image":
+        labels = image.labels or {}
+
+        def label(key: str, default: str = "") -> str:
+            return labels.get(f"{LABEL}.{key}", default)
+
+        tags = image.tags or [image.id]
+        return cls(tags[0], image.id, label("python"), label("python-full"), label("profile"),
+                   label("digest"), pin_set_from_label(label("packages", "{}")), label("base"),
+                   label("extra") or None, label("built"), int(image.attrs.get("Size", 0)),
+                   pin_set_from_label(label("substitutes", "{}")))
+
+    def library_versions(self) -> dict[str, str]:
+        """Installed versions keyed by the distribution name Numerai pins."""
+        return {self.substitutes.get(name, name): version for name, version in sorted(self.packages.items())}
+
+    def to_dict(self) -> dict:
+        return {"ref": self.ref, "id": self.id, "python": self.python, "python_full": self.python_full,
+                "profile": self.profile, "digest": self.digest, "base": self.base, "extra": self.extra,
+                "built": self.built, "size_bytes": self.size}
+
+
+def runtime_tag(pins: PinSet) -> str:
+    return f"{REPOSITORY}:py{pins.python}-{pins.tag_profile}"
+
+
+def _definition(name: str) -> bytes:
+    return (images_root() / name).read_bytes()
+
+
+def harness_source() -> bytes:
+    return resources.files("runner").joinpath("harness.py").read_bytes()
+
+
+def _sha(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def harness_digest() -> str:
+    return _sha(harness_source(), _definition("Dockerfile.runtime"))
+
+
+def env_digest(base: bases.BaseInfo, pins: PinSet) -> str:
+    return _sha(base.digest, pins.lock_text(), _definition("Dockerfile.env"))
+
+
+# ---------------------------------------------------------------- finding
+
+def _ours(client: docker.DockerClient, kind: str, **labels: str) -> list:
+    filters = [f"{LABEL}.kind={kind}"] + [f"{LABEL}.{k}={v}" for k, v in labels.items()]
+    return client.images.list(filters={"label": filters})
+
+
+def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
+    """The runtime image for these pins with the current harness, if the engine has it."""
+    for image in _ours(client, "image", python=pins.python, lock=pins.digest(), harness=harness_digest()):
+        return Image.from_engine(image)
+    return None
+
+
+def list_images(client: docker.DockerClient) -> list[Image]:
+    return sorted((Image.from_engine(i) for i in _ours(client, "image")), key=lambda i: (i.python, i.profile))
+
+
+# ---------------------------------------------------------------- building
+
+def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force: bool = False) -> Image:
+    """The runtime image for these pins: found, or built offline from the cache."""
+    with file_lock(f"image-py{pins.python}-{pins.tag_profile}"):
+        if not force:
+            found = find(client, pins)
+            if found is not None:
+                return found
+        base = bases.load(pins.python)
+        env_ref = _find_env(client, pins, base) if not force else None
+        if env_ref is None:
+            if base is None:
+                raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run "
+                                       f"`numerai-sandbox images fetch --python {pins.python}` once while online")
+            env_ref = _build_env(client, pins, base, progress)
+        return _build_runtime(client, pins, base, env_ref, progress)
+
+
+def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None) -> str | None:
+    if base is not None:
+        images = _ours(client, "env", digest=env_digest(base, pins))
+    else:  # no cache at all: any env image for these pins will do
+        images = _ours(client, "env", python=pins.python, lock=pins.digest())
+    return images[0].id if images else None
+
+
+def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, progress: Progress) -> str:
+    stock = wheelhouse.inventory(pins)
+    if stock.missing:
+        shown = ", ".join(stock.missing[:4]) + (f" and {len(stock.missing) - 4} more" if len(stock.missing) > 4
+                                                else "")
+        raise ImageUnavailable(f"the wheelhouse for Python {pins.python} ({pins.tag_profile}) lacks {shown}: "
+                               f"run `numerai-sandbox images fetch --python {pins.python}"
+                               f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}`")
+    try:
+        base_ref = bases.ensure_image(client, base, progress)
+    except bases.BaseError as exc:
+        raise ImageUnavailable(str(exc)) from exc
+    digest = env_digest(base, pins)
+    tag = f"{ENV_REPOSITORY}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
+    debs = sorted((bases.base_dir(pins.python) / "debs").glob("*.deb"))
+    files: dict[str, bytes | Path] = {"Dockerfile": _definition("Dockerfile.env"),
+                                      "requirements.lock": pins.lock_text().encode(),
+                                      "debs/.keep": b""}
+    files.update({f"debs/{p.name}": p for p in debs})
+    files.update({f"wheels/{p.name}": p for p in stock.present.values()})
+    size = sum(p.stat().st_size for p in stock.present.values())
+    progress(f"building {tag} from {base.description} and {len(stock.present)} wheels "
+             f"({size / 1e6:,.0f} MB), network disabled")
+    labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
+              f"{LABEL}.digest": digest, f"{LABEL}.base": base.description,
+              f"{LABEL}.python-full": base.python_full}
+    return _build(client, files, tag, labels, {"BASE": base_ref, "PYTHON": base.python_bin}, progress)
+
+
+def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, env_ref: str,
+                   progress: Progress) -> Image:
+    env_labels = client.images.get(env_ref).labels or {}
+    tag = runtime_tag(pins)
+    substitutes = {n: s for n, s in (("xgboost-cpu", "xgboost"),) if n in pins.all}
+    full_python = base.python_full if base else env_labels.get(f"{LABEL}.python-full", pins.python)
+    labels = {
+        f"{LABEL}.kind": "image", f"{LABEL}.python": pins.python, f"{LABEL}.python-full": full_python,
+        f"{LABEL}.profile": pins.tag_profile, f"{LABEL}.lock": pins.digest(),
+        f"{LABEL}.harness": harness_digest(),
+        f"{LABEL}.digest": _sha(env_labels.get(f"{LABEL}.digest", env_ref), harness_digest()),
+        f"{LABEL}.base": env_labels.get(f"{LABEL}.base", ""),
+        f"{LABEL}.packages": json.dumps(pins.all, sort_keys=True),
+        f"{LABEL}.substitutes": json.dumps(substitutes),
+        f"{LABEL}.extra": pins.extra_source or "",
+        f"{LABEL}.version": __version__,
+        f"{LABEL}.built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    files = {"Dockerfile": _definition("Dockerfile.runtime"), "harness.py": harness_source(),
+             "requirements.lock": pins.lock_text().encode()}
+    progress(f"building {tag} (harness layer)")
+    image_id = _build(client, files, tag, labels, {"ENV_IMAGE": env_ref}, progress)
+    return Image.from_engine(client.images.get(image_id))
+
+
+def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str, labels: dict[str, str],
+           buildargs: dict[str, str], progress: Progress) -> str:
+    """Build from an in-memory list of files, network disabled; the image id, or BuildError."""
+    work = temp_dir("build")
+    context = work / "context.tar"
+    try:
+        with tarfile.open(context, "w") as tar:
+            for name, content in files.items():
+                if isinstance(content, Path):
+                    tar.add(content, arcname=name)
+                else:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime, info.mode = len(content), 0, 0o644
+                    tar.addfile(info, io.BytesIO(content))
+        started = time.monotonic()
+        tail: list[str] = []
+        image_id = None
+        with open(context, "rb") as handle:
+            stream = client.api.build(fileobj=handle, custom_context=True, tag=tag, labels=labels,
+                                      buildargs=buildargs, network_mode="none", rm=True, forcerm=True,
+                                      decode=True, pull=False)
+            for chunk in stream:
+                if "error" in chunk:
+                    detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                    raise BuildError(f"building {tag} failed: {detail.strip()}"
+                                     + (f" (last output: {' | '.join(tail[-3:])})" if tail else ""))
+                line = (chunk.get("stream") or "").rstrip()
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                for part in filter(None, line.splitlines()):
+                    tail = (tail + [part.strip()])[-20:]
+                    if part.startswith("Step ") or part.lstrip().startswith(("Processing ", "Installing ",
+                                                                              "Successfully installed")):
+                        progress("    " + part.strip()[:160])
+        progress(f"built {tag} in {time.monotonic() - started:.0f}s")
+        return image_id or client.images.get(tag).id
+    except docker.errors.APIError as exc:
+        raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from exc
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- removing
+
+def remove(client: docker.DockerClient, python: str | None = None, profile: str | None = None,
+           everything: bool = False) -> list[str]:
+    """Remove our runtime images (and with `everything`, the env and base layers too)."""
+    removed = []
+    kinds = ["image", "env", "base"] if everything else ["image"]
+    for kind in kinds:
+        labels = {"python": python} if python else {}
+        for image in _ours(client, kind, **labels):
+            if profile and kind == "image" and (image.labels or {}).get(f"{LABEL}.profile") != profile:
+                continue
+            try:
+                client.images.remove(image.id, force=True)
+                removed.append((image.tags or [image.id])[0])
+            except docker.errors.APIError:
+                pass
+    return removed
+
+
+def images_dir() -> Path:
+    return images_root()

@@ -1,0 +1,60 @@
+"""Where numerai-sandbox keeps things on the host, and how it names what it owns.
+
+Everything persistent lives under one cache directory (wheelhouses, base root
+filesystems, synthetic data); everything transient carries our prefix or label
+so a sweep can find and remove what a killed runner left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+APP = "numerai-sandbox"
+LABEL = "numerai-sandbox"  # prefix of every Docker label we set
+TEMP_PREFIX = "numerai-sandbox-"
+
+
+def cache_dir() -> Path:
+    """NUMERAI_SANDBOX_CACHE, else $XDG_CACHE_HOME/numerai-sandbox, else ~/.cache/numerai-sandbox."""
+    explicit = os.environ.get("NUMERAI_SANDBOX_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / APP
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def file_lock(name: str) -> Iterator[None]:
+    """An exclusive lock shared by every numerai-sandbox process on this machine.
+
+    Concurrent runs that need the same image or the same synthetic data wait for
+    the first one to make it instead of both writing it.
+    """
+    lock_dir = ensure_dir(cache_dir() / "locks")
+    with open(lock_dir / f"{name}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def hostname() -> str:
+    return socket.gethostname()

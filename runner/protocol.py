@@ -1,0 +1,105 @@
+"""Host side of the harness's report channel: frames parsed incrementally, with caps.
+
+The harness writes `NSBX1 <kind> <length>\\n<payload>` frames on the container's
+stdout. The model shares the process and could write garbage there too, so the
+parser never trusts a length beyond its caps and stops at the first malformed
+header: what came before stays usable, the rest is reported as a broken channel.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAGIC = b"NSBX1 "
+MAX_HEADER = 128
+MAX_JSON_FRAME = 4 * 1024 * 1024
+KINDS = {"hello", "phase", "model", "data", "error", "result", "predictions", "done"}
+
+
+@dataclass
+class Frame:
+    kind: str
+    payload: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.payload.decode("utf-8"))
+
+
+@dataclass
+class FrameParser:
+    max_predictions: int
+    frames: list[Frame] = field(default_factory=list)
+    broken: str | None = None  # why the channel stopped making sense
+    oversized: int | None = None  # declared size of a predictions frame beyond the cap
+    _buffer: bytearray = field(default_factory=bytearray)
+    _pending: tuple[str, int] | None = None
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        """Consume bytes; return the frames completed by them."""
+        if self.broken or self.oversized:
+            return []
+        self._buffer += chunk
+        done: list[Frame] = []
+        while True:
+            if self._pending is None:
+                newline = self._buffer.find(b"\n", 0, MAX_HEADER)
+                if newline < 0:
+                    if len(self._buffer) >= MAX_HEADER or (self._buffer and not MAGIC.startswith(
+                            bytes(self._buffer[:len(MAGIC)]))):
+                        self.broken = f"unexpected bytes on the report channel: {bytes(self._buffer[:40])!r}"
+                    break
+                header = bytes(self._buffer[:newline])
+                del self._buffer[:newline + 1]
+                parsed = self._parse_header(header)
+                if parsed is None:
+                    break
+                self._pending = parsed
+            kind, length = self._pending
+            if len(self._buffer) < length:
+                break
+            frame = Frame(kind, bytes(self._buffer[:length]))
+            del self._buffer[:length]
+            self._pending = None
+            self.frames.append(frame)
+            done.append(frame)
+        return done
+
+    def _parse_header(self, header: bytes) -> tuple[str, int] | None:
+        parts = header.split(b" ")
+        if len(parts) != 3 or parts[0] + b" " != MAGIC or not parts[2].isdigit():
+            self.broken = f"malformed frame header {header[:60]!r}"
+            return None
+        kind, length = parts[1].decode("ascii", "replace"), int(parts[2])
+        if kind not in KINDS:
+            self.broken = f"unknown frame kind {kind!r}"
+            return None
+        if kind == "predictions" and length > self.max_predictions:
+            self.oversized = length
+            return None
+        if kind != "predictions" and length > MAX_JSON_FRAME:
+            self.broken = f"{kind} frame of {length} bytes exceeds {MAX_JSON_FRAME}"
+            return None
+        return kind, length
+
+    # ------------------------------------------------------------ what the frames say
+
+    def last(self, kind: str) -> Any:
+        """The JSON body of the last frame of this kind, or None (a bad body counts as none)."""
+        for frame in reversed(self.frames):
+            if frame.kind == kind:
+                try:
+                    return frame.json() if kind != "predictions" else frame.payload
+                except (ValueError, UnicodeDecodeError):
+                    return None
+        return None
+
+    @property
+    def phase(self) -> str | None:
+        body = self.last("phase")
+        return body.get("phase") if isinstance(body, dict) else None
+
+    @property
+    def done(self) -> bool:
+        return any(f.kind == "done" for f in self.frames)

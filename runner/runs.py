@@ -1,0 +1,329 @@
+"""One run, start to verdict: Pending -> Running -> Validating -> Success | Failed | Error.
+
+Pending   reach the engine, sweep leftovers, find or build the image, stage the inputs,
+          create the container (limits and isolation from engine).
+Running   the harness loads the pickle and calls it; the host streams its report
+          channel and logs and enforces the wall clock.
+Validating the host re-reads the CSV and applies Numerai's rules (validate).
+Whatever goes wrong is decided where it is caught: the model's fault is Failed, ours
+or the machine's is Error, and an unexpected exception is an internal error with its
+traceback in the report, never on the terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+import threading
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker.errors
+import pandas as pd
+import psutil
+
+from . import data as live_data
+from . import diagnose, engine, images, validate
+from .console import Console
+from .diagnose import Context, Verdict
+from .engine import Limits
+from .lifecycle import Lifecycle, Status
+from .pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, pin_set, standard_pins
+from .protocol import FrameParser
+from .report import Report
+
+SANDBOX_USER = (1000, 1000)
+LOG_HEAD_BYTES = 256 * 1024
+TAIL_LINES = 40
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) while running: treated like Ctrl-C."""
+
+
+class UsageError(Exception):
+    """The caller's input is unusable (exit code 2, before any status)."""
+
+
+@dataclass
+class RunRequest:
+    model: Path
+    python: str = DEFAULT_PYTHON
+    profile: str = "standard"
+    data: str | None = None
+    benchmarks: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    output: Path | None = None
+    debug: bool = False
+    keep: bool = False
+    extra_requirements: Path | None = None
+
+
+class LogBuffer:
+    """The model's output, bounded: the first part and the last part, with a count of what fell between."""
+
+    def __init__(self, limit: int):
+        self.head_limit = min(LOG_HEAD_BYTES, limit // 4)
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail: deque[bytes] = deque()
+        self.tail_size = 0
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail.append(chunk)
+            self.tail_size += len(chunk)
+            while self.tail_size > self.tail_limit and self.tail:
+                dropped = self.tail.popleft()
+                self.tail_size -= len(dropped)
+                if self.tail_size < self.tail_limit:  # keep the part of the chunk that still fits
+                    keep = dropped[len(dropped) - (self.tail_limit - self.tail_size):]
+                    self.tail.appendleft(keep)
+                    self.tail_size += len(keep)
+                    break
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + self.tail_size
+
+    def text(self) -> str:
+        middle = ""
+        if self.truncated:
+            middle = (f"\n[numerai-sandbox: {self.total - len(self.head) - self.tail_size:,} bytes of the "
+                      "model's output dropped here]\n")
+        return (bytes(self.head).decode("utf-8", "replace") + middle
+                + b"".join(self.tail).decode("utf-8", "replace"))
+
+    def last_lines(self, n: int = TAIL_LINES) -> str:
+        lines = self.text().splitlines()[-n:]
+        return "\n".join(line[:500] for line in lines)
+
+
+class RunSink(engine.StreamSink):
+    def __init__(self, parser: FrameParser, logs: LogBuffer, console: Console, debug: bool):
+        self.parser, self.logs, self.console, self.debug = parser, logs, console, debug
+
+    def stdout(self, chunk: bytes) -> None:
+        for frame in self.parser.feed(chunk):
+            if frame.kind == "phase":
+                body = self.parser.last("phase") or {}
+                if body.get("phase") in ("loading", "reading_data", "predicting"):
+                    self.console.progress(diagnose.PHASES[body["phase"]] + "...")
+
+    def stderr(self, chunk: bytes) -> None:
+        self.logs.add(chunk)
+        if self.debug:
+            self.console.model_output(chunk)
+
+    def abort_reason(self) -> str | None:
+        return "output_too_large" if self.parser.oversized else None
+
+
+def container_user(paths: list[Path]) -> str:
+    """The non-root user that runs the model, chosen so it can read the inputs without copying them."""
+    def readable_by(path: Path, uid: int, gid: int) -> bool:
+        st = path.stat()
+        return bool(st.st_mode & stat.S_IROTH or (st.st_gid == gid and st.st_mode & stat.S_IRGRP)
+                    or (st.st_uid == uid and st.st_mode & stat.S_IRUSR))
+
+    if all(readable_by(p, *SANDBOX_USER) for p in paths):
+        return f"{SANDBOX_USER[0]}:{SANDBOX_USER[1]}"
+    uid, gid = os.getuid(), os.getgid()
+    if uid != 0 and all(readable_by(p, uid, gid) for p in paths):
+        return f"{uid}:{gid}"
+    blocked = next(p for p in paths if not readable_by(p, *SANDBOX_USER))
+    mode = stat.filemode(blocked.stat().st_mode)
+    raise UsageError(f"{blocked} ({mode}) is not readable by the sandbox's non-root user; make it readable "
+                     f"(chmod a+r {blocked}) or run numerai-sandbox as its owner")
+
+
+def file_facts(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "size_bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def other_pythons() -> dict[str, dict[str, str]]:
+    found = {}
+    for python in SUPPORTED_PYTHONS:
+        try:
+            found[python] = standard_pins(python)
+        except (OSError, PinError):
+            continue
+    return found
+
+
+class Run:
+    """The state of one run while it goes; `execute` drives it and returns the report."""
+
+    def __init__(self, request: RunRequest, console: Console):
+        self.request = request
+        self.console = console
+        self.life = Lifecycle(listeners=[console.status])
+        self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
+        self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
+        self.logs = LogBuffer(request.limits.max_log_bytes)
+
+    # ------------------------------------------------------------ the phases
+
+    def execute(self) -> Report:
+        # numerai-tools takes ~1.5 s to import (scipy.stats); do it while the container runs.
+        threading.Thread(target=validate.prewarm, daemon=True, name="prewarm").start()
+        try:
+            self.life.enter(Status.PENDING)
+            self._run()
+        except UsageError:
+            raise
+        except KeyboardInterrupt:
+            self._finish(Verdict("interrupted", "The run was interrupted before it finished; "
+                                 "its container was removed."))
+        except Exception:  # noqa: BLE001 - an unexpected failure is ours, reported as such
+            self.report.traceback = traceback.format_exc()
+            self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
+                                 + self.report.traceback.strip().splitlines()[-1][:300]))
+        return self.report
+
+    def _run(self) -> None:
+        request = self.request
+        self.report.model = file_facts(request.model)
+        try:
+            client = engine.connect()
+        except engine.EngineUnavailable as exc:
+            return self._finish(Verdict("docker_unavailable", f"{str(exc)[:1].upper()}{str(exc)[1:]}."))
+        total_memory = psutil.virtual_memory().total
+        if request.limits.memory_bytes > total_memory:
+            return self._finish(Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} "
+                                        f"GiB) is more than this machine has ({total_memory / 1024**3:.1f} GiB); "
+                                        "the limit would not be the one Numerai enforces."))
+        try:
+            pins = pin_set(request.python, request.profile, extra_requirements=request.extra_requirements)
+            image = images.find(client, pins)
+            if image is None:
+                self.console.detail(f"building the Python {request.python} image on first use "
+                                    "(offline, from the local cache)")
+                image = images.ensure(client, pins, self.console.progress)
+        except (images.ImageUnavailable, PinError) as exc:
+            return self._finish(Verdict("image_unavailable", str(exc)))
+        self._describe_image(image)
+        self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
+        try:
+            data = live_data.resolve(request.data, request.benchmarks)
+        except live_data.DataError as exc:
+            if exc.usage:
+                raise UsageError(str(exc)) from exc
+            return self._finish(Verdict("data_unavailable", str(exc)))
+        self.report.data = {"source": data.source, "description": data.description, "live": str(data.live),
+                            "benchmarks": str(data.benchmarks)}
+        self.console.detail(f"data: {data.description}")
+        live_ids = live_data.live_ids(data.live)
+        self.report.data["rows"] = len(live_ids)
+        spec = engine.ContainerSpec(
+            image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
+            command=["--max-output-bytes", str(request.limits.max_output_bytes)] + (["--debug"] if request.debug else []),
+            mounts=[engine.Mount(request.model.resolve(), "/input/model.pkl"),
+                    engine.Mount(data.live, "/input/live.parquet"),
+                    engine.Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
+            limits=request.limits, user=container_user([request.model, data.live, data.benchmarks]),
+            environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
+            labels={"python": image.python})
+        context = Context(image.python, image.packages, request.limits, request.model, other_pythons())
+        try:
+            with engine.container(client, spec) as container_id:
+                self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
+                                         "user": spec.user}
+                sink = RunSink(self.parser, self.logs, self.console, request.debug)
+                limits = request.limits
+                outcome = engine.run(client, container_id, limits, sink,
+                                     on_started=lambda: self.life.enter(
+                                         Status.RUNNING, f"container {spec.name} · {limits.cpus:g} CPU · "
+                                         f"{limits.memory_bytes / 1024**3:g} GiB · no network · "
+                                         f"timeout {limits.timeout_seconds:g}s"))
+        except docker.errors.ImageNotFound as exc:
+            return self._finish(Verdict("image_unavailable", f"The image disappeared from Docker: {exc}"))
+        self._record_outcome(outcome)
+        verdict = diagnose.from_engine(outcome, self.parser, context)
+        if verdict is not None:
+            return self._finish(verdict)
+        self.life.enter(Status.VALIDATING, f"{(self.parser.last('result') or {}).get('rows', 0):,} rows returned")
+        facts = self.parser.last("result") or {}
+        validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
+        self.report.checks = [c.to_dict() for c in validation.checks]
+        if validation.frame is not None:
+            self.report.n_predictions = len(validation.frame)
+        verdict = diagnose.from_validation(validation)
+        if verdict.reason is None and request.output is not None:
+            self.report.predictions_path = str(write_predictions(validation.frame, request.output))
+        self._finish(verdict)
+
+    # ------------------------------------------------------------ filling the report
+
+    def _describe_image(self, image: images.Image) -> None:
+        self.report.image = image.to_dict()
+        self.report.python = image.python
+        self.report.python_full = image.python_full
+        self.report.library_versions = image.library_versions()
+        if image.substitutes:
+            self.report.image["substitutes"] = image.substitutes
+
+    def _record_outcome(self, outcome: engine.Outcome) -> None:
+        done = self.parser.last("done") or {}
+        harness_peak = done.get("peak_rss_bytes") if isinstance(done, dict) else None
+        peaks = [p for p in (outcome.peak_memory_bytes, harness_peak) if isinstance(p, int)]
+        self.report.peak_memory_bytes = max(peaks) if peaks else None
+        self.report.durations["phases"] = {k: round(v, 3) for k, v in (done.get("durations") or {}).items()
+                                           if isinstance(v, (int, float))}
+        self.report.durations["container_seconds"] = round(outcome.run_seconds, 3)
+        self.report.container.update(exit_code=outcome.exit_code, oom_killed=outcome.oom_killed,
+                                     signal=diagnose._signal_name(outcome.signal) if outcome.signal else None,
+                                     timed_out=outcome.timed_out)
+        self.report.phase = self.parser.phase
+        model = self.parser.last("model")
+        if isinstance(model, dict):
+            self.report.model.update(kind=model.get("kind"), type=model.get("type"),
+                                     parameters=[p.get("name") for p in model.get("parameters") or []])
+        self.report.logs_tail = self.logs.last_lines()
+        self.report.logs_truncated = self.logs.truncated
+        error = self.parser.last("error")
+        if isinstance(error, dict) and isinstance(error.get("exception"), dict):
+            self.report.traceback = error["exception"].get("text")
+
+    def _finish(self, verdict: Verdict) -> None:
+        status = Status.SUCCESS if verdict.reason is None else Status.for_blame(verdict.blame)
+        report = self.report
+        report.status, report.reason, report.subcode = status, verdict.reason, verdict.subcode
+        report.message, report.action = verdict.message, verdict.action
+        report.phase = verdict.phase or report.phase
+        report.evidence = verdict.evidence
+        if not report.logs_tail and self.logs.total:
+            report.logs_tail = self.logs.last_lines()
+        note = verdict.reason if status is Status.ERROR or status is Status.FAILED else ""
+        self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
+        report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
+        report.durations.update(self.life.durations())
+
+
+def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
+    """The accepted predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.set_index(frame.columns[0]).to_parquet(tmp)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path.resolve()
+
+
+def execute(request: RunRequest, console: Console) -> Report:
+    return Run(request, console).execute()

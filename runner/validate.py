@@ -1,0 +1,257 @@
+"""Host-side validation of the predictions, with Numerai's own rules.
+
+Two sets of rules run, in the order Numerai applies them:
+- numerai-predict's checks inside its image (None, not a DataFrame, empty, NaN,
+  first column outside [0, 1]);
+- numerai-tools' upload validation (headers, ids, values, non-constant), applied
+  to the CSV exactly as Numerai receives it.
+Every rule is evaluated in full so the report can name each failing rule with a
+count and example ids; numerai-tools itself is also run as the final word, so a
+rule we misread can never turn Numerai's "no" into our "yes".
+
+The model's process is never trusted: the host re-reads the CSV itself. What the
+harness reports can only make a check fail (e.g. "the function returned None",
+which a CSV cannot show), never pass.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .reasons import OUTPUT_RULES
+
+MAX_EXAMPLES = 5
+ID_COLUMNS = ["id"]
+PREDICTION_COLUMNS = ["prediction", "probability"]
+
+
+@dataclass
+class Check:
+    rule: str
+    passed: bool | None  # None: not evaluated (an earlier rule made it meaningless)
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    detail: str = ""
+    overridden: bool = False  # numerai-tools accepted what this rule rejects: a warning only
+
+    @property
+    def source(self) -> str:
+        return OUTPUT_RULES[self.rule].source
+
+    @property
+    def blocking(self) -> bool:
+        return OUTPUT_RULES[self.rule].blocking and not self.overridden
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "source": self.source, "passed": self.passed,
+                "blocking": self.blocking, "count": self.count, "examples": self.examples,
+                "detail": self.detail}
+
+
+@dataclass
+class Validation:
+    checks: list[Check]
+    frame: pd.DataFrame | None  # the submission as Numerai reads it (id, prediction)
+    numerai_tools_error: str | None = None  # numerai-tools' own message when it rejects
+
+    @property
+    def failed(self) -> Check | None:
+        """The first blocking rule that failed, in Numerai's order."""
+        return next((c for c in self.checks if c.passed is False and c.blocking), None)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed is None
+
+
+def _examples(values) -> list[str]:
+    return [str(v) for v in list(values)[:MAX_EXAMPLES]]
+
+
+def _skip(rule: str, why: str) -> Check:
+    return Check(rule, None, detail=f"not checked: {why}")
+
+
+# ---------------------------------------------------------------- numerai-predict's in-image rules
+
+def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[Check]:
+    """numerai-predict's checks, from the harness's facts about the returned object and the CSV.
+
+    `frame` is the CSV as written by the image (index columns first). `facts` holds
+    `returned_type`, `exact_dataframe`, `index_levels`, and the harness's own
+    in-image verdict, which can only add failures.
+    """
+    returned = facts.get("returned_type")
+    claimed = facts.get("in_image_failed")  # the harness's own first failing rule, if any
+    checks = [Check("returned_none", returned != "NoneType",
+                    detail="the function returned None" if returned == "NoneType" else "")]
+    if returned == "NoneType":
+        return checks + [_skip(r, "nothing was returned")
+                         for r in ("not_dataframe", "empty", "nan", "not_numeric", "out_of_range")]
+    exact = bool(facts.get("exact_dataframe"))
+    checks.append(Check("not_dataframe", exact,
+                        detail="" if exact else f"returned {returned} instead of pandas.DataFrame"))
+    if not exact or frame is None:
+        why = "the result is not a DataFrame" if not exact else "no predictions came back"
+        return checks + [_skip(r, why) for r in ("empty", "nan", "not_numeric", "out_of_range")]
+
+    levels = int(facts.get("index_levels", 1))
+    index = frame.iloc[:, :levels].astype(str).agg("/".join, axis=1) if levels else frame.index
+    values = frame.iloc[:, levels:]
+    rows = len(values)
+    checks.append(Check("empty", rows > 0 and claimed != "empty",
+                        detail="" if rows else "the DataFrame has 0 rows"))
+    if rows == 0:
+        return checks + [_skip(r, "no rows") for r in ("nan", "not_numeric", "out_of_range")]
+
+    nan_rows = values.isna().any(axis=1)
+    nan_ok = not nan_rows.any() and claimed != "nan"
+    checks.append(Check("nan", nan_ok, int(nan_rows.sum()), _examples(index[nan_rows]),
+                        "" if nan_ok else f"{int(values.isna().sum().sum())} NaN value(s) in "
+                        f"{int(nan_rows.sum())} row(s)"))
+    if values.shape[1] == 0:
+        return checks + [Check("not_numeric", False, detail="the DataFrame has no columns"),
+                         _skip("out_of_range", "no columns")]
+    first = values.iloc[:, 0]
+    numeric = (pd.api.types.is_numeric_dtype(first) or pd.api.types.is_bool_dtype(first)) \
+        and claimed != "not_numeric"
+    checks.append(Check("not_numeric", numeric,
+                        detail="" if numeric else f"first column {values.columns[0]!r} holds "
+                        f"{facts.get('first_column_dtype') or first.dtype} values, not numbers"))
+    if not numeric:
+        return checks + [_skip("out_of_range", "the first column is not numeric")]
+    outside = ~first.between(0, 1) & first.notna()
+    range_ok = not outside.any() and claimed != "out_of_range"
+    checks.append(Check("out_of_range", range_ok, int(outside.sum()), _examples(index[outside]),
+                        "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
+                        f"(min {first.min()!r}, max {first.max()!r})"))
+    return checks
+
+
+# ---------------------------------------------------------------- numerai-tools' upload rules
+
+def upload_checks(submission: pd.DataFrame, live: pd.Series) -> list[Check]:
+    """numerai-tools' validate_submission_numerai, rule by rule, with counts and examples."""
+    columns = list(submission.columns)
+    headers_ok = len(columns) == 2 and columns[0] in ID_COLUMNS and columns[1] in PREDICTION_COLUMNS
+    checks = [Check("bad_headers", headers_ok,
+                    detail="" if headers_ok else f"columns are {columns}; expected ['id', 'prediction'] "
+                    "(or 'probability')")]
+    later = ("nan_ids", "duplicate_ids", "missing_ids", "unknown_ids", "values_out_of_range", "constant")
+    if not headers_ok:
+        return checks + [_skip(r, "headers are invalid") for r in later]
+    id_col, pred_col = columns
+
+    nan_ids = submission[id_col].isna()
+    checks.append(Check("nan_ids", not nan_ids.any(), int(nan_ids.sum()),
+                        _examples((nan_ids[nan_ids].index + 2).map(lambda r: f"CSV line {r}")),
+                        f"{int(nan_ids.sum())} row(s) without an id" if nan_ids.any() else ""))
+    if nan_ids.any():
+        return checks + [_skip(r, "some ids are NaN") for r in later[1:]]
+
+    ids = submission[id_col].astype(str)
+    live_ids = live.astype(str)
+    live_set = set(live_ids)
+    in_live = ids.isin(live_set)
+    live_sub = submission.assign(**{id_col: ids})[in_live]
+    dup = live_sub[id_col].duplicated(keep=False)
+    dup_ids = live_sub.loc[dup, id_col].unique()
+    checks.append(Check("duplicate_ids", len(dup_ids) == 0, len(dup_ids), _examples(dup_ids),
+                        f"{len(dup_ids)} live id(s) appear more than once" if len(dup_ids) else ""))
+    missing = sorted(live_set.difference(live_sub[id_col]))
+    enough = len(live_sub) >= len(live_ids)
+    checks.append(Check("missing_ids", enough, len(missing), _examples(missing),
+                        "" if enough else f"{len(missing)} of {len(live_ids):,} live ids have no prediction"))
+    unknown = ids[~in_live].unique()
+    checks.append(Check("unknown_ids", len(unknown) == 0, len(unknown), _examples(unknown),
+                        f"{len(unknown)} id(s) are not live ids; Numerai ignores those rows" if len(unknown) else ""))
+    if len(dup_ids) or not enough:
+        return checks + [_skip(r, "the ids are invalid") for r in later[4:]]
+
+    preds = live_sub[pred_col]
+    if not (pd.api.types.is_numeric_dtype(preds) or pd.api.types.is_bool_dtype(preds)):
+        checks.append(Check("values_out_of_range", False, detail=f"{pred_col} values are not numbers"))
+        return checks + [_skip("constant", "values are not numbers")]
+    preds = preds.astype(float)
+    in_range = _values_in_range(preds)
+    outside = (preds < 0) | (preds > 1) | preds.isna()
+    checks.append(Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()),
+                        [] if in_range else _examples(live_sub.loc[outside, id_col]),
+                        "" if in_range else f"values range from {preds.min()!r} to {preds.max()!r}"))
+    std = preds.std()
+    constant = bool(np.isclose(0, std))
+    checks.append(Check("constant", not constant, len(preds) if constant else 0,
+                        detail=f"standard deviation is {std!r}" if constant else ""))
+    return checks
+
+
+def _values_in_range(preds: pd.Series) -> bool:
+    """numerai-tools' range rule: within [0, 1], ends allowed to be 0 or 1 within tolerance, no NaN."""
+    if preds.isna().any():
+        return False
+    low_ok = bool(np.isclose(preds.min(), 0))
+    high_ok = bool(np.isclose(preds.max(), 1))
+    return bool(preds.between(0, 1).all() or (low_ok and preds.le(1).all())
+                or (preds.ge(0).all() and high_ok) or (low_ok and high_ok))
+
+
+def prewarm() -> None:
+    """Import numerai-tools ahead of time (it pulls in scipy.stats, ~1.5 s)."""
+    import numerai_tools.submissions  # noqa: F401
+
+
+def numerai_tools_verdict(submission: pd.DataFrame, live: pd.Series) -> str | None:
+    """Run numerai-tools itself; its assertion message when it rejects, else None."""
+    from numerai_tools.submissions import validate_submission_numerai
+
+    try:
+        validate_submission_numerai(live.astype(str), submission.copy())
+    except AssertionError as exc:
+        return str(exc) or "rejected"
+    except (KeyError, TypeError, ValueError) as exc:  # malformed beyond what its asserts expect
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def read_submission(payload: bytes) -> pd.DataFrame:
+    """The CSV as Numerai's upload reads it (plain read_csv: columns id, prediction)."""
+    return pd.read_csv(io.BytesIO(payload))
+
+
+def validate(facts: dict[str, Any], payload: bytes | None, live: pd.Series) -> Validation:
+    frame = read_submission(payload) if payload is not None else None
+    checks = in_image_checks(facts, frame)
+    in_image_failed = any(c.passed is False for c in checks)
+    if frame is None or in_image_failed:
+        why = "the image's own checks failed first" if in_image_failed else "no predictions came back"
+        checks += [_skip(code, why) for code, rule in OUTPUT_RULES.items() if rule.source == "numerai-tools"]
+        return Validation(checks, frame)
+    upload = upload_checks(frame, live)
+    verdict = numerai_tools_verdict(frame, live)
+    _defer_to_numerai_tools(upload, verdict)
+    return Validation(checks + upload, frame, verdict)
+
+
+_TOOLS_PREFIXES = {"invalid_submission_headers": "bad_headers", "invalid_submission_ids": "missing_ids",
+                   "invalid_submission_values": "values_out_of_range"}
+
+
+def _defer_to_numerai_tools(upload: list[Check], verdict: str | None) -> None:
+    """numerai-tools has the final word on the upload rules.
+
+    Our rule-by-rule reading exists to explain; should it ever disagree with
+    numerai-tools (the parity tests say it does not), Numerai's verdict stands.
+    """
+    ours_failed = [c for c in upload if c.passed is False and c.blocking]
+    if verdict is None:
+        for check in ours_failed:
+            check.overridden = True
+            check.detail += " (numerai-tools accepts this; reported as a warning)"
+    elif not ours_failed:
+        rule = next((r for p, r in _TOOLS_PREFIXES.items() if verdict.startswith(p)), "bad_headers")
+        upload.append(Check(rule, False, detail=f"numerai-tools rejects the submission: {verdict}"))

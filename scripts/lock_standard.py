@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Regenerate images/py3.X/standard.txt: the standard profile at Numerai's versions.
+
+The standard packages are resolved by pip for the target Python and platform, with
+Numerai's published pins for that Python as constraints, so every package both
+images hold has Numerai's exact version. xgboost is replaced by xgboost-cpu of the
+same version where it exists (the same `xgboost` package without ~680 MB of CUDA
+kernels and NCCL), which keeps the image small; the full profile keeps Numerai's.
+
+    python scripts/lock_standard.py --python 3.11 --numerai-pins ../shared/reference/numerai-predict-pins/py3.11.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runner.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
+from runner.wheelhouse import pip_target_options  # noqa: E402
+
+STANDARD = ["numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "xgboost", "catboost",
+            "cloudpickle", "joblib", "polars"]
+PIP_VERSION = "25.1.1"
+
+
+def resolve(python: str, requested: list[str], constraints: Path) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                        "--quiet", "--report", str(report), "--target", str(Path(tmp) / "t"),
+                        *pip_target_options(python), "-c", str(constraints), *requested], check=True)
+        data = json.loads(report.read_text())
+    return {normalize(item["metadata"]["name"]): item["metadata"]["version"] for item in data["install"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", required=True)
+    parser.add_argument("--numerai-pins", type=Path, required=True)
+    args = parser.parse_args()
+
+    numerai = parse_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.writelines(f"{n}=={v}\n" for n, v in numerai.items() if n not in NOT_FOR_LINUX)
+        constraints = Path(handle.name)
+    xgb = numerai["xgboost"]
+    requested = [p for p in STANDARD if p != "xgboost"]
+    major = int(xgb.split(".")[0])
+    use_cpu = major >= 3 or xgb.startswith("2.1")
+    requested.append(f"xgboost-cpu=={xgb}" if use_cpu else f"xgboost=={xgb}")
+    pins = resolve(args.python, requested, constraints)
+    pins["pip"] = PIP_VERSION
+    for name, version in pins.items():
+        theirs = numerai.get("xgboost" if name == "xgboost-cpu" else name)
+        if theirs is not None and theirs != version:
+            raise SystemExit(f"{name}: resolved {version} but Numerai pins {theirs}")
+    out = ROOT / "images" / f"py{args.python}" / "standard.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Standard profile for Python {args.python}: the packages nearly every model needs, at the",
+             "# versions Numerai's image pins for this Python, with their dependencies resolved by",
+             f"# scripts/lock_standard.py. Regenerate with that script; do not edit by hand."]
+    if use_cpu:
+        lines.append(f"# xgboost-cpu=={xgb} is Numerai's xgboost=={xgb} without the CUDA kernels and NCCL.")
+    lines += [f"{name}=={version}" for name, version in sorted(pins.items())]
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out} ({len(pins)} pins)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
