@@ -182,16 +182,21 @@ def _summary(exc: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- exceptions
 
 def _mro(exc: dict[str, Any]) -> set[str]:
-    return set(exc.get("mro") or [f"{exc.get('module')}.{exc.get('type')}"])
+    """The exception's classes, with C accelerator modules named as their Python modules."""
+    names = exc.get("mro") or [f"{exc.get('module')}.{exc.get('type')}"]
+    return {n[1:] if n.startswith(("_pickle.", "_socket.")) else n for n in names}
+
+
+PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/")
 
 
 def _library_in_frames(exc: dict[str, Any]) -> str | None:
-    """The innermost known library whose code raised, judged by the traceback's file paths."""
-    for frame in reversed(exc.get("frames") or []):
-        match = re.search(r"(?:site|dist)-packages/([A-Za-z0-9_]+)/", frame.get("file", ""))
-        if match and match.group(1) in LIBRARY_MODULES:
-            return match.group(1)
-    return None
+    """The known library whose code raised: the innermost frame, unless it is the unpickler itself."""
+    frames = exc.get("frames") or []
+    if not frames or any(p in frames[-1].get("file", "") for p in PICKLE_PLUMBING):
+        return None
+    match = re.search(r"(?:site|dist)-packages/([A-Za-z0-9_]+)/", frames[-1].get("file", ""))
+    return match.group(1) if match and match.group(1) in LIBRARY_MODULES else None
 
 
 def _library_in_message(message: str) -> str | None:

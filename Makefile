@@ -1,0 +1,70 @@
+# numerai-sandbox: `make demo` runs the example model in Numerai's conditions; `make test` runs the tests.
+# Both do all set-up on a fresh Debian machine (as root): venv, Docker engine, images (network off).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SANDBOX := $(BIN)/numerai-sandbox
+DEMO_PYTHON ?= 3.11
+# The images the tests need: 3.11 from Debian's own Python, 3.12 from a local CPython.
+TEST_PYTHONS ?= 3.11 3.12
+
+.PHONY: help setup engine fetch images examples demo test test-unit test-all bench bench-images clean distclean
+
+help:
+	@echo "make demo        set everything up and run the example model (prints its verdict)"
+	@echo "make test        set everything up and run the test suite (what CI runs)"
+	@echo "make test-unit   the fast tests that need no Docker"
+	@echo "make test-all    also build and test the Python 3.10 and 3.13 images (slow)"
+	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
+	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
+
+$(SANDBOX): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "numerai-sandbox needs Python >= 3.11 (set PYTHON=...)")'
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+setup: $(SANDBOX)
+
+engine:
+	@bash scripts/ensure-engine.sh
+
+# The only step that uses the network: base root filesystem and wheels into the local cache.
+fetch: setup engine
+	$(SANDBOX) images fetch --python $(DEMO_PYTHON)
+
+images: fetch
+	$(SANDBOX) images build --python $(DEMO_PYTHON)
+
+examples: images
+	$(BIN)/python examples/build_examples.py --python $(DEMO_PYTHON)
+
+demo: examples
+	$(SANDBOX) run examples/build/py$(DEMO_PYTHON)/lgbm_1arg.pkl --python $(DEMO_PYTHON)
+
+test: setup engine
+	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done
+	@for v in $(TEST_PYTHONS); do $(SANDBOX) images build --python $$v || exit 1; done
+	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 TEST_PYTHONS="$(TEST_PYTHONS)" $(BIN)/pytest -q
+
+test-unit: setup
+	$(BIN)/pytest -q -m "not docker"
+
+test-all:
+	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13"
+
+bench: examples
+	$(BIN)/python scripts/bench_run.py --python $(DEMO_PYTHON)
+
+bench-images: setup engine
+	$(BIN)/python scripts/bench_images.py
+
+clean:
+	-@[ -x $(SANDBOX) ] && $(SANDBOX) clean
+	rm -rf examples/build .pytest_cache
+
+distclean: clean
+	-@[ -x $(SANDBOX) ] && $(SANDBOX) images rm --all
+	rm -rf $(VENV)

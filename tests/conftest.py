@@ -1,0 +1,122 @@
+"""Shared fixtures: a real Docker engine, the real images, pickles made inside them.
+
+Docker-backed tests are marked `docker`. They fail (not skip) when the engine is
+unreachable and NUMERAI_SANDBOX_REQUIRE_DOCKER=1 (as `make test` and CI set it).
+Every test checks afterwards that no container of ours is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT.parent / "shared" / "reference"
+LABEL = "numerai-sandbox"
+
+
+def test_pythons() -> list[str]:
+    return os.environ.get("TEST_PYTHONS", "3.11 3.12").split()
+
+
+@pytest.fixture(scope="session")
+def client():
+    from runner import engine
+
+    try:
+        docker_client = engine.connect()
+    except engine.EngineUnavailable as exc:
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"Docker is required here: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    yield docker_client
+    docker_client.close()
+
+
+def image_for(client, python: str):
+    from runner import images
+    from runner.pins import pin_set
+
+    try:
+        return images.ensure(client, pin_set(python, "standard"), progress=lambda line: None)
+    except images.ImageUnavailable as exc:
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"the Python {python} image is required: {exc}")
+        pytest.skip(f"no Python {python} image: {exc}")
+
+
+@pytest.fixture(scope="session")
+def image311(client):
+    return image_for(client, "3.11")
+
+
+def make_pickles(client, image, script: Path, out: Path, *args: str) -> dict[str, Path]:
+    """Run one of our pickle-making scripts inside `image` (so versions always match)."""
+    from runner import data, engine
+
+    live = data.synthetic_default()
+    out.mkdir(parents=True, exist_ok=True)
+    code, output = engine.run_script(
+        client, image.id, [f"/scripts/{script.name}", "--features", "/data/features.json", "--out", "/out", *args],
+        [engine.Mount(script.parent, "/scripts"), engine.Mount(live.features_json, "/data/features.json"),
+         engine.Mount(out, "/out", writable=True)])
+    assert code == 0, output
+    return {p.stem: p for p in out.glob("*.pkl")}
+
+
+@pytest.fixture(scope="session")
+def models(client, image311, tmp_path_factory) -> dict[str, Path]:
+    """The test models of tests/models/make_models.py, pickled inside the Python 3.11 image."""
+    out = tmp_path_factory.mktemp("models311")
+    return make_pickles(client, image311, ROOT / "tests" / "models" / "make_models.py", out)
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> CliResult:
+    """The real command line in a subprocess, as a user or CI job runs it."""
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run([sys.executable, "-m", "runner", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=ROOT)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def our_containers(client) -> list[dict]:
+    return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_containers(request):
+    """After every Docker test: nothing of ours remains (kept containers excepted, and removed)."""
+    yield
+    if "client" not in request.fixturenames:
+        return
+    from runner.engine import owner_alive
+
+    docker_client = request.getfixturevalue("client")
+    # A container whose owning process has exited is a leak; a live owner is another run in progress.
+    left = [c for c in our_containers(docker_client)
+            if (c.get("Labels") or {}).get(f"{LABEL}.keep") != "1"
+            and not owner_alive((c.get("Labels") or {}).get(f"{LABEL}.owner", ""))]
+    assert not left, f"containers left behind: {[c['Names'] for c in left]}"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "client" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)

@@ -1,0 +1,143 @@
+"""Test models, cloudpickled inside a numerai-sandbox image so their versions match it.
+
+    python make_models.py --features features.json --out DIR
+Each function is one way a model behaves; tests/test_run.py names the verdict each must get.
+Runs with the image's Python and libraries only.
+"""
+
+import argparse
+import json
+import os
+import pickle
+import time
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--features", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    with open(args.features) as handle:
+        features = json.load(handle)["feature_sets"]["small"]
+
+    def score(live):
+        return live[features].sum(axis=1).rank(pct=True, method="first")
+
+    def good_1arg(live_features):
+        return score(live_features).to_frame("prediction")
+
+    def good_2arg(live_features, live_benchmark_models):
+        bench = live_benchmark_models.select_dtypes("number").mean(axis=1)
+        return ((score(live_features) + bench.rank(pct=True)) / 2).to_frame("prediction")
+
+    def good_default_param(live_features, live_benchmark_models=None):
+        # Numerai counts 2 parameters here and passes the benchmarks.
+        assert live_benchmark_models is not None, "expected the benchmark models"
+        return score(live_features).to_frame("prediction")
+
+    def good_probability(live_features):
+        return score(live_features).to_frame("probability")
+
+    def good_with_extra_ids(live_features):
+        out = score(live_features).to_frame("prediction")
+        extra = pd.DataFrame({"prediction": [0.5]}, index=pd.Index(["n_not_a_live_id"], name="id"))
+        return pd.concat([out, extra])
+
+    def raises(live_features):
+        raise ValueError("the model is broken on purpose")
+
+    def returns_none(live_features):
+        score(live_features)
+
+    def returns_series(live_features):
+        return score(live_features)
+
+    def returns_ndarray(live_features):
+        return score(live_features).to_numpy()
+
+    def empty_frame(live_features):
+        return score(live_features).to_frame("prediction").iloc[:0]
+
+    def nan_output(live_features):
+        out = score(live_features).to_frame("prediction")
+        out.iloc[::10, 0] = np.nan
+        return out
+
+    def out_of_range(live_features):
+        return (score(live_features) * 3 - 1).to_frame("prediction")
+
+    def constant(live_features):
+        return pd.DataFrame({"prediction": 0.5}, index=live_features.index)
+
+    def missing_ids(live_features):
+        return score(live_features).to_frame("prediction").iloc[: len(live_features) // 2]
+
+    def duplicate_ids(live_features):
+        out = score(live_features).to_frame("prediction")
+        return pd.concat([out, out.iloc[:7]])
+
+    def wrong_header(live_features):
+        return score(live_features).to_frame("pred")
+
+    def unnamed_index(live_features):
+        out = score(live_features).to_frame("prediction")
+        out.index.name = None
+        return out
+
+    def two_columns(live_features):
+        out = score(live_features).to_frame("prediction")
+        out["confidence"] = 1.0
+        return out
+
+    def string_predictions(live_features):
+        return score(live_features).astype(str).to_frame("prediction")
+
+    def sleep_forever(live_features):
+        while True:
+            time.sleep(1)
+
+    def allocate_6gb(live_features):
+        blocks = []
+        for _ in range(48):  # 48 x 128 MiB, every page touched
+            blocks.append(np.ones(128 * 1024 * 1024 // 8))
+        return score(live_features).to_frame("prediction")
+
+    def zero_args():
+        return None
+
+    def three_args(live_features, live_benchmark_models, extra):
+        return None
+
+    def prints_then_predicts(live_features):
+        print("hello from the model on stdout")
+        import sys
+        print("and a warning on stderr", file=sys.stderr)
+        return score(live_features).to_frame("prediction")
+
+    made = {name: fn for name, fn in locals().items() if callable(fn) and name not in ("score", "main")
+            and not name.startswith("_") and name not in ("parser", "args", "handle")}
+    made["lambda_1arg"] = lambda live_features: score(live_features).to_frame("prediction")
+    os.makedirs(args.out, exist_ok=True)
+    for name, fn in made.items():
+        with open(os.path.join(args.out, f"{name}.pkl"), "wb") as handle:
+            cloudpickle.dump(fn, handle)
+    with open(os.path.join(args.out, "not_callable.pkl"), "wb") as handle:
+        pickle.dump({"weights": [1, 2, 3]}, handle)
+    good = cloudpickle.dumps(good_1arg)
+    with open(os.path.join(args.out, "truncated.pkl"), "wb") as handle:
+        handle.write(good[: len(good) // 2])
+    with open(os.path.join(args.out, "empty.pkl"), "wb") as handle:
+        pass
+    with open(os.path.join(args.out, "csv_file.pkl"), "w") as handle:
+        handle.write("id,prediction\nn0001,0.5\nn0002,0.25\n")
+    with open(os.path.join(args.out, "html_page.pkl"), "w") as handle:
+        handle.write("<!DOCTYPE html><html><body>403 Forbidden</body></html>\n")
+    print(f"wrote {len(made) + 5} pickles")
+
+
+if __name__ == "__main__":
+    main()

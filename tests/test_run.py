@@ -1,0 +1,176 @@
+"""End to end against the real engine: every status path of `numerai-sandbox run`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import run_cli
+
+# model -> (status, reason, subcode)
+VERDICTS = {
+    "good_1arg": ("Success", None, None),
+    "good_2arg": ("Success", None, None),
+    "good_default_param": ("Success", None, None),
+    "good_probability": ("Success", None, None),
+    "good_with_extra_ids": ("Success", None, None),
+    "lambda_1arg": ("Success", None, None),
+    "prints_then_predicts": ("Success", None, None),
+    "raises": ("Failed", "model_exception", None),
+    "returns_none": ("Failed", "invalid_output", "returned_none"),
+    "returns_series": ("Failed", "invalid_output", "not_dataframe"),
+    "returns_ndarray": ("Failed", "invalid_output", "not_dataframe"),
+    "empty_frame": ("Failed", "invalid_output", "empty"),
+    "nan_output": ("Failed", "invalid_output", "nan"),
+    "out_of_range": ("Failed", "invalid_output", "out_of_range"),
+    "constant": ("Failed", "invalid_output", "constant"),
+    "missing_ids": ("Failed", "invalid_output", "missing_ids"),
+    "duplicate_ids": ("Failed", "invalid_output", "duplicate_ids"),
+    "wrong_header": ("Failed", "invalid_output", "bad_headers"),
+    "unnamed_index": ("Failed", "invalid_output", "bad_headers"),
+    "two_columns": ("Failed", "invalid_output", "bad_headers"),
+    "string_predictions": ("Failed", "invalid_output", "not_numeric"),
+    "zero_args": ("Failed", "bad_signature", None),
+    "three_args": ("Failed", "bad_signature", None),
+    "not_callable": ("Failed", "bad_signature", None),
+    "truncated": ("Failed", "invalid_pickle", None),
+    "empty": ("Failed", "invalid_pickle", None),
+    "csv_file": ("Failed", "invalid_pickle", None),
+    "html_page": ("Failed", "invalid_pickle", None),
+}
+EXIT = {"Success": 0, "Failed": 1, "Error": 3}
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_verdict(models, name):
+    status, reason, subcode = VERDICTS[name]
+    result = run_cli("run", models[name], "--json", "--timeout", "2m")
+    report = result.report
+    assert (report["status"], report["reason"], report["subcode"]) == (status, reason, subcode), report["message"]
+    assert result.code == EXIT[status]
+    assert "Traceback" not in result.stderr  # never a traceback of ours on the terminal
+    statuses = [entry["status"] for entry in report["timeline"]]
+    assert statuses[0] == "Pending" and statuses[-1] == status
+    if status == "Success":
+        assert statuses == ["Pending", "Running", "Validating", "Success"]
+        assert report["n_predictions"] >= report["data"]["rows"]
+        assert all(c["passed"] is not False or not c["blocking"] for c in report["checks"])
+    else:
+        assert report["message"] and report["action"]
+
+
+def test_report_fields(models):
+    report = run_cli("run", models["good_2arg"], "--json").report
+    for field in ("status", "reason", "message", "checks", "timeline", "durations", "peak_memory_bytes", "limits",
+                  "python", "image", "library_versions", "n_predictions", "predictions_path", "logs_tail"):
+        assert field in report
+    assert report["python"] == "3.11"
+    for dist in ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "lightgbm", "xgboost", "cloudpickle"):
+        assert report["library_versions"][dist]
+    assert report["limits"]["memory_bytes"] == 4 * 1024**3 and report["limits"]["cpus"] == 1
+    assert report["limits"]["network"] == "none" and report["limits"]["timeout_seconds"] == 600
+    assert report["model"]["parameters"] == ["live_features", "live_benchmark_models"]
+    assert report["peak_memory_bytes"] > 50 * 1024**2
+    assert report["durations"]["phases"]["predicting"] >= 0
+    assert [e["status"] for e in report["timeline"]] == ["Pending", "Running", "Validating", "Success"]
+    rules = [c["rule"] for c in report["checks"]]
+    assert rules[:6] == ["returned_none", "not_dataframe", "empty", "nan", "not_numeric", "out_of_range"]
+    assert "constant" in rules and "missing_ids" in rules
+
+
+def test_nan_rule_named_with_examples(models):
+    result = run_cli("run", models["nan_output"], "--json")
+    report = result.report
+    assert (result.code, report["status"], report["reason"], report["subcode"]) == (1, "Failed", "invalid_output", "nan")
+    nan = next(c for c in report["checks"] if c["rule"] == "nan")
+    assert nan["passed"] is False and nan["count"] == 672 and len(nan["examples"]) == 5
+
+
+def test_human_output_lists_statuses_live(models):
+    result = run_cli("run", models["good_1arg"])
+    assert result.code == 0
+    lines = result.stdout.splitlines()
+    seen = [s for line in lines for s in ("Pending", "Running", "Validating", "Success") if f"s  {s}" in line]
+    assert seen == ["Pending", "Running", "Validating", "Success"]
+
+
+def test_out_of_memory_under_default_limit(models):
+    result = run_cli("run", models["allocate_6gb"], "--json")
+    report = result.report
+    assert (report["status"], report["reason"]) == ("Failed", "out_of_memory"), report["message"]
+    assert report["evidence"]["limit_bytes"] == 4 * 1024**3
+    assert "4.00 GiB" in report["message"] and report["phase"] == "predicting"
+
+
+def test_timeout_kills_within_limit(models):
+    started = time.monotonic()
+    result = run_cli("run", models["sleep_forever"], "--timeout", "20s", "--json")
+    elapsed = time.monotonic() - started
+    report = result.report
+    assert (report["status"], report["reason"], report["phase"]) == ("Failed", "timeout", "predicting")
+    assert report["evidence"]["limit_seconds"] == 20
+    assert elapsed < 30
+
+
+def test_docker_unreachable_is_error(models, tmp_path):
+    result = run_cli("run", models["good_1arg"], env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert result.code == 3
+    assert "Error (docker_unavailable)" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    json_result = run_cli("run", models["good_1arg"], "--json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert json_result.code == 3 and json_result.report["reason"] == "docker_unavailable"
+
+
+def test_output_written_csv_and_parquet(models, tmp_path):
+    import pandas as pd
+
+    csv = tmp_path / "preds.csv"
+    report = run_cli("run", models["good_1arg"], "--output", csv, "--json").report
+    assert report["predictions_path"] == str(csv)
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["id", "prediction"] and len(frame) == report["n_predictions"]
+    parquet = tmp_path / "preds.parquet"
+    run_cli("run", models["good_1arg"], "--output", parquet)
+    assert pd.read_parquet(parquet).index.name == "id"
+
+
+def test_failed_run_writes_no_predictions(models, tmp_path):
+    out = tmp_path / "preds.csv"
+    report = run_cli("run", models["nan_output"], "--output", out, "--json").report
+    assert report["predictions_path"] is None and not out.exists()
+
+
+def test_report_file_and_debug(models, tmp_path):
+    path = tmp_path / "report.json"
+    result = run_cli("run", models["raises"], "--report", path, "--debug")
+    assert result.code == 1
+    assert "the model is broken on purpose" in result.stdout  # the full traceback, with --debug
+    import json
+
+    assert json.loads(path.read_text())["reason"] == "model_exception"
+
+
+def test_model_output_captured(models):
+    report = run_cli("run", models["prints_then_predicts"], "--json").report
+    assert "hello from the model on stdout" in report["logs_tail"]
+    assert "and a warning on stderr" in report["logs_tail"]
+
+
+def test_inputs_untouched(models, tmp_path):
+    import hashlib
+
+    before = hashlib.sha256(models["good_1arg"].read_bytes()).hexdigest()
+    mtime = models["good_1arg"].stat().st_mtime_ns
+    run_cli("run", models["good_1arg"])
+    assert hashlib.sha256(models["good_1arg"].read_bytes()).hexdigest() == before
+    assert models["good_1arg"].stat().st_mtime_ns == mtime
+
+
+def test_keep_leaves_container_until_clean(client, models):
+    report = run_cli("run", models["good_1arg"], "--keep", "--json").report
+    name = report["container"]["name"]
+    assert client.containers.get(name).labels["numerai-sandbox.keep"] == "1"
+    result = run_cli("clean")
+    assert name in result.stdout
+    assert not [c for c in client.api.containers(all=True, filters={"name": name})]
