@@ -142,16 +142,19 @@ def _pull(client: docker.DockerClient, ref: str, progress: Progress):
         repository, tag = ref.split(":")
         return client.images.pull(repository, tag=tag)
     except docker.errors.DockerException as exc:
-        progress(f"base: cannot pull {ref} ({str(exc).splitlines()[0][:120]}); bootstrapping offline")
+        why = getattr(exc, "explanation", None) or str(exc)
+        why = "no registry reachable" if not why or "Internal Server Error" in str(exc) else why
+        progress(f"base: cannot pull {ref} ({why.splitlines()[0][:120]}); bootstrapping offline")
         return None
 
 
 def _describe_image(client: docker.DockerClient, image, python: str, kind: str, ref: str) -> BaseInfo:
     """Find the interpreter in an existing image (e.g. python:3.11-slim) with a network-less probe."""
     probe = ("import sys; print(sys.executable); print('.'.join(map(str, sys.version_info[:3])))")
+    find = f'exec "$(command -v python{python} || command -v python3)" -c "{probe}"'
     try:
-        out = client.containers.run(image.id, ["python3", "-c", probe], network_mode="none", remove=True,
-                                    labels=labels_for("probe"))
+        out = client.containers.run(image.id, ["sh", "-c", find], entrypoint=[], network_mode="none",
+                                    remove=True, labels=labels_for("probe"))
     except docker.errors.DockerException as exc:
         raise BaseError(f"{ref} has no working python3: {exc}") from exc
     executable, full = out.decode().split()
@@ -205,9 +208,8 @@ def _run(command: list[str], progress: Progress, what: str) -> None:
         for line in proc.stdout:
             line = line.rstrip()
             tail = (tail + [line])[-10:]
-            if line.startswith(("I: Retrieving", "I: Validating")) and "Release" not in line:
-                continue  # one line per package is too many; the stages below suffice
-            if line.startswith(("I: ", "E: ", "W: ")):
+            stage = line.startswith("I: ") and (line.endswith("...") or "successfully" in line)
+            if stage or line.startswith(("E: ", "W: ")):  # stages and problems, not one line per package
                 progress(f"    {line[3:]}")
     if proc.returncode != 0:
         raise BaseError(f"{what} failed (exit {proc.returncode}): " + " | ".join(tail[-3:]))

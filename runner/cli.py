@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from . import __version__
-from . import data as live_data
 from .console import Console
 from .engine import Limits
 from .lifecycle import EXIT_USAGE
@@ -193,6 +192,8 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             pass
     except OSError as exc:
         raise InputError(f"cannot read {model}: {exc.strerror}") from exc
+    from . import data as live_data
+
     inputs = {model.resolve()}
     for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
         if value is None:
@@ -227,12 +228,16 @@ def data() -> None:
 @data.command("synth")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Directory for live.parquet, live_benchmark_models.parquet and features.json.")
-@click.option("--rows", type=click.IntRange(min=1), default=live_data.DEFAULT_ROWS, show_default=True)
-@click.option("--features", type=click.IntRange(min=1), default=live_data.DEFAULT_FEATURES, show_default=True)
-@click.option("--seed", type=int, default=live_data.DEFAULT_SEED, show_default=True)
+@click.option("--rows", type=click.IntRange(min=1), default=6720, show_default=True,
+              help="Rows (stocks) in the live era.")
+@click.option("--features", type=click.IntRange(min=1), default=2748, show_default=True,
+              help="Feature columns (v5.2's 'all' set has 2,748).")
+@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> None:
     """Write synthetic live data shaped like a v5.2 live era (deterministic by seed)."""
+    from . import data as live_data
+
     names = ("live.parquet", "live_benchmark_models.parquet", "features.json")
     existing = [n for n in names if (out / n).exists()]
     if existing and not force:
@@ -330,7 +335,7 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
     started = time.monotonic()
     try:
         image = images.ensure(client, pins, console.progress, force=force)
-    except images.ImageUnavailable as exc:
+    except (images.ImageUnavailable, images.HostResources) as exc:
         click.echo(f"numerai-sandbox: error: {exc}", err=True)
         sys.exit(3)
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "

@@ -286,6 +286,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]
         spec.image, command=spec.command, name=spec.name, user=spec.user,
         environment=spec.environment, labels=labels, working_dir="/tmp",
         network_disabled=True, host_config=_host_config(client, spec),
+        stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
     container_id = created["Id"]
     try:
@@ -305,6 +306,10 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
         on_started: Callable[[], None] = lambda: None) -> Outcome:
     """Start the created container, stream its output, enforce the wall clock, and report facts."""
     outcome = Outcome(container=container_id)
+    # We hold the container's stdin open for as long as we live: should this process be killed
+    # outright, the harness sees end-of-file and stops the model at once instead of running on
+    # until the next start sweeps the container away.
+    lifeline = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
     stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
     pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True, name="output-pump")
     pump.start()
@@ -332,6 +337,8 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
                 continue
     finally:
         watcher.stop()
+        with contextlib.suppress(OSError):
+            lifeline.close()
     outcome.run_seconds = time.monotonic() - started
     pump.join(timeout=KILL_GRACE_SECONDS)
     state = client.api.inspect_container(container_id)["State"]

@@ -127,6 +127,22 @@ def in_image_check(pd, result):
     return None, None
 
 
+def result_facts(pd, result):
+    """What the function returned, as the host needs it to re-check the CSV."""
+    rule, line = in_image_check(pd, result)
+    facts = {"returned_type": "NoneType" if result is None
+             else f"{type(result).__module__}.{type(result).__qualname__}",
+             "exact_dataframe": type(result) is pd.DataFrame,
+             "in_image_failed": rule, "in_image_log": line}
+    if isinstance(result, pd.DataFrame):
+        facts.update(rows=len(result), index_levels=result.index.nlevels,
+                     index_names=[_safe_str(n, 200) for n in result.index.names],
+                     columns=[_safe_str(c, 200) for c in list(result.columns)[:50]],
+                     n_columns=result.shape[1],
+                     first_column_dtype=str(result.dtypes.iloc[0]) if result.shape[1] else None)
+    return facts
+
+
 def peak_rss_bytes():
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -216,19 +232,10 @@ def run(args, channel):
 
     # 5. numerai-predict's in-image checks, then the CSV with its index.
     started = phase("checking")
-    rule, line = in_image_check(pd, result)
-    facts = {"returned_type": "NoneType" if result is None
-             else f"{type(result).__module__}.{type(result).__qualname__}",
-             "exact_dataframe": type(result) is pd.DataFrame,
-             "in_image_failed": rule, "in_image_log": line}
+    facts = result_facts(pd, result)
+    rule = facts["in_image_failed"]
     if rule:
-        log(line)
-    if isinstance(result, pd.DataFrame):
-        facts.update(rows=len(result), index_levels=result.index.nlevels,
-                     index_names=[_safe_str(n, 200) for n in result.index.names],
-                     columns=[_safe_str(c, 200) for c in list(result.columns)[:50]],
-                     n_columns=result.shape[1],
-                     first_column_dtype=str(result.dtypes.iloc[0]) if result.shape[1] else None)
+        log(facts["in_image_log"])
     durations["checking"] = time.perf_counter() - started
     payload = None
     if isinstance(result, pd.DataFrame):
@@ -281,6 +288,25 @@ def verify(lock_path):
     return 1 if problems else 0
 
 
+def exit_when_host_leaves():
+    """Stop everything if the host runner goes away (its hold on our stdin closes).
+
+    A best effort on top of the host's sweep: a runner killed outright does not leave
+    the model running until its time limit.
+    """
+    def watch():
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), 9)
+
+    import threading
+
+    threading.Thread(target=watch, daemon=True, name="host-watch").start()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="/input/model.pkl")
@@ -288,6 +314,7 @@ def main(argv=None):
     parser.add_argument("--benchmarks", default="/input/live_benchmark_models.parquet")
     parser.add_argument("--max-output-bytes", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when the host runner goes away")
     parser.add_argument("--describe", action="store_true", help="print the environment as JSON and exit")
     parser.add_argument("--verify", metavar="LOCK", help="check the installed distributions against LOCK")
     args = parser.parse_args(argv)
@@ -297,6 +324,8 @@ def main(argv=None):
         print(json.dumps(describe_environment(), indent=1))
         return 0
     channel = Channel()
+    if args.exit_on_stdin_eof:
+        exit_when_host_leaves()
     faulthandler.enable(file=sys.stderr, all_threads=True)
     channel.send("hello", {"protocol": PROTOCOL, "python": ".".join(map(str, sys.version_info[:3])),
                            "pid": os.getpid(), "uid": os.getuid()})

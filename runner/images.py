@@ -9,6 +9,7 @@ Every build runs with the network disabled: pip sees only the wheels in the cont
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -39,6 +40,10 @@ class ImageUnavailable(Exception):
 
 class BuildError(ImageUnavailable):
     pass
+
+
+class HostResources(Exception):
+    """This machine lacks what a build needs (disk): not the model's fault, not a missing cache."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
             if base is None:
                 raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run "
                                        f"`numerai-sandbox images fetch --python {pins.python}` once while online")
-            env_ref = _build_env(client, pins, base, progress)
+            env_ref = _build_env(client, pins, base, progress, force)
         return _build_runtime(client, pins, base, env_ref, progress)
 
 
@@ -154,7 +159,8 @@ def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | 
     return images[0].id if images else None
 
 
-def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, progress: Progress) -> str:
+def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, progress: Progress,
+               force: bool = False) -> str:
     stock = wheelhouse.inventory(pins)
     if stock.missing:
         shown = ", ".join(stock.missing[:4]) + (f" and {len(stock.missing) - 4} more" if len(stock.missing) > 4
@@ -162,6 +168,7 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
         raise ImageUnavailable(f"the wheelhouse for Python {pins.python} ({pins.tag_profile}) lacks {shown}: "
                                f"run `numerai-sandbox images fetch --python {pins.python}"
                                f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}`")
+    _check_disk(client, need=3 * sum(p.stat().st_size for p in stock.present.values()) + 1024**3)
     try:
         base_ref = bases.ensure_image(client, base, progress)
     except bases.BaseError as exc:
@@ -180,7 +187,8 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
               f"{LABEL}.digest": digest, f"{LABEL}.base": base.description,
               f"{LABEL}.python-full": base.python_full}
-    return _build(client, files, tag, labels, {"BASE": base_ref, "PYTHON": base.python_bin}, progress)
+    return _build(client, files, tag, labels, {"BASE": base_ref, "PYTHON": base.python_bin}, progress,
+                  nocache=force)
 
 
 def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, env_ref: str,
@@ -209,8 +217,12 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
 
 
 def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str, labels: dict[str, str],
-           buildargs: dict[str, str], progress: Progress) -> str:
-    """Build from an in-memory list of files, network disabled; the image id, or BuildError."""
+           buildargs: dict[str, str], progress: Progress, nocache: bool = False) -> str:
+    """Build from an in-memory list of files, network disabled; the image id, or BuildError.
+
+    The image this tag named before (if any) is removed once replaced, unless something uses it.
+    """
+    previous = _image_id(client, tag)
     work = temp_dir("build")
     context = work / "context.tar"
     try:
@@ -225,10 +237,11 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         started = time.monotonic()
         tail: list[str] = []
         image_id = None
+        last_layer, stage_images = None, []  # the final image of each earlier build stage
         with open(context, "rb") as handle:
             stream = client.api.build(fileobj=handle, custom_context=True, tag=tag, labels=labels,
                                       buildargs=buildargs, network_mode="none", rm=True, forcerm=True,
-                                      decode=True, pull=False)
+                                      decode=True, pull=False, nocache=nocache)
             for chunk in stream:
                 if "error" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
@@ -239,11 +252,20 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
                     image_id = chunk["aux"]["ID"]
                 for part in filter(None, line.splitlines()):
                     tail = (tail + [part.strip()])[-20:]
-                    if part.startswith("Step ") or part.lstrip().startswith(("Processing ", "Installing ",
-                                                                              "Successfully installed")):
+                    if part.startswith(" ---> ") and len(part.split()) == 2:
+                        last_layer = part.split()[1]
+                    elif part.startswith("Step ") and " : FROM " in part and last_layer:
+                        stage_images.append(last_layer)
+                    if (part.startswith("Step ") and " : LABEL " not in part) or part.lstrip().startswith(
+                            ("Processing ", "Installing ", "Successfully installed")):
                         progress("    " + part.strip()[:160])
         progress(f"built {tag} in {time.monotonic() - started:.0f}s")
-        return image_id or client.images.get(tag).id
+        image_id = image_id or client.images.get(tag).id
+        # Earlier build stages (the install stage holds the wheels) and a replaced image are not needed.
+        for stale in stage_images + ([previous] if previous and previous != image_id else []):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(stale)
+        return image_id
     except docker.errors.APIError as exc:
         raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from exc
     finally:
@@ -252,25 +274,49 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _check_disk(client: docker.DockerClient, need: int) -> None:
+    """Refuse to start a build the engine's disk cannot hold (a full disk fails builds obscurely)."""
+    import psutil
+
+    root = Path((client.info() or {}).get("DockerRootDir") or "/var/lib/docker")
+    if not root.exists():
+        return  # a remote engine: its disk is not ours to see
+    free = psutil.disk_usage(str(root)).free
+    if free < need:
+        raise HostResources(f"building needs about {need / 1024**3:.1f} GiB free under {root}, "
+                            f"which has {free / 1024**3:.1f} GiB")
+
+
+def _image_id(client: docker.DockerClient, ref: str) -> str | None:
+    try:
+        return client.images.get(ref).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
 # ---------------------------------------------------------------- removing
 
 def remove(client: docker.DockerClient, python: str | None = None, profile: str | None = None,
            everything: bool = False) -> list[str]:
-    """Remove our runtime images (and with `everything`, the env and base layers too)."""
+    """Remove our runtime images and the environment layers only they used.
+
+    With `everything`, every env and base layer of ours goes too (the cache stays, so
+    `images build` can make them again offline).
+    """
+    labels = {"python": python} if python else {}
+    doomed = [i for i in _ours(client, "image", **labels)
+              if not profile or (i.labels or {}).get(f"{LABEL}.profile") == profile]
+    locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
+    kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
+    doomed += [i for i in _ours(client, "env", **labels)
+               if everything or (i.labels or {}).get(f"{LABEL}.lock") in locks - kept_locks]
+    if everything:
+        doomed += _ours(client, "base", **labels)
     removed = []
-    kinds = ["image", "env", "base"] if everything else ["image"]
-    for kind in kinds:
-        labels = {"python": python} if python else {}
-        for image in _ours(client, kind, **labels):
-            if profile and kind == "image" and (image.labels or {}).get(f"{LABEL}.profile") != profile:
-                continue
-            try:
-                client.images.remove(image.id, force=True)
-                removed.append((image.tags or [image.id])[0])
-            except docker.errors.APIError:
-                pass
+    for image in doomed:
+        try:
+            client.images.remove(image.id, force=True)
+            removed.append((image.tags or [image.id])[0])
+        except docker.errors.APIError:
+            pass
     return removed
-
-
-def images_dir() -> Path:
-    return images_root()

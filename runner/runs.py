@@ -207,6 +207,10 @@ class Run:
             return self._finish(Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} "
                                         f"GiB) is more than this machine has ({total_memory / 1024**3:.1f} GiB); "
                                         "the limit would not be the one Numerai enforces."))
+        available = psutil.virtual_memory().available
+        if request.limits.memory_bytes > available:
+            self.report.notes.append(f"only {available / 1024**3:.1f} GiB of memory is free on this machine; "
+                                     "the model may be killed by the machine before it reaches its limit")
         try:
             pins = pin_set(request.python, request.profile, extra_requirements=request.extra_requirements)
             image = images.find(client, pins)
@@ -216,6 +220,8 @@ class Run:
                 image = images.ensure(client, pins, self.console.progress)
         except (images.ImageUnavailable, PinError) as exc:
             return self._finish(Verdict("image_unavailable", str(exc)))
+        except images.HostResources as exc:
+            return self._finish(Verdict("host_resources", f"{str(exc)[:1].upper()}{str(exc)[1:]}."))
         self._describe_image(image)
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
         try:
@@ -231,7 +237,8 @@ class Run:
         self.report.data["rows"] = len(live_ids)
         spec = engine.ContainerSpec(
             image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
-            command=["--max-output-bytes", str(request.limits.max_output_bytes)] + (["--debug"] if request.debug else []),
+            command=["--max-output-bytes", str(request.limits.max_output_bytes), "--exit-on-stdin-eof"]
+            + (["--debug"] if request.debug else []),
             mounts=[engine.Mount(request.model.resolve(), "/input/model.pkl"),
                     engine.Mount(data.live, "/input/live.parquet"),
                     engine.Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],

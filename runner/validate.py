@@ -17,6 +17,7 @@ which a CSV cannot show), never pass.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,7 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
         return checks + [_skip(r, why) for r in ("empty", "nan", "not_numeric", "out_of_range")]
 
     levels = int(facts.get("index_levels", 1))
-    index = frame.iloc[:, :levels].astype(str).agg("/".join, axis=1) if levels else frame.index
+    index = _row_labels(frame, levels)
     values = frame.iloc[:, levels:]
     rows = len(values)
     checks.append(Check("empty", rows > 0 and claimed != "empty",
@@ -119,7 +120,7 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
                          _skip("out_of_range", "no columns")]
     first = values.iloc[:, 0]
     numeric = (pd.api.types.is_numeric_dtype(first) or pd.api.types.is_bool_dtype(first)) \
-        and claimed != "not_numeric"
+        and claimed != "not_numeric" and _numeric_dtype_name(facts.get("first_column_dtype"))
     checks.append(Check("not_numeric", numeric,
                         detail="" if numeric else f"first column {values.columns[0]!r} holds "
                         f"{facts.get('first_column_dtype') or first.dtype} values, not numbers"))
@@ -131,6 +132,23 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
                         "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
                         f"(min {first.min()!r}, max {first.max()!r})"))
     return checks
+
+
+def _row_labels(frame: pd.DataFrame, levels: int) -> pd.Series:
+    """The ids of the rows (the CSV's index columns), for naming examples."""
+    if levels <= 0:
+        return pd.Series(frame.index.astype(str), index=frame.index)
+    labels = frame.iloc[:, 0].astype(str)
+    for position in range(1, levels):
+        labels = labels + "/" + frame.iloc[:, position].astype(str)
+    return labels
+
+
+def _numeric_dtype_name(name: str | None) -> bool:
+    """Whether the dtype the harness saw can be compared with 0 and 1 (the CSV turns "0.5" into 0.5)."""
+    if name is None:
+        return True
+    return bool(re.match(r"^(u?int|float|bool|Int|UInt|Float|boolean)", name))
 
 
 # ---------------------------------------------------------------- numerai-tools' upload rules

@@ -21,7 +21,7 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 LABEL = "numerai-sandbox"
 
 
-def test_pythons() -> list[str]:
+def pythons_under_test() -> list[str]:
     return os.environ.get("TEST_PYTHONS", "3.11 3.12").split()
 
 
@@ -120,3 +120,49 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+
+
+def pyenv_python(version: str) -> Path | None:
+    """The pyenv-installed CPython `version` (e.g. "3.12"), newest patch, if this machine has it."""
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = sorted((p for p in root.glob(f"{version}.*") if p.name.count(".") == 2 and
+                    p.name.split(".")[2].isdigit()), key=lambda p: int(p.name.split(".")[2]))
+    return found[-1] / "bin" / f"python{version}" if found else None
+
+
+@pytest.fixture(scope="session")
+def cpython_venv(tmp_path_factory):
+    """venv_python(version, *packages): a throwaway venv of pyenv's CPython `version` with packages."""
+    made: dict[tuple, Path] = {}
+
+    def make(version: str, *packages: str) -> Path:
+        key = (version, packages)
+        if key not in made:
+            base = pyenv_python(version)
+            if base is None:
+                pytest.skip(f"pyenv has no CPython {version} here")
+            venv = tmp_path_factory.mktemp(f"venv{version}")
+            subprocess.run([str(base), "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *packages],
+                           check=True, capture_output=True)
+            made[key] = venv / "bin" / "python"
+        return made[key]
+
+    return make
+
+
+PICKLE_A_FUNCTION = """
+import sys, cloudpickle
+def predict(live_features):
+    import pandas as pd
+    ranks = live_features.filter(like="feature_").iloc[:, :20].sum(axis=1).rank(pct=True, method="first")
+    return pd.DataFrame({"prediction": ranks}, index=live_features.index)
+with open(sys.argv[1], "wb") as handle:
+    cloudpickle.dump(predict, handle)
+"""
+
+
+def pickle_with(python: Path, out: Path) -> Path:
+    """A 1-argument predict function cloudpickled by the given interpreter."""
+    subprocess.run([str(python), "-c", PICKLE_A_FUNCTION, str(out)], check=True)
+    return out

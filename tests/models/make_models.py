@@ -118,6 +118,55 @@ def main():
         print("and a warning on stderr", file=sys.stderr)
         return score(live_features).to_frame("prediction")
 
+    def probe_sandbox(live_features):
+        """Reports what the model can see and do, on stderr, then predicts normally."""
+        import socket
+        import resource
+        facts = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd(), "home": os.environ.get("HOME")}
+        for label, path in (("write_root", "/probe"), ("write_input", "/input/model.pkl"),
+                            ("write_opt", "/opt/venv/probe"), ("write_tmp", "/tmp/probe")):
+            try:
+                with open(path, "a") as handle:
+                    handle.write("x")
+                facts[label] = True
+            except OSError as exc:
+                facts[label] = exc.strerror
+        facts["input_mounts"] = [l.split()[3].split(",")[0] for l in open("/proc/self/mounts") if " /input/" in l]
+        facts["root_mount"] = next(l.split()[3].split(",")[0] for l in open("/proc/self/mounts") if l.split()[1] == "/")
+        facts["tmp_mount"] = next(l.split()[3] for l in open("/proc/self/mounts") if l.split()[1] == "/tmp")
+        status = open("/proc/self/status").read()
+        facts["cap_eff"] = next(l.split()[1] for l in status.splitlines() if l.startswith("CapEff"))
+        facts["no_new_privs"] = next(l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs"))
+        facts["interfaces"] = sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:])
+        facts["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)
+        stat = os.statvfs("/tmp")
+        facts["tmp_bytes"] = stat.f_blocks * stat.f_frsize
+        try:
+            socket.create_connection(("1.1.1.1", 80), timeout=3)
+            facts["connect"] = "connected"
+        except OSError as exc:
+            facts["connect"] = f"{type(exc).__name__}: {exc}"
+        for label, path in (("memory_limit", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                            ("memsw_limit", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+                            ("memory_max_v2", "/sys/fs/cgroup/memory.max"), ("swap_max_v2", "/sys/fs/cgroup/memory.swap.max"),
+                            ("cpu_quota", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), ("cpu_period", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+                            ("cpu_max_v2", "/sys/fs/cgroup/cpu.max"),
+                            ("pids_max", "/sys/fs/cgroup/pids/pids.max"), ("pids_max_v2", "/sys/fs/cgroup/pids.max")):
+            try:
+                facts[label] = open(path).read().strip()
+            except OSError:
+                pass
+        import sys
+        for key, value in facts.items():
+            print(f"PROBE {key} {json.dumps(value)}", file=sys.stderr)
+        return score(live_features).to_frame("prediction")
+
+    def spawn_then_sleep(live_features):
+        import subprocess
+        subprocess.Popen(["sleep", "1000"])
+        while True:
+            time.sleep(1)
+
     made = {name: fn for name, fn in locals().items() if callable(fn) and name not in ("score", "main")
             and not name.startswith("_") and name not in ("parser", "args", "handle")}
     made["lambda_1arg"] = lambda live_features: score(live_features).to_frame("prediction")

@@ -1,0 +1,123 @@
+"""Hardened defaults, interruption, leftovers and concurrency, against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import LABEL, ROOT, our_containers, run_cli
+
+
+def probe(models, *args):
+    report = run_cli("run", models["probe_sandbox"], "--json", *args).report
+    assert report["status"] == "Success", report["message"]
+    facts = {}
+    for line in report["logs_tail"].splitlines():
+        if line.startswith("PROBE "):
+            _, key, value = line.split(" ", 2)
+            facts[key] = json.loads(value)
+    return report, facts
+
+
+def test_hardened_defaults(models):
+    report, facts = probe(models)
+    assert facts["uid"] != 0 and facts["gid"] != 0  # a non-root user
+    assert facts["write_root"] == "Read-only file system"  # read-only root filesystem
+    assert facts["write_opt"] in ("Read-only file system", "Permission denied")
+    assert facts["write_input"] in ("Read-only file system", "Permission denied")
+    assert facts["input_mounts"] == ["ro", "ro", "ro"]  # model, live data, benchmarks: read-only mounts
+    assert facts["root_mount"] == "ro"
+    assert "nosuid" in facts["tmp_mount"] and "nodev" in facts["tmp_mount"]
+    assert facts["write_tmp"] is True and facts["tmp_bytes"] <= 1024**3  # a capped writable /tmp
+    assert int(facts["cap_eff"], 16) == 0  # all capabilities dropped
+    assert facts["no_new_privs"] == "1"
+    assert facts["interfaces"] == ["lo"]  # no network but loopback
+    assert "Network is unreachable" in facts["connect"]
+    assert facts["nofile"] == [4096, 4096]
+    assert facts.get("pids_max", facts.get("pids_max_v2")) == "512"
+    limit = facts.get("memory_limit") or facts.get("memory_max_v2")
+    assert int(limit) == 4 * 1024**3
+    if "memsw_limit" in facts:  # swap off: memory+swap == memory
+        assert int(facts["memsw_limit"]) == 4 * 1024**3
+    if "cpu_quota" in facts:
+        assert int(facts["cpu_quota"]) / int(facts["cpu_period"]) == 1.0
+    assert report["limits"]["swap_bytes"] == 0 and report["limits"]["network"] == "none"
+
+
+def test_limits_can_be_raised(models):
+    _, facts = probe(models, "--memory", "6g", "--cpus", "2")
+    assert int(facts.get("memory_limit") or facts.get("memory_max_v2")) == 6 * 1024**3
+    if "cpu_quota" in facts:
+        assert int(facts["cpu_quota"]) / int(facts["cpu_period"]) == 2.0
+
+
+def _start(models, name, *args):
+    return subprocess.Popen([sys.executable, "-m", "runner", "run", str(models[name]), "--json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def _wait_for_container(client, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mine = [c for c in our_containers(client)
+                if c["Labels"].get(f"{LABEL}.owner", "").split("/")[2:3] == [str(proc.pid)]]
+        if mine and mine[0]["State"] == "running":
+            time.sleep(2)  # let the harness start predicting
+            return mine[0]
+        time.sleep(0.2)
+    raise AssertionError("the run's container never started")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_is_error_and_removes_container(client, models, signum):
+    proc = _start(models, "sleep_forever")
+    container = _wait_for_container(client, proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    report = json.loads(out)
+    assert proc.returncode == 3 and (report["status"], report["reason"]) == ("Error", "interrupted")
+    assert "Traceback" not in err
+    assert not client.api.containers(all=True, filters={"id": container["Id"]})
+
+
+def test_sigkill_of_runner_then_any_command_leaves_nothing(client, models):
+    proc = _start(models, "spawn_then_sleep")
+    container = _wait_for_container(client, proc)
+    proc.kill()
+    proc.wait(timeout=10)
+    # The harness notices its runner is gone and stops at once (the container exits)...
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        state = client.api.inspect_container(container["Id"])["State"]
+        if not state["Running"]:
+            break
+        time.sleep(0.3)
+    assert not state["Running"], "the model kept running after its runner was killed"
+    # ...and the next start of any command sweeps the container away.
+    assert run_cli("images", "list").code == 0
+    assert not client.api.containers(all=True, filters={"id": container["Id"]})
+
+
+EXPECTED = {"good_1arg": ("Success", None), "good_2arg": ("Success", None), "nan_output": ("Failed", "invalid_output"),
+            "raises": ("Failed", "model_exception"), "returns_none": ("Failed", "invalid_output"),
+            "truncated": ("Failed", "invalid_pickle"), "three_args": ("Failed", "bad_signature"),
+            "constant": ("Failed", "invalid_output")}
+
+
+def test_eight_concurrent_runs_match_sequential_verdicts(client, models):
+    def one(name):
+        report = run_cli("run", models[name], "--json").report
+        return name, (report["status"], report["reason"]), report["container"].get("name")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, EXPECTED))
+    assert {name: verdict for name, verdict, _ in results} == EXPECTED
+    names = [container for _, _, container in results if container]
+    assert len(set(names)) == len(names)  # unique containers

@@ -1,0 +1,134 @@
+"""Pure logic: the frame parser, the status machine, option parsing, the log buffer, the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runner import reasons
+from runner.cli import parse_duration, parse_memory
+from runner.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
+from runner.protocol import FrameParser
+from runner.report import Report
+from runner.runs import LogBuffer
+
+
+def frame(kind: str, payload: bytes | dict) -> bytes:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return f"NSBX1 {kind} {len(body)}\n".encode() + body
+
+
+class TestFrameParser:
+    def test_frames_split_across_chunks(self):
+        data = frame("hello", {"python": "3.11.2"}) + frame("phase", {"phase": "loading"}) + frame("predictions", b"id,p\n")
+        parser = FrameParser(max_predictions=1000)
+        for i in range(len(data)):  # one byte at a time
+            parser.feed(data[i:i + 1])
+        assert [f.kind for f in parser.frames] == ["hello", "phase", "predictions"]
+        assert parser.phase == "loading" and parser.last("predictions") == b"id,p\n" and not parser.broken
+
+    def test_garbage_breaks_the_channel_but_keeps_what_came_before(self):
+        parser = FrameParser(max_predictions=1000)
+        parser.feed(frame("phase", {"phase": "predicting"}) + b"hello world, I am not a frame\n")
+        assert parser.broken and parser.phase == "predicting"
+
+    def test_oversized_predictions_are_refused_unread(self):
+        parser = FrameParser(max_predictions=10)
+        parser.feed(b"NSBX1 predictions 999999999\n")
+        assert parser.oversized == 999999999 and not parser.frames
+
+    def test_unknown_kind_and_huge_json_rejected(self):
+        assert FrameParser(10).feed(b"NSBX1 verdict 2\n{}") == []
+        parser = FrameParser(10)
+        parser.feed(b"NSBX1 result 99999999999\n")
+        assert parser.broken
+
+    def test_malformed_json_body_reads_as_none(self):
+        parser = FrameParser(10)
+        parser.feed(b"NSBX1 done 3\n{{{")
+        assert parser.done and parser.last("done") is None
+
+
+class TestLifecycle:
+    def test_legal_path_and_timeline(self):
+        seen = []
+        life = Lifecycle(listeners=[seen.append])
+        for status in (Status.PENDING, Status.RUNNING, Status.VALIDATING, Status.SUCCESS):
+            life.enter(status)
+        assert [e.status for e in seen] == [Status.PENDING, Status.RUNNING, Status.VALIDATING, Status.SUCCESS]
+        assert set(life.durations()) == {"Pending", "Running", "Validating", "total"}
+
+    @pytest.mark.parametrize("path", [
+        [Status.RUNNING],
+        [Status.PENDING, Status.SUCCESS],
+        [Status.PENDING, Status.VALIDATING],
+        [Status.PENDING, Status.FAILED, Status.ERROR],
+        [Status.PENDING, Status.RUNNING, Status.PENDING],
+    ])
+    def test_illegal_transitions_raise(self, path):
+        life = Lifecycle()
+        with pytest.raises(IllegalTransition):
+            for status in path:
+                life.enter(status)
+
+    def test_exit_codes(self):
+        assert EXIT_CODES == {Status.SUCCESS: 0, Status.FAILED: 1, Status.ERROR: 3}
+
+
+class TestParsing:
+    @pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("20m", 1200), ("1h", 3600),
+                                              ("1h30m", 5400), ("1.5m", 90), ("2.5", 2.5)])
+    def test_durations(self, text, seconds):
+        assert parse_duration(text) == seconds
+
+    @pytest.mark.parametrize("text", ["", "abc", "10x", "-5", "0", "1m 2s", "m"])
+    def test_bad_durations(self, text):
+        with pytest.raises(ValueError):
+            parse_duration(text)
+
+    @pytest.mark.parametrize("text,size", [("4g", 4 * 1024**3), ("512m", 512 * 1024**2), ("4GiB", 4 * 1024**3),
+                                           ("2.5g", int(2.5 * 1024**3)), ("134217728", 134217728)])
+    def test_memory(self, text, size):
+        assert parse_memory(text) == size
+
+    @pytest.mark.parametrize("text", ["4x", "lots", "1m", "", "-1g"])
+    def test_bad_memory(self, text):
+        with pytest.raises(ValueError):
+            parse_memory(text)
+
+
+def test_log_buffer_keeps_head_and_tail_with_marker():
+    logs = LogBuffer(limit=4096)
+    for i in range(10_000):
+        logs.add(f"line {i}\n".encode())
+    text = logs.text()
+    assert text.startswith("line 0\n") and text.rstrip().endswith("line 9999")
+    assert logs.truncated and "bytes of the model's output dropped here" in text
+    assert len(text) < 4096 + 200
+    assert logs.last_lines(3).splitlines() == ["line 9997", "line 9998", "line 9999"]
+
+
+def test_log_buffer_small_output_intact():
+    logs = LogBuffer(limit=4096)
+    logs.add(b"hello\n")
+    logs.add(b"world\n")
+    assert logs.text() == "hello\nworld\n" and not logs.truncated
+
+
+def test_every_reason_has_meaning_and_action():
+    for reason in reasons.REASONS.values():
+        assert reason.code.isidentifier() and reason.meaning and reason.action
+    for rule in reasons.OUTPUT_RULES.values():
+        assert rule.source in ("numerai-predict", "numerai-tools", "sandbox") and rule.meaning and rule.action
+    required = {"invalid_pickle", "python_version_mismatch", "missing_module", "bad_signature", "model_exception",
+                "out_of_memory", "timeout", "invalid_output", "docker_unavailable", "image_unavailable",
+                "internal_error", "library_mismatch", "crashed", "no_output", "host_resources"}
+    assert required <= set(reasons.REASONS)
+
+
+def test_report_json_is_stable():
+    report = Report(Status.FAILED, "timeout", "ran too long", action="be faster")
+    data = json.loads(report.to_json())
+    assert data["status"] == "Failed" and data["reason"] == "timeout" and data["exit_code"] == 1
+    assert data["schema"] == 1 and data["tool"]["name"] == "numerai-sandbox"
