@@ -201,6 +201,10 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+# debootstrap's stage lines (not its one-line-per-package ones).
+_DEBOOTSTRAP_STAGE = re.compile(r"(packages|system)\.\.\.$|successfully|^I: Checking component|^I: Retrieving Packages")
+
+
 def _run(command: list[str], progress: Progress, what: str) -> None:
     tail: list[str] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -208,7 +212,7 @@ def _run(command: list[str], progress: Progress, what: str) -> None:
         for line in proc.stdout:
             line = line.rstrip()
             tail = (tail + [line])[-10:]
-            stage = line.startswith("I: ") and (line.endswith("...") or "successfully" in line)
+            stage = line.startswith("I: ") and bool(_DEBOOTSTRAP_STAGE.search(line))
             if stage or line.startswith(("E: ", "W: ")):  # stages and problems, not one line per package
                 progress(f"    {line[3:]}")
     if proc.returncode != 0:

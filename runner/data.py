@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +202,13 @@ def synthesize_benchmarks_for(live: Path) -> Path:
 
 def download(dataset: str) -> Path:
     """Download a numerapi dataset (e.g. v5.2/live.parquet) into the cache, by round."""
+    host = "api-tournament.numer.ai"
+    try:
+        socket.create_connection((host, 443), timeout=10).close()
+    except OSError as exc:
+        raise DataError(f"cannot download {dataset}: {host} is unreachable ({exc.strerror or exc}); "
+                        "is this machine online? Use --data PATH for a local file.", usage=False) from exc
+    logging.getLogger("numerapi").setLevel(logging.CRITICAL)  # its errors become ours, said once
     try:
         from numerapi import NumerAPI
 

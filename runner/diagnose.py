@@ -90,9 +90,14 @@ def from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict 
     where = PHASES.get(phase, phase or "?")
     peak = outcome.peak_memory_bytes
     if outcome.timed_out:
+        evidence = {"limit_seconds": ctx.limits.timeout_seconds, "phase": phase}
+        if parser.done:
+            return Verdict("timeout", f"The model returned, but its process did not exit (a thread or "
+                           f"subprocess it started kept it alive) and was killed at the "
+                           f"{_duration(ctx.limits.timeout_seconds)} limit.", phase=phase,
+                           evidence=evidence | {"returned": True})
         return Verdict("timeout", f"The model ran past the {_duration(ctx.limits.timeout_seconds)} limit "
-                       f"while {where} and was killed.", phase=phase,
-                       evidence={"limit_seconds": ctx.limits.timeout_seconds, "phase": phase})
+                       f"while {where} and was killed.", phase=phase, evidence=evidence)
     if outcome.oom_killed:
         return Verdict("out_of_memory", f"The model needed more than the {_gib(ctx.limits.memory_bytes)} memory "
                        f"limit while {where} and was killed (peak seen {_gib(peak)}).", phase=phase,

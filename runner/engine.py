@@ -261,6 +261,9 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
         mem_limit=limits.memory_bytes,
         memswap_limit=limits.memory_bytes,  # equal to the memory limit: no swap
         nano_cpus=int(limits.cpus * 1e9),
+        # Also show the model only that many cores, so thread pools (OpenMP in LightGBM/XGBoost)
+        # size themselves as on Numerai's 1-CPU machine instead of thrashing inside the quota.
+        cpuset_cpus=choose_cpus(limits.cpus),
         pids_limit=limits.pids,
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
@@ -274,6 +277,18 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
         ipc_mode="private",
         log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
     )
+
+
+def choose_cpus(cpus: float) -> str | None:
+    """ceil(cpus) of this machine's cores, picked at random so concurrent runs spread out."""
+    import math
+    import random
+
+    available = sorted(os.sched_getaffinity(0))
+    wanted = math.ceil(cpus)
+    if wanted >= len(available):
+        return None
+    return ",".join(str(c) for c in sorted(random.sample(available, wanted)))
 
 
 @contextlib.contextmanager

@@ -174,3 +174,17 @@ def reason(code: str) -> Reason:
 
 def output_rule(code: str) -> OutputRule:
     return OUTPUT_RULES[code]
+
+
+def markdown_tables() -> str:
+    """The README's reason tables, generated from this registry (a test keeps the README in sync)."""
+    lines = ["| reason | status | what it means | what to do |", "|---|---|---|---|"]
+    for r in REASONS.values():
+        status = "Failed" if r.blame is Blame.MODEL else "Error"
+        lines.append(f"| `{r.code}` | {status} | {r.meaning} | {r.action} |")
+    lines += ["", "`invalid_output` names the rule that failed as its sub-code, in the order Numerai applies them:", "",
+              "| sub-code | checked by | what it means | what to do |", "|---|---|---|---|"]
+    for rule in OUTPUT_RULES.values():
+        note = "" if rule.blocking else " (a warning: Numerai accepts the submission)"
+        lines.append(f"| `{rule.code}` | {rule.source} | {rule.meaning}{note} | {rule.action} |")
+    return "\n".join(lines)

@@ -41,6 +41,7 @@ def test_hardened_defaults(models):
     assert facts["interfaces"] == ["lo"]  # no network but loopback
     assert "Network is unreachable" in facts["connect"]
     assert facts["nofile"] == [4096, 4096]
+    assert facts["visible_cpus"] == min(1, os.cpu_count())  # thread pools see Numerai's 1 CPU
     assert facts.get("pids_max", facts.get("pids_max_v2")) == "512"
     limit = facts.get("memory_limit") or facts.get("memory_max_v2")
     assert int(limit) == 4 * 1024**3
@@ -54,6 +55,7 @@ def test_hardened_defaults(models):
 def test_limits_can_be_raised(models):
     _, facts = probe(models, "--memory", "6g", "--cpus", "2")
     assert int(facts.get("memory_limit") or facts.get("memory_max_v2")) == 6 * 1024**3
+    assert facts["visible_cpus"] == min(2, os.cpu_count())
     if "cpu_quota" in facts:
         assert int(facts["cpu_quota"]) / int(facts["cpu_period"]) == 2.0
 

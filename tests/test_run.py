@@ -174,3 +174,19 @@ def test_keep_leaves_container_until_clean(client, models):
     result = run_cli("clean")
     assert name in result.stdout
     assert not [c for c in client.api.containers(all=True, filters={"name": name})]
+
+
+def test_numerapi_dataset_offline_is_error(models):
+    """A numerapi dataset name downloads when online and fails clearly (Error/data_unavailable) when not."""
+    import socket
+
+    try:
+        socket.create_connection(("api-tournament.numer.ai", 443), timeout=5).close()
+        pytest.skip("this machine can reach Numerai's API")
+    except OSError:
+        pass
+    result = run_cli("run", models["good_1arg"], "--data", "v5.2/live.parquet", "--json")
+    report = result.report
+    assert result.code == 3 and (report["status"], report["reason"]) == ("Error", "data_unavailable")
+    assert "v5.2/live.parquet" in report["message"] and "unreachable" in report["message"]
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr

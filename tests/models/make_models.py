@@ -139,6 +139,7 @@ def main():
         facts["no_new_privs"] = next(l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs"))
         facts["interfaces"] = sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:])
         facts["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)
+        facts["visible_cpus"] = len(os.sched_getaffinity(0))
         stat = os.statvfs("/tmp")
         facts["tmp_bytes"] = stat.f_blocks * stat.f_frsize
         try:
