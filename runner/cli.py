@@ -118,8 +118,10 @@ def _sweep_leftovers() -> None:
 
 @cli.command(epilog=EXIT_HELP)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), default=DEFAULT_PYTHON,
-              show_default=True, help="Python version of the image (Numerai's default is 3.11).")
+@click.option("--python", "python", type=click.Choice(("auto",) + SUPPORTED_PYTHONS), default="auto",
+              show_default=True, help="Python version of the image; auto: the one that made the pickle "
+              f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
+@click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
 @click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
               help="Image profile: standard packages, or Numerai's full pin list.")
 @click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -142,7 +144,7 @@ def _sweep_leftovers() -> None:
               help="Also write the JSON report to this file.")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
-def run(model: Path, python: str, profile: str, extra_requirements: Path | None, data: str | None,
+def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         benchmarks: str | None, memory: int, cpus: float, timeout: float, output: Path | None, as_json: bool,
         report_path: Path | None, debug: bool, keep: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
@@ -156,10 +158,10 @@ def run(model: Path, python: str, profile: str, extra_requirements: Path | None,
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
     console = Console(stream=sys.stderr if as_json else sys.stdout)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
-                 f"Python {python} ({profile})")
+                 f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, benchmarks=benchmarks,
                          limits=limits, output=output, debug=debug, keep=keep,
-                         extra_requirements=extra_requirements)
+                         extra_requirements=extra_requirements, force=force)
     try:
         report = execute(request, console)
     except UsageError as exc:
@@ -180,9 +182,7 @@ def run(model: Path, python: str, profile: str, extra_requirements: Path | None,
     sys.exit(report.exit_code)
 
 
-def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
-                  report_path: Path | None) -> None:
-    """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
+def _check_model_file(model: Path) -> None:
     if not model.exists():
         raise InputError(f"model file {model} does not exist")
     if not model.is_file():
@@ -192,6 +192,12 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             pass
     except OSError as exc:
         raise InputError(f"cannot read {model}: {exc.strerror}") from exc
+
+
+def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
+                  report_path: Path | None) -> None:
+    """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
+    _check_model_file(model)
     from . import data as live_data
 
     inputs = {model.resolve()}
@@ -216,6 +222,29 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             raise InputError(f"{option}: directory {value.parent} does not exist")
     if output is not None and report_path is not None and output.resolve() == report_path.resolve():
         raise InputError("--output and --report name the same file")
+
+
+# ---------------------------------------------------------------- inspect
+
+@cli.command("inspect")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the inspection as one JSON object.")
+def inspect_command(model: Path, as_json: bool) -> None:
+    """Read MODEL without running any of it: the Python that made it, the modules and library
+    versions it needs and which images have them, the callable, and risky references.
+
+    Exit code 0 when MODEL is a complete pickle, 1 when it is not (2: usage error).
+    """
+    from .inspection import inspect_pickle, render
+    from .pins import remembered_full_pins
+
+    _check_model_file(model)
+    inspection = inspect_pickle(model, full_pins=remembered_full_pins())
+    if as_json:
+        click.echo(json.dumps(inspection.to_dict(), indent=2, default=str))
+    else:
+        click.echo("\n".join(render(inspection)))
+    sys.exit(0 if inspection.is_pickle else 1)
 
 
 # ---------------------------------------------------------------- data
@@ -295,6 +324,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
                  python_home: Path | None, no_pull: bool) -> None:
     """Download what an image needs into the local cache (the only step that uses the network)."""
     from . import bases, wheelhouse
+    from .pins import remember_full_pins
 
     pins = _pins(python, profile, requirements, extra_requirements)
     console = Console()
@@ -306,15 +336,19 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
         if base.kind in ("local-image", "pulled"):
             bases.fetch_debs(python, console.progress)
         stock = wheelhouse.fetch(pins, console.progress)
+        remember_full_pins(pins)
     except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
         click.echo(f"numerai-sandbox: error: {exc}", err=True)
         sys.exit(3)
     if pins.skipped:
         console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
     size = sum(p.stat().st_size for p in stock.present.values())
+    again = f"numerai-sandbox images build --python {python}"
+    again += f" --profile {profile}" if profile != "standard" else ""
+    again += f" --requirements {requirements}" if requirements else ""
+    again += f" --extra-requirements {extra_requirements}" if extra_requirements else ""
     console.line(f"fetched Python {python} ({pins.tag_profile}): {len(stock.present)} wheels, "
-                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; "
-                 f"now `numerai-sandbox images build --python {python}` works offline")
+                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
 
 
 @images_group.command("build")

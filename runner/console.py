@@ -47,7 +47,7 @@ class Console:
     def status(self, entry: Entry) -> None:
         label = self._paint(f"{entry.status.value:<10}", COLOURS[entry.status] + (";1" if entry.status.terminal else ""))
         note = f"  {entry.note}" if entry.note else ""
-        self._write(f"{entry.elapsed:7.2f}s  {label}{note}")
+        self._write(f"{entry.elapsed:7.2f}s  {label}{note}".rstrip())
 
     def detail(self, text: str) -> None:
         self._write(f"{'':10}{text}")

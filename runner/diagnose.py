@@ -23,6 +23,7 @@ from .validate import Validation
 
 PHASES = {
     None: "starting the container",
+    "inspecting": "reading the pickle (nothing was run)",
     "starting": "starting Python and importing pandas",
     "loading": "loading the pickle",
     "reading_data": "reading the live data",
@@ -329,11 +330,18 @@ def _is_library(frame: dict[str, Any]) -> bool:
 
 
 def trim(exc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The traceback with the user's own frames first (innermost first), then library frames."""
+    """The traceback with the user's own frames first (innermost first), then library frames,
+    each library frame marked with the package it belongs to."""
     frames = [f for f in (exc.get("frames") or []) if not _is_harness(f)]
     own = [f for f in reversed(frames) if not _is_library(f)]
-    rest = [f for f in reversed(frames) if _is_library(f)]
+    rest = [dict(f, library=_package_of(f)) for f in reversed(frames) if _is_library(f)]
     return own + rest
+
+
+def _package_of(frame: dict[str, Any]) -> str:
+    path = frame.get("file", "")
+    match = re.search(r"-packages/([A-Za-z0-9_]+)", path)
+    return match.group(1) if match else "the standard library"
 
 
 # ---------------------------------------------------------------- what a file looks like

@@ -10,9 +10,11 @@ Every build runs with the network disabled: pip sees only the wheels in the cont
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import time
 from dataclasses import dataclass
@@ -62,6 +64,8 @@ class Image:
     built: str
     size: int
     substitutes: dict[str, str]
+    env_digest: str = ""
+    stale: bool = False  # built from older inputs than today's cache and definition
 
     @classmethod
     def from_engine(cls, image) -> "Image":
@@ -74,7 +78,7 @@ class Image:
         return cls(tags[0], image.id, label("python"), label("python-full"), label("profile"),
                    label("digest"), pin_set_from_label(label("packages", "{}")), label("base"),
                    label("extra") or None, label("built"), int(image.attrs.get("Size", 0)),
-                   pin_set_from_label(label("substitutes", "{}")))
+                   pin_set_from_label(label("substitutes", "{}")), label("env-digest"))
 
     def library_versions(self) -> dict[str, str]:
         """Installed versions keyed by the distribution name Numerai pins."""
@@ -83,7 +87,7 @@ class Image:
     def to_dict(self) -> dict:
         return {"ref": self.ref, "id": self.id, "python": self.python, "python_full": self.python_full,
                 "profile": self.profile, "digest": self.digest, "base": self.base, "extra": self.extra,
-                "built": self.built, "size_bytes": self.size}
+                "built": self.built, "size_bytes": self.size, "stale": self.stale}
 
 
 def runtime_tag(pins: PinSet) -> str:
@@ -122,10 +126,16 @@ def _ours(client: docker.DockerClient, kind: str, **labels: str) -> list:
 
 
 def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
-    """The runtime image for these pins with the current harness, if the engine has it."""
-    for image in _ours(client, "image", python=pins.python, lock=pins.digest(), harness=harness_digest()):
-        return Image.from_engine(image)
-    return None
+    """The newest runtime image for these pins with the current harness, if the engine has it."""
+    found = [Image.from_engine(i) for i in _ours(client, "image", python=pins.python, lock=pins.digest(),
+                                                   harness=harness_digest())]
+    return max(found, key=lambda i: i.built) if found else None
+
+
+def is_current(image: Image, pins: PinSet) -> bool:
+    """Whether the image was built from today's inputs: the cached base and this image definition."""
+    base = bases.load(pins.python)
+    return base is None or image.env_digest == env_digest(base, pins)
 
 
 def list_images(client: docker.DockerClient) -> list[Image]:
@@ -135,20 +145,29 @@ def list_images(client: docker.DockerClient) -> list[Image]:
 # ---------------------------------------------------------------- building
 
 def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force: bool = False) -> Image:
-    """The runtime image for these pins: found, or built offline from the cache."""
+    """The runtime image for these pins: found, or built offline from the cache.
+
+    An image built from older inputs (another base, an older image definition) is rebuilt
+    when the cache allows; when it does not, it is still used, marked stale.
+    """
     with file_lock(f"image-py{pins.python}-{pins.tag_profile}"):
-        if not force:
-            found = find(client, pins)
-            if found is not None:
-                return found
+        found = None if force else find(client, pins)
+        if found is not None and is_current(found, pins):
+            return found
         base = bases.load(pins.python)
-        env_ref = _find_env(client, pins, base) if not force else None
-        if env_ref is None:
-            if base is None:
-                raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run "
-                                       f"`numerai-sandbox images fetch --python {pins.python}` once while online")
-            env_ref = _build_env(client, pins, base, progress, force)
-        return _build_runtime(client, pins, base, env_ref, progress)
+        try:
+            env_ref = None if force else _find_env(client, pins, base)
+            if env_ref is None:
+                if base is None:
+                    raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
+                                           f"images fetch --python {pins.python}` once while online")
+                env_ref = _build_env(client, pins, base, progress, force)
+            return _build_runtime(client, pins, base, env_ref, progress)
+        except ImageUnavailable:
+            if found is None:
+                raise
+            progress(f"{found.ref} was built from older inputs and cannot be rebuilt offline; using it")
+            return dataclasses.replace(found, stale=True)
 
 
 def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None) -> str | None:
@@ -187,8 +206,9 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
               f"{LABEL}.digest": digest, f"{LABEL}.base": base.description,
               f"{LABEL}.python-full": base.python_full}
-    return _build(client, files, tag, labels, {"BASE": base_ref, "PYTHON": base.python_bin}, progress,
-                  nocache=force)
+    buildargs = {"BASE": base_ref, "PYTHON": base.python_bin,
+                 "PIP_CHECK": "strict" if pins.profile == "standard" else "report"}
+    return _build(client, files, tag, labels, buildargs, progress, nocache=force)
 
 
 def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, env_ref: str,
@@ -202,6 +222,7 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
         f"{LABEL}.profile": pins.tag_profile, f"{LABEL}.lock": pins.digest(),
         f"{LABEL}.harness": harness_digest(),
         f"{LABEL}.digest": _sha(env_labels.get(f"{LABEL}.digest", env_ref), harness_digest()),
+        f"{LABEL}.env-digest": env_labels.get(f"{LABEL}.digest", ""),
         f"{LABEL}.base": env_labels.get(f"{LABEL}.base", ""),
         f"{LABEL}.packages": json.dumps(pins.all, sort_keys=True),
         f"{LABEL}.substitutes": json.dumps(substitutes),
@@ -216,15 +237,43 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
     return Image.from_engine(client.images.get(image_id))
 
 
+class _BuildLog:
+    """Follows the legacy builder's output: progress lines, the tail for errors, and the layers made."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tail: list[str] = []
+        self.last_layer: str | None = None
+        self.stage_images: list[str] = []  # the final image of each earlier stage (e.g. the install stage)
+
+    def feed(self, text: str) -> None:
+        for part in filter(None, text.rstrip().splitlines()):
+            self.tail = (self.tail + [part.strip()])[-20:]
+            if part.startswith(" ---> ") and len(part.split()) == 2:
+                self.last_layer = part.split()[1]
+            elif part.startswith("Step ") and " : FROM " in part and self.last_layer:
+                self.stage_images.append(self.last_layer)
+            if (part.startswith("Step ") and " : LABEL " not in part) or part.lstrip().startswith(
+                    ("Processing ", "Installing ", "Successfully installed")):
+                self.progress("    " + part.strip()[:160])
+
+    def leftovers(self, failed: bool) -> list[str]:
+        """Untagged images this build made that nothing needs: earlier stages, and after a failure its last layer."""
+        return self.stage_images + ([self.last_layer] if failed and self.last_layer else [])
+
+
 def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str, labels: dict[str, str],
            buildargs: dict[str, str], progress: Progress, nocache: bool = False) -> str:
     """Build from an in-memory list of files, network disabled; the image id, or BuildError.
 
-    The image this tag named before (if any) is removed once replaced, unless something uses it.
+    Nothing useless is left in the engine: earlier build stages (the install stage holds the
+    wheels), the layers of a failed build, and images of ours that a rebuild left untagged.
     """
     previous = _image_id(client, tag)
     work = temp_dir("build")
     context = work / "context.tar"
+    log = _BuildLog(progress)
+    failed = True
     try:
         with tarfile.open(context, "w") as tar:
             for name, content in files.items():
@@ -235,9 +284,7 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
                     info.size, info.mtime, info.mode = len(content), 0, 0o644
                     tar.addfile(info, io.BytesIO(content))
         started = time.monotonic()
-        tail: list[str] = []
         image_id = None
-        last_layer, stage_images = None, []  # the final image of each earlier build stage
         with open(context, "rb") as handle:
             stream = client.api.build(fileobj=handle, custom_context=True, tag=tag, labels=labels,
                                       buildargs=buildargs, network_mode="none", rm=True, forcerm=True,
@@ -246,32 +293,35 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
                 if "error" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
                     raise BuildError(f"building {tag} failed: {detail.strip()}"
-                                     + (f" (last output: {' | '.join(tail[-3:])})" if tail else ""))
-                line = (chunk.get("stream") or "").rstrip()
+                                     + (f" (last output: {' | '.join(log.tail[-3:])})" if log.tail else ""))
                 if "aux" in chunk and "ID" in chunk["aux"]:
                     image_id = chunk["aux"]["ID"]
-                for part in filter(None, line.splitlines()):
-                    tail = (tail + [part.strip()])[-20:]
-                    if part.startswith(" ---> ") and len(part.split()) == 2:
-                        last_layer = part.split()[1]
-                    elif part.startswith("Step ") and " : FROM " in part and last_layer:
-                        stage_images.append(last_layer)
-                    if (part.startswith("Step ") and " : LABEL " not in part) or part.lstrip().startswith(
-                            ("Processing ", "Installing ", "Successfully installed")):
-                        progress("    " + part.strip()[:160])
+                log.feed(chunk.get("stream") or "")
         progress(f"built {tag} in {time.monotonic() - started:.0f}s")
+        failed = False
         image_id = image_id or client.images.get(tag).id
-        # Earlier build stages (the install stage holds the wheels) and a replaced image are not needed.
-        for stale in stage_images + ([previous] if previous and previous != image_id else []):
+        if previous and previous != image_id:  # the image this tag named before: replaced
             with contextlib.suppress(docker.errors.APIError):
-                client.images.remove(stale)
+                client.images.remove(previous)
         return image_id
     except docker.errors.APIError as exc:
         raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from exc
     finally:
-        import shutil
-
+        for stale in log.leftovers(failed):
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(stale)
+        prune_untagged(client)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def prune_untagged(client: docker.DockerClient) -> None:
+    """Remove runtime images of ours that a rebuild left without a tag, once no container uses them.
+
+    Only finished runtime images carry the harness label; the layers of a build still in
+    progress (which inherit the labels of the image they start from) are left alone.
+    """
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.prune(filters={"dangling": True, "label": [f"{LABEL}.kind=image", f"{LABEL}.harness"]})
 
 
 def _check_disk(client: docker.DockerClient, need: int) -> None:
@@ -313,6 +363,7 @@ def remove(client: docker.DockerClient, python: str | None = None, profile: str 
     if everything:
         doomed += _ours(client, "base", **labels)
     removed = []
+    prune_untagged(client)
     for image in doomed:
         try:
             client.images.remove(image.id, force=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import urllib.request
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -117,6 +116,8 @@ def numerai_pins(python: str, requirements: Path | None) -> tuple[dict[str, str]
     """Numerai's full pin list: from a file, or downloaded from numerai-predict."""
     if requirements is not None:
         return parse_pins(requirements.read_text(), str(requirements)), str(requirements)
+    import urllib.request
+
     url = NUMERAI_REQUIREMENTS_URL.format(python=python)
     try:
         with urllib.request.urlopen(url, timeout=20) as response:
@@ -146,6 +147,27 @@ def pin_set(python: str, profile: str, requirements: Path | None = None,
         extra = parse_pins(extra_requirements.read_text(), str(extra_requirements))
     return PinSet(python, profile, pins, extra, str(extra_requirements) if extra_requirements else None,
                   skipped)
+
+
+def remember_full_pins(pins: PinSet) -> None:
+    """Keep a fetched full pin list in the cache: `inspect` then knows what the full images hold."""
+    from .paths import cache_dir, ensure_dir
+
+    if pins.profile == "full":
+        out = ensure_dir(cache_dir() / "pins") / f"py{pins.python}-full.txt"
+        out.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.pins.items())))
+
+
+def remembered_full_pins() -> dict[str, dict[str, str]]:
+    """{python: pins} of the full pin lists fetched on this machine."""
+    from .paths import cache_dir
+
+    found = {}
+    for python in SUPPORTED_PYTHONS:
+        path = cache_dir() / "pins" / f"py{python}-full.txt"
+        if path.exists():
+            found[python] = parse_pins(path.read_text(), str(path))
+    return found
 
 
 def pin_set_from_label(text: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ class Report:
     logs_tail: str = ""
     logs_truncated: bool = False
     model: dict[str, Any] = field(default_factory=dict)
+    pickle: dict[str, Any] = field(default_factory=dict)  # what static inspection read from it
     data: dict[str, Any] = field(default_factory=dict)
     container: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Report:
             "logs_tail": self.logs_tail,
             "logs_truncated": self.logs_truncated,
             "model": self.model,
+            "pickle": self.pickle,
             "data": self.data,
             "container": self.container,
             "evidence": self.evidence,
@@ -118,10 +120,15 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
             lines.append(f"  ✗ {check['rule']} ({check['source']}): {check.get('detail', '')}{examples}")
         frames = (report.evidence or {}).get("traceback") or []
         if frames and not debug:
-            lines.append("  Your code, innermost first:")
-            for frame in frames[:4]:
+            own = [f for f in frames if not f.get("library")]
+            shown = own[:4] or frames[:1]
+            lines.append("  Where (your code first, innermost first):")
+            for frame in shown:
                 lines.append(f"    {frame['file']}:{frame['line']} in {frame['function']}"
                              + (f": {frame['code']}" if frame.get("code") else ""))
+            libraries = sorted({f["library"] for f in frames if f.get("library")})
+            if libraries:
+                lines.append(f"    ... then {len(frames) - len(own)} frame(s) inside {', '.join(libraries)}")
             lines.append("  (--debug shows the full traceback and the model's output)")
         if report.logs_tail and not debug and report.reason in ("crashed", "no_output", "model_exception",
                                                                 "out_of_memory", "timeout"):

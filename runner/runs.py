@@ -31,8 +31,9 @@ from . import diagnose, engine, images, validate
 from .console import Console
 from .diagnose import Context, Verdict
 from .engine import Limits
+from .inspection import choose_python, inspect_pickle, mismatch_message
 from .lifecycle import Lifecycle, Status
-from .pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, pin_set, standard_pins
+from .pins import SUPPORTED_PYTHONS, PinError, pin_set, standard_pins
 from .protocol import FrameParser
 from .report import Report
 
@@ -52,7 +53,7 @@ class UsageError(Exception):
 @dataclass
 class RunRequest:
     model: Path
-    python: str = DEFAULT_PYTHON
+    python: str = "auto"  # or "3.10".."3.13"
     profile: str = "standard"
     data: str | None = None
     benchmarks: str | None = None
@@ -61,6 +62,7 @@ class RunRequest:
     debug: bool = False
     keep: bool = False
     extra_requirements: Path | None = None
+    force: bool = False  # run even where the pickle's Python cannot load (auto never needs it)
 
 
 class LogBuffer:
@@ -174,6 +176,7 @@ class Run:
         self.life = Lifecycle(listeners=[console.status])
         self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
+        self.pickle_python: str | None = None
         self.logs = LogBuffer(request.limits.max_log_bytes)
 
     # ------------------------------------------------------------ the phases
@@ -195,9 +198,40 @@ class Run:
                                  + self.report.traceback.strip().splitlines()[-1][:300]))
         return self.report
 
+    def _choose_python(self) -> str | Verdict:
+        """The image's Python: read from the pickle for auto, checked against it when forced."""
+        request = self.request
+        found = inspect_pickle(request.model)
+        self.pickle_python = found.python.version
+        self.report.pickle = {"python": found.python.version, "candidates": found.python.candidates,
+                              "evidence": found.python.evidence, "unknown_because": found.python.reasons_unknown,
+                              "serializer": found.serializer, "protocol": found.protocol,
+                              "risky": [r.reference for r in found.risky]}
+        if request.python == "auto":
+            choice = choose_python(found)
+            self.report.pickle["choice"] = choice.reason
+            if choice.python is None:
+                return Verdict("python_version_mismatch", f"{choice.reason[:1].upper()}{choice.reason[1:]}.",
+                               phase="inspecting", evidence={"pickle_python": found.python.version,
+                                                             "candidates": found.python.candidates})
+            self.console.detail(f"Python {choice.python}: {choice.reason}")
+            if not choice.detected:
+                self.report.notes.append(choice.reason)
+            self.report.notes += choice.warnings
+            return choice.python
+        mismatch = None if request.force else mismatch_message(found, request.python)
+        if mismatch:
+            return Verdict("python_version_mismatch", f"{mismatch[:1].upper()}{mismatch[1:]}.", phase="inspecting",
+                           evidence={"image_python": request.python, "pickle_python": found.python.version,
+                                     "candidates": found.python.candidates})
+        return request.python
+
     def _run(self) -> None:
         request = self.request
         self.report.model = file_facts(request.model)
+        python = self._choose_python()
+        if isinstance(python, Verdict):
+            return self._finish(python)
         try:
             client = engine.connect()
         except engine.EngineUnavailable as exc:
@@ -212,11 +246,10 @@ class Run:
             self.report.notes.append(f"only {available / 1024**3:.1f} GiB of memory is free on this machine; "
                                      "the model may be killed by the machine before it reaches its limit")
         try:
-            pins = pin_set(request.python, request.profile, extra_requirements=request.extra_requirements)
+            pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
             image = images.find(client, pins)
-            if image is None:
-                self.console.detail(f"building the Python {request.python} image on first use "
-                                    "(offline, from the local cache)")
+            if image is None or not images.is_current(image, pins):
+                self.console.detail(f"building the Python {python} image offline, from the local cache")
                 image = images.ensure(client, pins, self.console.progress)
         except (images.ImageUnavailable, PinError) as exc:
             return self._finish(Verdict("image_unavailable", str(exc)))
@@ -245,7 +278,8 @@ class Run:
             limits=request.limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
-        context = Context(image.python, image.packages, request.limits, request.model, other_pythons())
+        context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
+                          self.pickle_python)
         try:
             with engine.container(client, spec) as container_id:
                 self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
@@ -263,8 +297,10 @@ class Run:
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
-        self.life.enter(Status.VALIDATING, f"{(self.parser.last('result') or {}).get('rows', 0):,} rows returned")
         facts = self.parser.last("result") or {}
+        returned = (f"{facts['rows']:,} rows returned" if isinstance(facts.get("rows"), int)
+                    else f"returned {facts.get('returned_type', '?')}")
+        self.life.enter(Status.VALIDATING, returned)
         validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
         self.report.checks = [c.to_dict() for c in validation.checks]
         if validation.frame is not None:
@@ -283,6 +319,10 @@ class Run:
         self.report.library_versions = image.library_versions()
         if image.substitutes:
             self.report.image["substitutes"] = image.substitutes
+        if image.stale:
+            self.report.notes.append(f"{image.ref} was built from older inputs than this numerai-sandbox "
+                                     f"defines; `numerai-sandbox images fetch --python {image.python}` lets it "
+                                     "be rebuilt")
 
     def _record_outcome(self, outcome: engine.Outcome) -> None:
         done = self.parser.last("done") or {}

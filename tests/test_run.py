@@ -190,3 +190,19 @@ def test_numerapi_dataset_offline_is_error(models):
     assert result.code == 3 and (report["status"], report["reason"]) == ("Error", "data_unavailable")
     assert "v5.2/live.parquet" in report["message"] and "unreachable" in report["message"]
     assert "Traceback" not in result.stderr and "ERROR" not in result.stderr
+
+
+def test_internal_error_keeps_traceback_off_the_terminal(models, monkeypatch, capsys):
+    """A bug of ours is Error/internal_error: traceback in the report, a hint on the terminal."""
+    from runner import runs, validate
+    from runner.console import Console
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in numerai-sandbox")
+
+    monkeypatch.setattr(validate, "validate", broken)
+    report = runs.execute(runs.RunRequest(model=models["good_1arg"]), Console())
+    assert (report.status.value, report.reason, report.exit_code) == ("Error", "internal_error", 3)
+    assert "RuntimeError: a bug in numerai-sandbox" in report.traceback
+    assert "Traceback" not in capsys.readouterr().out
+    assert [e["status"] for e in report.timeline] == ["Pending", "Running", "Validating", "Error"]
