@@ -291,8 +291,27 @@ def _client():
     try:
         return engine.connect()
     except engine.EngineUnavailable as exc:
-        click.echo(f"numerai-sandbox: error: {exc}", err=True)
-        sys.exit(3)
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    """An Error outside a run: one line on stderr, exit code 3."""
+    click.echo(f"numerai-sandbox: error: {message}", err=True)
+    sys.exit(3)
+
+
+class EngineCommand(click.Command):
+    """A command that talks to the engine: losing it mid-way is one line and exit 3, not a traceback."""
+
+    def invoke(self, ctx):
+        from .engine import ENGINE_ERRORS, lost_engine
+
+        try:
+            return super().invoke(ctx)
+        except ENGINE_ERRORS as exc:
+            if lost_engine(exc):
+                _fail(f"lost the Docker engine ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+            _fail(f"the Docker engine refused: {getattr(exc, 'explanation', None) or exc}")
 
 
 def _pins(python: str, profile: str, requirements: Path | None, extra: Path | None):
@@ -311,7 +330,7 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
                             help="Your own exact pins (name==version) layered on top of the profile.")
 
 
-@images_group.command("fetch")
+@images_group.command("fetch", cls=EngineCommand)
 @python_option
 @profile_option
 @click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -338,8 +357,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
         stock = wheelhouse.fetch(pins, console.progress)
         remember_full_pins(pins)
     except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
-        click.echo(f"numerai-sandbox: error: {exc}", err=True)
-        sys.exit(3)
+        _fail(str(exc))
     if pins.skipped:
         console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
     size = sum(p.stat().st_size for p in stock.present.values())
@@ -351,7 +369,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
                  f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
 
 
-@images_group.command("build")
+@images_group.command("build", cls=EngineCommand)
 @python_option
 @profile_option
 @click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -370,13 +388,12 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
     try:
         image = images.ensure(client, pins, console.progress, force=force)
     except (images.ImageUnavailable, images.HostResources) as exc:
-        click.echo(f"numerai-sandbox: error: {exc}", err=True)
-        sys.exit(3)
+        _fail(str(exc))
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
                  f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
 
 
-@images_group.command("list")
+@images_group.command("list", cls=EngineCommand)
 @click.option("--json", "as_json", is_flag=True)
 def images_list(as_json: bool) -> None:
     """Our images: Python, profile, inputs digest, size and age."""
@@ -408,7 +425,7 @@ def _age(iso: str) -> str:
     return f"{seconds:.0f}s ago"
 
 
-@images_group.command("rm")
+@images_group.command("rm", cls=EngineCommand)
 @click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), help="Only this Python's images.")
 @click.option("--profile", help="Only this profile's images.")
 @click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
@@ -422,7 +439,7 @@ def images_rm(python: str | None, profile: str | None, everything: bool) -> None
 
 # ---------------------------------------------------------------- clean
 
-@cli.command()
+@cli.command(cls=EngineCommand)
 def clean() -> None:
     """Remove every container of ours, kept ones included, and our temp dirs."""
     from . import engine

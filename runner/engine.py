@@ -28,11 +28,21 @@ import requests
 from .paths import LABEL, TEMP_PREFIX, boot_id, hostname
 
 KILL_GRACE_SECONDS = 10
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
+API_TIMEOUT = 900  # for everything else: removing a 10 GB image or importing a base takes a while
 
 
 class EngineUnavailable(Exception):
     """The Docker engine cannot be reached (a platform problem, never the model's)."""
+
+
+# What talking to the engine can raise when it is gone, refuses, or is too slow to answer.
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def lost_engine(exc: BaseException) -> bool:
+    """Whether an exception means the engine went away or stopped answering (not that it said no)."""
+    return isinstance(exc, ENGINE_ERRORS) and not isinstance(exc, docker.errors.APIError)
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,13 @@ def connect() -> docker.DockerClient:
     """A client for the engine DOCKER_HOST names (or the local socket), checked with a ping."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        client = docker.from_env(timeout=CONNECT_TIMEOUT)
-        client.ping()
-        return client
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        probe = docker.from_env(timeout=CONNECT_TIMEOUT)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+        return docker.from_env(timeout=API_TIMEOUT)
+    except (*ENGINE_ERRORS, OSError) as exc:
         raise EngineUnavailable(f"cannot reach the Docker engine at {where} ({_short(exc)})") from exc
 
 
@@ -150,13 +163,13 @@ def sweep(client: docker.DockerClient) -> list[str]:
     removed = []
     try:
         containers = client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
-    except docker.errors.DockerException:
+    except ENGINE_ERRORS:
         return removed
     for info in containers:
         labels = info.get("Labels") or {}
         if labels.get(f"{LABEL}.keep") == "1" or owner_alive(labels.get(f"{LABEL}.owner", "")):
             continue
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        with contextlib.suppress(*ENGINE_ERRORS):
             client.api.remove_container(info["Id"], force=True, v=True)
             removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
     removed += sweep_temp_dirs()
@@ -312,8 +325,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]
 
 
 def remove(client: docker.DockerClient, container_id: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError,
-                             requests.exceptions.RequestException):
+    with contextlib.suppress(*ENGINE_ERRORS):
         client.api.remove_container(container_id, force=True, v=True)
 
 
@@ -365,9 +377,9 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
 
 
 def kill(client: docker.DockerClient, container_id: str) -> None:
-    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+    with contextlib.suppress(*ENGINE_ERRORS):
         client.api.kill(container_id)
-    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+    with contextlib.suppress(*ENGINE_ERRORS):
         client.api.wait(container_id, timeout=KILL_GRACE_SECONDS)
 
 

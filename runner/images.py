@@ -27,7 +27,7 @@ import docker
 import docker.errors
 
 from . import __version__, bases, wheelhouse
-from .engine import temp_dir
+from .engine import ENGINE_ERRORS, temp_dir
 from .paths import LABEL, file_lock
 from .pins import PinSet, images_root, pin_set_from_label
 
@@ -301,14 +301,14 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         failed = False
         image_id = image_id or client.images.get(tag).id
         if previous and previous != image_id:  # the image this tag named before: replaced
-            with contextlib.suppress(docker.errors.APIError):
+            with contextlib.suppress(*ENGINE_ERRORS):
                 client.images.remove(previous)
         return image_id
     except docker.errors.APIError as exc:
         raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from exc
     finally:
         for stale in log.leftovers(failed):
-            with contextlib.suppress(docker.errors.APIError):
+            with contextlib.suppress(*ENGINE_ERRORS):
                 client.images.remove(stale)
         prune_untagged(client)
         shutil.rmtree(work, ignore_errors=True)
@@ -320,7 +320,7 @@ def prune_untagged(client: docker.DockerClient) -> None:
     Only finished runtime images carry the harness label; the layers of a build still in
     progress (which inherit the labels of the image they start from) are left alone.
     """
-    with contextlib.suppress(docker.errors.APIError):
+    with contextlib.suppress(*ENGINE_ERRORS):
         client.images.prune(filters={"dangling": True, "label": [f"{LABEL}.kind=image", f"{LABEL}.harness"]})
 
 

@@ -113,7 +113,8 @@ def standard_pins(python: str) -> dict[str, str]:
 
 
 def numerai_pins(python: str, requirements: Path | None) -> tuple[dict[str, str], str]:
-    """Numerai's full pin list: from a file, or downloaded from numerai-predict."""
+    """Numerai's full pin list: from a file, or downloaded from numerai-predict (the network step:
+    `images fetch` remembers it, later commands use that copy offline)."""
     if requirements is not None:
         return parse_pins(requirements.read_text(), str(requirements)), str(requirements)
     import urllib.request
@@ -136,7 +137,8 @@ def pin_set(python: str, profile: str, requirements: Path | None = None,
     if profile == "standard":
         pins = standard_pins(python)
     elif profile == "full":
-        pins, _ = numerai_pins(python, requirements)
+        remembered = remembered_full_pins().get(python) if requirements is None else None
+        pins = remembered if remembered is not None else numerai_pins(python, requirements)[0]
         skipped = tuple(sorted(n for n in pins if n in NOT_FOR_LINUX))
         pins = {n: v for n, v in pins.items() if n not in NOT_FOR_LINUX}
         pins.setdefault("pip", standard_pins(python)["pip"])

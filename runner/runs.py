@@ -192,8 +192,11 @@ class Run:
         except KeyboardInterrupt:
             self._finish(Verdict("interrupted", "The run was interrupted before it finished; "
                                  "its container was removed."))
-        except Exception:  # noqa: BLE001 - an unexpected failure is ours, reported as such
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
             self.report.traceback = traceback.format_exc()
+            if engine.lost_engine(exc):
+                return self._finish(Verdict("docker_unavailable", "Lost the Docker engine during the run "
+                                            f"({type(exc).__name__}: {str(exc)[:200]})."))
             self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
                                  + self.report.traceback.strip().splitlines()[-1][:300]))
         return self.report
