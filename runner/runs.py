@@ -149,6 +149,12 @@ def container_user(paths: list[Path]) -> str:
                      f"(chmod a+r {blocked}) or run numerai-sandbox as its owner")
 
 
+def sentence(text: str) -> str:
+    """A message fragment as a sentence: capitalised, with a full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def file_facts(path: Path) -> dict:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -214,7 +220,7 @@ class Run:
             choice = choose_python(found)
             self.report.pickle["choice"] = choice.reason
             if choice.python is None:
-                return Verdict("python_version_mismatch", f"{choice.reason[:1].upper()}{choice.reason[1:]}.",
+                return Verdict("python_version_mismatch", sentence(choice.reason),
                                phase="inspecting", evidence={"pickle_python": found.python.version,
                                                              "candidates": found.python.candidates})
             self.console.detail(f"Python {choice.python}: {choice.reason}")
@@ -224,12 +230,14 @@ class Run:
             return choice.python
         mismatch = None if request.force else mismatch_message(found, request.python)
         if mismatch:
-            return Verdict("python_version_mismatch", f"{mismatch[:1].upper()}{mismatch[1:]}.", phase="inspecting",
+            self.report.python = request.python
+            return Verdict("python_version_mismatch", sentence(mismatch), phase="inspecting",
                            evidence={"image_python": request.python, "pickle_python": found.python.version,
                                      "candidates": found.python.candidates})
         return request.python
 
     def _run(self) -> None:
+        """Pending (python, engine, image, data, container) -> Running -> Validating -> verdict."""
         request = self.request
         self.report.model = file_facts(request.model)
         python = self._choose_python()
@@ -238,16 +246,38 @@ class Run:
         try:
             client = engine.connect()
         except engine.EngineUnavailable as exc:
-            return self._finish(Verdict("docker_unavailable", f"{str(exc)[:1].upper()}{str(exc)[1:]}."))
-        total_memory = psutil.virtual_memory().total
-        if request.limits.memory_bytes > total_memory:
-            return self._finish(Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} "
-                                        f"GiB) is more than this machine has ({total_memory / 1024**3:.1f} GiB); "
-                                        "the limit would not be the one Numerai enforces."))
-        available = psutil.virtual_memory().available
-        if request.limits.memory_bytes > available:
-            self.report.notes.append(f"only {available / 1024**3:.1f} GiB of memory is free on this machine; "
-                                     "the model may be killed by the machine before it reaches its limit")
+            return self._finish(Verdict("docker_unavailable", sentence(str(exc))))
+        try:
+            image = self._image(client, python)
+            if isinstance(image, Verdict):
+                return self._finish(image)
+            staged = self._data()
+            if isinstance(staged, Verdict):
+                return self._finish(staged)
+            data, live_ids = staged
+            outcome = self._contain(client, image, data)
+        finally:
+            client.close()
+        if isinstance(outcome, Verdict):
+            return self._finish(outcome)
+        context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
+                          self.pickle_python)
+        verdict = diagnose.from_engine(outcome, self.parser, context)
+        if verdict is not None:
+            return self._finish(verdict)
+        self._finish(self._validate(live_ids))
+
+    def _image(self, client, python: str) -> images.Image | Verdict:
+        """The image to run in: checked against this machine, found, or built offline."""
+        request = self.request
+        memory = psutil.virtual_memory()
+        if request.limits.memory_bytes > memory.total:
+            return Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} GiB) is "
+                           f"more than this machine has ({memory.total / 1024**3:.1f} GiB); the limit would not be "
+                           "the one Numerai enforces.")
+        if request.limits.memory_bytes > memory.available:
+            self.report.notes.append(f"only {memory.available / 1024**3:.1f} GiB of memory is free on this "
+                                     "machine; the model may be killed by the machine before it reaches its limit")
         try:
             pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
             image = images.find(client, pins)
@@ -255,51 +285,56 @@ class Run:
                 self.console.detail(f"building the Python {python} image offline, from the local cache")
                 image = images.ensure(client, pins, self.console.progress)
         except (images.ImageUnavailable, PinError) as exc:
-            return self._finish(Verdict("image_unavailable", str(exc)))
+            return Verdict("image_unavailable", str(exc))
         except images.HostResources as exc:
-            return self._finish(Verdict("host_resources", f"{str(exc)[:1].upper()}{str(exc)[1:]}."))
+            return Verdict("host_resources", sentence(str(exc)))
         self._describe_image(image)
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
+        return image
+
+    def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
+        """The live data files and their ids (which the host validates against)."""
         try:
-            data = live_data.resolve(request.data, request.benchmarks)
+            data = live_data.resolve(self.request.data, self.request.benchmarks)
         except live_data.DataError as exc:
             if exc.usage:
                 raise UsageError(str(exc)) from exc
-            return self._finish(Verdict("data_unavailable", str(exc)))
-        self.report.data = {"source": data.source, "description": data.description, "live": str(data.live),
-                            "benchmarks": str(data.benchmarks)}
-        self.console.detail(f"data: {data.description}")
+            return Verdict("data_unavailable", str(exc))
         live_ids = live_data.live_ids(data.live)
-        self.report.data["rows"] = len(live_ids)
+        self.report.data = {"source": data.source, "description": data.description, "live": str(data.live),
+                            "benchmarks": str(data.benchmarks), "rows": len(live_ids)}
+        self.console.detail(f"data: {data.description}")
+        return data, live_ids
+
+    def _contain(self, client, image: images.Image, data: live_data.LiveData) -> engine.Outcome | Verdict:
+        """Create the container (last step of Pending) and run it (Running)."""
+        request, limits = self.request, self.request.limits
         spec = engine.ContainerSpec(
             image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
-            command=["--max-output-bytes", str(request.limits.max_output_bytes), "--exit-on-stdin-eof"]
+            command=["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
             + (["--debug"] if request.debug else []),
             mounts=[engine.Mount(request.model.resolve(), "/input/model.pkl"),
                     engine.Mount(data.live, "/input/live.parquet"),
                     engine.Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
-            limits=request.limits, user=container_user([request.model, data.live, data.benchmarks]),
+            limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
-        context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
-                          self.pickle_python)
+        running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
+                   f"no network · timeout {limits.timeout_seconds:g}s")
         try:
             with engine.container(client, spec) as container_id:
                 self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
                                          "user": spec.user}
                 sink = RunSink(self.parser, self.logs, self.console, request.debug)
-                limits = request.limits
                 outcome = engine.run(client, container_id, limits, sink,
-                                     on_started=lambda: self.life.enter(
-                                         Status.RUNNING, f"container {spec.name} · {limits.cpus:g} CPU · "
-                                         f"{limits.memory_bytes / 1024**3:g} GiB · no network · "
-                                         f"timeout {limits.timeout_seconds:g}s"))
+                                     on_started=lambda: self.life.enter(Status.RUNNING, running))
         except docker.errors.ImageNotFound as exc:
-            return self._finish(Verdict("image_unavailable", f"The image disappeared from Docker: {exc}"))
+            return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
         self._record_outcome(outcome)
-        verdict = diagnose.from_engine(outcome, self.parser, context)
-        if verdict is not None:
-            return self._finish(verdict)
+        return outcome
+
+    def _validate(self, live_ids: pd.Series) -> Verdict:
+        """Validating: the host re-reads the CSV and applies Numerai's rules."""
         facts = self.parser.last("result") or {}
         returned = (f"{facts['rows']:,} rows returned" if isinstance(facts.get("rows"), int)
                     else f"returned {facts.get('returned_type', '?')}")
@@ -309,9 +344,9 @@ class Run:
         if validation.frame is not None:
             self.report.n_predictions = len(validation.frame)
         verdict = diagnose.from_validation(validation)
-        if verdict.reason is None and request.output is not None:
-            self.report.predictions_path = str(write_predictions(validation.frame, request.output))
-        self._finish(verdict)
+        if verdict.reason is None and self.request.output is not None:
+            self.report.predictions_path = str(write_predictions(validation.frame, self.request.output))
+        return verdict
 
     # ------------------------------------------------------------ filling the report
 
