@@ -47,15 +47,15 @@ def main() -> int:
     args = parser.parse_args()
 
     numerai = parse_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-        handle.writelines(f"{n}=={v}\n" for n, v in numerai.items() if n not in NOT_FOR_LINUX)
-        constraints = Path(handle.name)
     xgb = numerai["xgboost"]
     requested = [p for p in STANDARD if p != "xgboost"]
     major = int(xgb.split(".")[0])
     use_cpu = major >= 3 or xgb.startswith("2.1")
     requested.append(f"xgboost-cpu=={xgb}" if use_cpu else f"xgboost=={xgb}")
-    pins = resolve(args.python, requested, constraints)
+    with tempfile.TemporaryDirectory() as tmp:
+        constraints = Path(tmp) / "constraints.txt"
+        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items() if n not in NOT_FOR_LINUX))
+        pins = resolve(args.python, requested, constraints)
     pins["pip"] = PIP_VERSION
     for name, version in pins.items():
         theirs = numerai.get("xgboost" if name == "xgboost-cpu" else name)
