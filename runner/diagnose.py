@@ -1,13 +1,19 @@
 """From facts to a verdict: whose fault, which reason code, what to tell the user.
 
-Facts come from two places that are judged differently. The engine's facts (exit
+Facts come from three places that are judged differently. The engine's facts (exit
 code, OOM flag, our own timeout kill) cannot be forged by the model. The harness's
 facts (phase, exception, traceback) come from the model's process: they are used to
-explain a failure, never to turn a failure into a success.
+explain a failure, never to turn a failure into a success. The pickle file itself,
+read without unpickling it (runner/inspection.py, runner/filetype.py), says what it
+looks like, which Python made it and which library versions wrote into it.
+
+Every message says what happened and, where the reason's own action is not enough,
+what to do about this particular case; the evidence holds what the message names.
 """
 
 from __future__ import annotations
 
+import errno as errnos
 import os
 import re
 import signal as signals
@@ -16,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Limits, Outcome
-from .pins import installed_distribution
+from .filetype import sniff
+from .pins import SUBSTITUTES, distribution_for_module, installed_distribution
 from .protocol import FrameParser
+from .pyversions import KNOWN_PYTHONS, span
 from .reasons import OUTPUT_RULES, REASONS, Blame
 from .validate import Validation
 
@@ -40,6 +48,18 @@ NETWORK_ERRNOS = {101, 113, -2, -3, -5, 99}  # ENETUNREACH, EHOSTUNREACH, EAI_NO
 VERSION_MISMATCH_TEXT = re.compile(r"code\(\) argument|code expected|CodeType|bad marshal data|unknown opcode|"
                                    r"_make_function|_function_setstate|co_|positional arguments? but",
                                    re.IGNORECASE)
+# Where pandas.read_pickle and the unpickler live: an error raised here is about the file's bytes.
+PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/", "/pickle.py")
+PANDAS_RETRY = "pandas/compat/pickle_compat.py"
+# Exceptions an unpickler raises on bytes that are not a pickle.
+PARSE_ERRORS = {"UnpicklingError", "EOFError", "ValueError", "KeyError", "IndexError", "error",
+                "UnicodeDecodeError", "OverflowError"}
+# Types whose missing attributes are the caller's mistake, not a library's changed internals.
+PLAIN_TYPES = {"NoneType", "list", "dict", "str", "bytes", "int", "float", "bool", "tuple", "set", "DataFrame",
+               "Series", "Index", "ndarray", "function", "module", "type"}
+EXIT_CHANNEL_LOST = 86  # the harness's exit code when its report channel was taken from it
+NATIVE_SIGNALS = {signals.SIGSEGV: "a segmentation fault", signals.SIGILL: "an illegal instruction",
+                  signals.SIGBUS: "a bus error", signals.SIGABRT: "an abort", signals.SIGFPE: "a floating-point trap"}
 
 
 @dataclass
@@ -70,7 +90,41 @@ class Context:
     limits: Limits
     model_path: Path
     other_pythons: dict[str, dict[str, str]] = field(default_factory=dict)  # standard pins per Python
-    pickle_python: str | None = None  # what static inspection says made the pickle, if known
+    pickle_candidates: list[str] | None = None  # Pythons the pickle's code allows (None: it holds no code)
+    recorded_versions: dict[str, str] = field(default_factory=dict)  # written into the pickle by libraries
+    full_pins: dict[str, str] | None = None  # Numerai's full pin list for this Python, when known offline
+
+    def made_by(self) -> tuple[str | None, bool | None]:
+        """(the Python that made the pickle as words, whether it differs from the image's).
+
+        ("3.12", True) known and different; ("3.11", False) the image's; (None, None) unknown
+        (no code objects, or bytecode that several Pythons including the image's share)."""
+        candidates = self.pickle_candidates
+        if candidates is None:
+            return None, None
+        if not candidates:  # code objects that no Python we know compiles (a newer one, or damaged)
+            if self.python not in KNOWN_PYTHONS:
+                return None, None
+            return f"a Python other than {KNOWN_PYTHONS[0]}-{KNOWN_PYTHONS[-1]} (a newer one?)", True
+        if self.python in candidates:
+            return (self.python, False) if candidates == [self.python] else (None, None)
+        return span(candidates), True
+
+    def library_differences(self) -> dict[str, tuple[str, str | None]]:
+        """{distribution: (version recorded in the pickle, the image's version)} where they differ."""
+        out = {}
+        for name, recorded in self.recorded_versions.items():
+            found = installed_distribution(name, self.packages)
+            have = found[1] if found else None
+            if have is None or not _same_version(recorded, have):
+                out[name] = (recorded, have)
+        return out
+
+
+def _same_version(recorded: str, have: str) -> bool:
+    if recorded.endswith(".x"):  # only the major version is known
+        return have.split(".")[0] == recorded.split(".")[0]
+    return recorded == have
 
 
 def _gib(n: int | None) -> str:
@@ -111,9 +165,25 @@ def from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict 
     error = parser.last("error")
     if isinstance(error, dict):
         return _from_error(error, ctx)
-    if parser.done and parser.last("result") is not None:
-        return None  # the model returned: validation decides
+    result = parser.last("result")
+    if parser.done and isinstance(result, dict):
+        return _unsent_predictions(result, ctx)  # None: the model returned, validation decides
     return _ended_without_result(outcome, parser, ctx, where)
+
+
+def _unsent_predictions(result: dict[str, Any], ctx: Context) -> Verdict | None:
+    """A DataFrame came back but its CSV could not be made or was too big to send."""
+    if isinstance(result.get("unwritable"), dict):
+        exc = result["unwritable"]
+        return Verdict("invalid_output", f"The returned DataFrame could not be written as CSV: "
+                       f"{exc.get('type')}: {_first_line(exc.get('message'))}.", subcode="unwritable",
+                       phase="writing", evidence={"rule": "unwritable", "exception": _summary(exc)})
+    if isinstance(result.get("output_too_large"), int):
+        size = result["output_too_large"]
+        return Verdict("invalid_output", f"The predictions are {_gib(size)} as CSV, over the "
+                       f"{_gib(ctx.limits.max_output_bytes)} output cap.", subcode="output_too_large",
+                       phase="writing", evidence={"rule": "output_too_large", "bytes": size})
+    return None
 
 
 def _ended_without_result(outcome: Outcome, parser: FrameParser, ctx: Context, where: str) -> Verdict:
@@ -127,27 +197,58 @@ def _ended_without_result(outcome: Outcome, parser: FrameParser, ctx: Context, w
         return Verdict("internal_error", f"The image's harness could not start (exit {outcome.exit_code}).",
                        evidence=evidence)
     if sig is not None:
-        name = _signal_name(sig)
-        evidence["signal"] = name
-        hint = ""
-        if phase in ("loading", "predicting") and sig in (signals.SIGSEGV, signals.SIGILL, signals.SIGBUS,
-                                                           signals.SIGABRT, signals.SIGFPE):
-            hint = (f" A native crash while {where} usually means the pickle was made with another "
-                    f"Python or native library version than the image's (Python {ctx.python}).")
-            if ctx.pickle_python and ctx.pickle_python != ctx.python:
-                return Verdict("python_version_mismatch",
-                               f"The model crashed with {name} while {where}: the pickle was made by Python "
-                               f"{ctx.pickle_python}, the image runs Python {ctx.python}.", phase=phase,
-                               evidence=evidence | {"pickle_python": ctx.pickle_python})
-        if sig == signals.SIGKILL:
-            hint = " Something in the container killed it (not the memory limit, not the time limit)."
-        return Verdict("crashed", f"The model's process was killed by {name} while {where}.{hint}",
-                       phase=phase, evidence=evidence)
-    why = ("its report channel was corrupted" if parser.broken else
-           f"it exited with code {outcome.exit_code} before returning")
+        return _killed_by_signal(sig, phase, where, ctx, evidence)
+    if outcome.exit_code == EXIT_CHANNEL_LOST and not parser.broken:
+        return Verdict("no_output", f"The model's process ended while {where} without producing predictions: "
+                       "the model closed or replaced the sandbox's report channel (a file descriptor the "
+                       "harness holds), so nothing it did could be reported.", phase=phase,
+                       evidence=evidence | {"channel": "closed by the model"})
+    why = ("its report channel was corrupted (the model wrote to a file descriptor it does not own)"
+           if parser.broken else f"it exited with code {outcome.exit_code} before returning (os._exit, "
+           "sys.exit from a thread, or exec of another program)")
     return Verdict("no_output", f"The model's process ended while {where} without producing predictions: "
-                   f"{why} (e.g. os._exit or sys.exit from a thread).", phase=phase,
+                   f"{why}.", phase=phase,
                    evidence=evidence | ({"channel": parser.broken} if parser.broken else {}))
+
+
+def _killed_by_signal(sig: int, phase: str | None, where: str, ctx: Context, evidence: dict) -> Verdict:
+    name = _signal_name(sig)
+    evidence["signal"] = name
+    what = f" ({NATIVE_SIGNALS[sig]})" if sig in NATIVE_SIGNALS else ""
+    hint = ""
+    if sig in NATIVE_SIGNALS and phase in ("loading", "reading_data", "predicting"):
+        made_by, differs = ctx.made_by()
+        if differs:
+            return Verdict("python_version_mismatch",
+                           f"The model crashed with {name}{what} while {where}: the pickle was made by Python "
+                           f"{made_by}, and this image runs Python {ctx.python}, which cannot run that Python's "
+                           f"bytecode. {_pick_image(made_by)}", phase=phase,
+                           evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by})
+        libraries = ctx.library_differences()
+        if libraries:
+            evidence["library_versions"] = {n: {"pickle": p, "image": i} for n, (p, i) in libraries.items()}
+            hint = (f" The pickle was made with {_versions_text(libraries)}: a native library of another "
+                    "version is the likely cause; train and pickle with the image's versions.")
+        else:
+            hint = (f" A native crash while {where} usually means native code (a compiled library, or ctypes) "
+                    f"was given something it cannot handle, or the pickle was made with another Python or "
+                    f"native library version than the image's (Python {ctx.python}).")
+    elif sig == signals.SIGKILL:
+        hint = " Something in the container killed it (not the memory limit, not the time limit)."
+    return Verdict("crashed", f"The model's process was killed by {name}{what} while {where}.{hint}",
+                   phase=phase, evidence=evidence)
+
+
+def _versions_text(libraries: dict[str, tuple[str, str | None]]) -> str:
+    return ", ".join(f"{name} {pickle_version} (the image has {have or 'none'})"
+                     for name, (pickle_version, have) in sorted(libraries.items()))
+
+
+def _pick_image(made_by: str | None) -> str:
+    if made_by and re.fullmatch(r"3\.\d+", made_by):
+        return (f"Run it with --python {made_by} (choose \"Python {made_by}\" on Numerai), or re-pickle "
+                "it with the Python of the image you will choose.")
+    return "Re-pickle it with the Python of the image you will choose on Numerai."
 
 
 def _signal_name(number: int) -> str:
@@ -165,24 +266,47 @@ def _from_error(error: dict[str, Any], ctx: Context) -> Verdict:
     if kind == "load_error":
         return classify_load_error(exc, ctx, evidence)
     if kind == "bad_signature":
-        model = error.get("model") or {}
-        params = model.get("parameters")
-        what = f"a {model.get('kind', 'object')} ({model.get('type', '?')})"
-        if params is not None:
-            names = ", ".join(p["name"] for p in params) or "no parameters"
-            detail = f"{what} with {len(params)} parameter(s) ({names})"
-        else:
-            detail = f"{what} whose parameters cannot be read ({exc.get('message', '')})"
-        return Verdict("bad_signature", f"The pickle holds {detail}; Numerai calls it with 1 or 2 arguments.",
-                       phase=phase, evidence=evidence | {"model": model})
+        return _bad_signature(error.get("model") or {}, exc, phase, evidence)
     if kind == "data_error":
         return Verdict("data_unavailable", f"The image could not read the live data: {exc.get('type')}: "
                        f"{exc.get('message', '')}", phase=phase, evidence=evidence)
+    if kind == "harness_error":
+        return Verdict("internal_error", f"numerai-sandbox's harness failed while {PHASES.get(phase, phase)}: "
+                       f"{exc.get('type')}: {_first_line(exc.get('message'))} (a model that patches the "
+                       "harness's modules or streams can cause this too).", phase=phase, evidence=evidence)
     return classify_model_exception(exc, ctx, evidence)
 
 
+def _bad_signature(model: dict[str, Any], exc: dict[str, Any], phase: str | None, evidence: dict) -> Verdict:
+    params = model.get("parameters")
+    kind, type_name = model.get("kind", "object"), model.get("type", "?")
+    evidence = evidence | {"model": model}
+    if kind == "not callable":
+        top = type_name.split(".")[0]
+        if type_name == "builtins.bytes":
+            what = ("bytes, not a function (a pickle of a pickle? cloudpickle.dump(predict, f) writes the "
+                    "function; do not pickle the result of cloudpickle.dumps again)")
+        elif top in LIBRARY_MODULES and top not in ("numpy", "pandas", "cloudpickle"):
+            what = (f"a {type_name} object (a fitted model?), not a function: wrap it, e.g. "
+                    "`def predict(live_features): return pd.DataFrame({'prediction': model.predict(...)}, "
+                    "index=live_features.index)`, and pickle that function")
+        else:
+            what = f"a {type_name} object, which cannot be called"
+        return Verdict("bad_signature", f"The pickle holds {what}; Numerai calls it with 1 or 2 arguments.",
+                       phase=phase, evidence=evidence)
+    described = f"a {kind} ({type_name})"
+    if params is not None:
+        names = ", ".join(p["name"] for p in params) or "no parameters"
+        detail = f"{described} with {len(params)} parameter(s) ({names})"
+    else:
+        detail = f"{described} whose parameters cannot be read ({_first_line(exc.get('message'))})"
+    return Verdict("bad_signature", f"The pickle holds {detail}; Numerai calls it with 1 or 2 arguments.",
+                   phase=phase, evidence=evidence)
+
+
 def _summary(exc: dict[str, Any]) -> dict[str, Any]:
-    return {k: exc.get(k) for k in ("type", "module", "message", "name", "errno") if exc.get(k) is not None}
+    return {k: exc.get(k) for k in ("type", "module", "message", "name", "errno", "filename", "obj_type")
+            if exc.get(k) is not None}
 
 
 # ---------------------------------------------------------------- exceptions
@@ -193,33 +317,75 @@ def _mro(exc: dict[str, Any]) -> set[str]:
     return {n[1:] if n.startswith(("_pickle.", "_socket.")) else n for n in names}
 
 
-PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/")
+def _root_cause(exc: dict[str, Any]) -> dict[str, Any]:
+    """The exception to judge a load failure by: pandas.read_pickle retries a failed pickle.load with
+    its compatibility unpickler, whose own error (often a confusing one) hides the real one."""
+    chain = exc.get("chain") or []
+    if chain and any(PANDAS_RETRY in f.get("file", "") for f in exc.get("frames") or []):
+        return chain[0]
+    return exc
+
+
+def _library_of_frame(frame: dict[str, Any]) -> str | None:
+    """The known library a frame belongs to: by its path, or by a Cython frame's dotted name."""
+    match = re.search(r"(?:site|dist)-packages/([A-Za-z0-9_]+)/", frame.get("file", ""))
+    if match:
+        return match.group(1) if match.group(1) in LIBRARY_MODULES else None
+    if frame.get("file", "").endswith((".pyx", ".pxd", ".pxi")):
+        top = frame.get("function", "").split(".")[0]
+        return top if top in LIBRARY_MODULES else None
+    return None
 
 
 def _library_in_frames(exc: dict[str, Any]) -> str | None:
     """The known library whose code raised: the innermost frame, unless it is the unpickler itself."""
     frames = exc.get("frames") or []
-    if not frames or any(p in frames[-1].get("file", "") for p in PICKLE_PLUMBING):
+    if frames and any(p in frames[-1].get("file", "") for p in PICKLE_PLUMBING):
         return None
-    match = re.search(r"(?:site|dist)-packages/([A-Za-z0-9_]+)/", frames[-1].get("file", ""))
-    return match.group(1) if match and match.group(1) in LIBRARY_MODULES else None
+    if frames:
+        found = _library_of_frame(frames[-1])
+        if found:
+            return found
+    module = (exc.get("module") or "").split(".")[0]  # e.g. lightgbm.basic.LightGBMError
+    return module if module in LIBRARY_MODULES and module not in ("builtins", "pickle") else None
 
 
 def _library_in_message(message: str) -> str | None:
-    match = re.search(r"module '([A-Za-z0-9_]+)[.']", message) or re.search(r"from '([A-Za-z0-9_]+)", message)
+    module = _module_in_message(message)
+    if module and module.split(".")[0] in LIBRARY_MODULES:
+        return module.split(".")[0]
+    match = re.search(r"from '([A-Za-z0-9_]+)", message)
     if match and match.group(1) in LIBRARY_MODULES:
         return match.group(1)
     return None
 
 
-def _library_verdict(library: str, exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
-    found = installed_distribution(library, ctx.packages)
-    version = f"{found[0]} {found[1]}" if found else f"{library} (not installed)"
+def _module_in_message(message: str) -> str | None:
+    """The module an attribute lookup failed on: "Can't get attribute 'x' on <module 'm' ...>" or
+    "module 'm' has no attribute 'x'"."""
+    match = re.search(r"on <module '([^']+)'", message) or re.search(r"module '([^']+)' has no attribute", message)
+    return match.group(1) if match else None
+
+
+def _distribution(module: str, ctx: Context) -> tuple[str, str | None]:
+    """(the distribution that provides `module`, named as in the report's library_versions; its version)."""
+    found = installed_distribution(module, ctx.packages)
+    if found is None:
+        return distribution_for_module(module), None
+    return SUBSTITUTES.get(found[0], found[0]), found[1]
+
+
+def _library_verdict(library: str, exc: dict[str, Any], ctx: Context, evidence: dict, phase: str = "loading",
+                     doing: str = "could not rebuild an object from the pickle") -> Verdict:
+    dist, version = _distribution(library, ctx)
+    recorded = ctx.library_differences().get(dist)
+    made = (f"The pickle was made with {dist} {recorded[0]}." if recorded
+            else f"The pickle was most likely made with another version of {dist}.")
     return Verdict("library_mismatch",
-                   f"{library} could not rebuild an object from the pickle ({exc.get('type')}: "
-                   f"{_first_line(exc.get('message'))}); the image has {version}. The pickle was most likely "
-                   f"made with another version of {library}.", phase="loading",
-                   evidence=evidence | {"library": library, "image_version": found[1] if found else None})
+                   f"{dist} {doing} ({exc.get('type')}: {_first_line(exc.get('message'))}); the image has "
+                   f"{dist} {version or '(not installed)'}. {made}", phase=phase,
+                   evidence=evidence | {"library": dist, "module": library, "image_version": version,
+                                        "pickle_version": recorded[0] if recorded else None})
 
 
 def _first_line(text: str | None, limit: int = 240) -> str:
@@ -227,70 +393,148 @@ def _first_line(text: str | None, limit: int = 240) -> str:
     return line if len(line) <= limit else line[:limit] + "..."
 
 
-def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
-    mro = _mro(exc)
+def _is_network(exc: dict[str, Any]) -> bool:
     message = exc.get("message") or ""
-    kind = exc.get("type")
+    return bool(_mro(exc) & NETWORK_TYPES or exc.get("errno") in NETWORK_ERRNOS
+                or "Network is unreachable" in message or "Temporary failure in name resolution" in message)
+
+
+def _network_verdict(exc: dict[str, Any], phase: str, evidence: dict) -> Verdict:
+    when = " while the pickle was being loaded" if phase == "loading" else ""
+    return Verdict("model_exception", f"The model tried to use the network{when} ({exc.get('type')}: "
+                   f"{_first_line(exc.get('message'))}); the sandbox, like Numerai, has no network: ship "
+                   "everything inside the pickle.", phase=phase,
+                   evidence=evidence | {"network": True, "traceback": trim(exc)})
+
+
+def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
+    root = _root_cause(exc)
+    mro = _mro(root)
+    message = root.get("message") or ""
+    kind = root.get("type")
+    if root is not exc:
+        evidence = evidence | {"exception": _summary(root), "pandas_retry": _summary(exc)}
     if "builtins.MemoryError" in mro:
-        return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}).",
-                       phase="loading", evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes})
-    if "pickle.UnpicklingError" in mro or kind in ("EOFError",) or "unpickling stack" in message:
+        return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}); the "
+                       f"limit is {_gib(ctx.limits.memory_bytes)}.", phase="loading",
+                       evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes, "phase": "loading"})
+    if kind == "ValueError" and "unsupported pickle protocol" in message:
+        return Verdict("python_version_mismatch", f"The pickle uses a newer pickle protocol than Python "
+                       f"{ctx.python} reads ({message}).", phase="loading",
+                       evidence=evidence | {"image_python": ctx.python})
+    if _not_a_pickle(root, ctx):
         looks = sniff(ctx.model_path)
         return Verdict("invalid_pickle", f"{ctx.model_path.name} is not a loadable pickle: it {looks} "
                        f"({kind}: {_first_line(message)}).", phase="loading",
                        evidence=evidence | {"file_looks_like": looks})
-    if kind == "ValueError" and "unsupported pickle protocol" in message:
-        return Verdict("python_version_mismatch", f"The pickle uses a newer pickle protocol than Python "
-                       f"{ctx.python} reads ({message}).", phase="loading", evidence=evidence)
+    if _is_network(root):
+        return _network_verdict(root, "loading", evidence)
     if kind in ("ModuleNotFoundError", "ImportError"):
-        return _import_error(exc, ctx, evidence)
-    library = _library_in_frames(exc) or (_library_in_message(message) if kind == "AttributeError" else None)
+        return _import_error(root, ctx, evidence)
+    library = _library_in_frames(root) or (_library_in_message(message) if kind == "AttributeError" else None)
     if library:
-        return _library_verdict(library, exc, ctx, evidence)
-    if kind == "AttributeError" and "Can't get attribute" in message:
-        module = re.search(r"on <module '([^']+)'", message)
-        where = module.group(1) if module else "?"
-        target = _first_line(message).removeprefix("Can't get attribute ")
-        return Verdict("missing_module", f"The pickle refers to {target} "
-                       f"by name instead of holding it: pickle functions from `{where}` by value with "
-                       f"cloudpickle (cloudpickle.dump(predict, f)).", phase="loading",
-                       evidence=evidence | {"module": where})
-    if kind in ("TypeError", "SystemError") or VERSION_MISMATCH_TEXT.search(message):
-        made_by = f" (it was made by Python {ctx.pickle_python})" if ctx.pickle_python else ""
-        return Verdict("python_version_mismatch", f"The pickle cannot be rebuilt by Python {ctx.python}{made_by}: "
-                       f"{kind}: {_first_line(message)}. Numerai reports this as "
-                       f"\"Pickle incompatible with {ctx.python}\".", phase="loading",
-                       evidence=evidence | {"image_python": ctx.python, "pickle_python": ctx.pickle_python})
+        return _library_verdict(library, root, ctx, evidence)
+    if kind == "AttributeError" and _module_in_message(message):
+        return _missing_attribute(root, ctx, evidence)
+    made_by, differs = ctx.made_by()
+    code_related = bool(VERSION_MISMATCH_TEXT.search(message)) or any(
+        "cloudpickle/" in f.get("file", "") for f in (root.get("frames") or [])[-1:])
+    if differs or code_related or (differs is None and kind in ("TypeError", "SystemError")):
+        return _version_verdict(ctx, made_by, f"{kind}: {_first_line(message)}", evidence,
+                                "cannot rebuild the pickle", "loading",
+                                numerai=f"Numerai reports this as \"Pickle incompatible with {ctx.python}\".")
     return Verdict("model_exception", f"Code inside the pickle raised while it was being loaded: {kind}: "
-                   f"{_first_line(message)}.", phase="loading", evidence=evidence | {"traceback": trim(exc)})
+                   f"{_first_line(message)}.{_errno_hint(root, ctx)}", phase="loading",
+                   evidence=evidence | {"traceback": trim(root)} | _errno_evidence(root, ctx))
 
 
-def _import_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
+def _version_verdict(ctx: Context, made_by: str | None, error: str, evidence: dict, what: str, phase: str,
+                     numerai: str = "") -> Verdict:
+    if made_by:
+        text = (f"The pickle was made by Python {made_by}; this image runs Python {ctx.python}, which "
+                f"{what} ({error}). {_pick_image(made_by)}")
+    else:
+        text = (f"Python {ctx.python} {what} ({error}): the pickle's code was most likely compiled by "
+                f"another Python version. {numerai}").strip()
+    return Verdict("python_version_mismatch", text, phase=phase,
+                   evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by})
+
+
+def _not_a_pickle(exc: dict[str, Any], ctx: Context) -> bool:
+    """The unpickler failed on the file's bytes themselves (not on what they asked it to import or call)."""
+    if "pickle.UnpicklingError" in _mro(exc) or exc.get("type") == "EOFError":
+        return True
+    frames = exc.get("frames") or []
+    in_unpickler = not frames or any(p in frames[-1].get("file", "") for p in PICKLE_PLUMBING)
+    if not in_unpickler or exc.get("type") not in PARSE_ERRORS:
+        return False
+    try:
+        with open(ctx.model_path, "rb") as handle:
+            return handle.read(1) != b"\x80"  # every pickle of protocol 2 or later starts so
+    except OSError:
+        return False
+
+
+def _missing_attribute(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
+    message = exc.get("message") or ""
+    module = _module_in_message(message) or "?"
+    name = re.search(r"attribute '([^']+)'", message)
+    target = f"{module}.{name.group(1)}" if name else module
+    if module == "__main__":
+        return Verdict("missing_module", f"The pickle refers to `{target}` by name instead of holding its code: "
+                       "plain pickle and joblib save functions of the script that ran them by reference only. "
+                       "Pickle it with cloudpickle (cloudpickle.dump(predict, f)), which keeps them by value.",
+                       phase="loading", evidence=evidence | {"module": "__main__", "attribute": target})
+    top = module.split(".")[0]
+    return Verdict("missing_module", f"The pickle needs `{target}`, which `{module}` in the image does not "
+                   f"have. If `{top}` is your own code, pickle it by value: cloudpickle.register_pickle_by_value("
+                   f"{top}) before cloudpickle.dump.", phase="loading",
+                   evidence=evidence | {"module": module, "attribute": target})
+
+
+def _import_error(exc: dict[str, Any], ctx: Context, evidence: dict, phase: str = "loading") -> Verdict:
     message = exc.get("message") or ""
     module = exc.get("name") or (re.search(r"No module named '([^']+)'", message) or [None, "?"])[1]
     top = module.split(".")[0]
     installed = installed_distribution(top, ctx.packages)
     if installed and top != module:
+        dist, version = _distribution(top, ctx)
+        recorded = ctx.library_differences().get(dist)
+        made = (f"the pickle was made with {dist} {recorded[0]}" if recorded
+                else f"it was made with another version of {dist}")
         return Verdict("library_mismatch",
-                       f"The pickle needs {module}, which {installed[0]} {installed[1]} in the image does not "
-                       f"have: it was made with another version of {installed[0]}.", phase="loading",
-                       evidence=evidence | {"module": module, "library": installed[0], "image_version": installed[1]})
+                       f"The pickle needs {module}, which {dist} {version} in the image does not have: {made}.",
+                       phase=phase,
+                       evidence=evidence | {"module": module, "library": dist, "image_version": version,
+                                            "pickle_version": recorded[0] if recorded else None})
     if installed:  # cannot import name X from an installed library
-        return _library_verdict(top, exc, ctx, evidence)
+        return _library_verdict(top, exc, ctx, evidence, phase=phase)
+    if top == "dill":
+        return Verdict("missing_module", "Unpickling imports `dill`: the pickle was made with dill, which "
+                       "Numerai's images do not have. Pickle the function with cloudpickle instead "
+                       "(cloudpickle.dump(predict, f)).", phase=phase,
+                       evidence=evidence | {"module": module, "available_in": [], "in_full_profile": False})
     elsewhere = [py for py, pins in sorted(ctx.other_pythons.items())
-                 if installed_distribution(top, pins) is not None]
+                 if py != ctx.python and installed_distribution(top, pins) is not None]
+    in_full = installed_distribution(top, ctx.full_pins) is not None if ctx.full_pins is not None else None
+    known_library = top in LIBRARY_MODULES
+    hints = []
+    if not known_library:
+        hints.append(f"If `{top}` is your own module (e.g. `from {top} import ...` in your notebook), pickle it "
+                     f"by value: cloudpickle.register_pickle_by_value({top}) before cloudpickle.dump.")
+    if in_full:
+        hints.append(f"Numerai's full image for Python {ctx.python} has it: run with --profile full "
+                     f"(`numerai-sandbox images fetch --python {ctx.python} --profile full` once).")
     if elsewhere:
-        hint = (f"The standard image for Python {', '.join(elsewhere)} has it; this one does not.")
-    elif top in LIBRARY_MODULES or "." not in module and top.lower() == top and len(top) > 2:
-        hint = (f"It is not in the standard profile; if Numerai's image has it, build the full profile "
-                f"(`numerai-sandbox images fetch --python {ctx.python} --profile full`).")
-    else:
-        hint = ""
-    local = ("If it is your own module, pickle it by value: cloudpickle.register_pickle_by_value("
-             f"{top}) before cloudpickle.dump.")
-    return Verdict("missing_module", f"Unpickling imports `{module}`, which the image does not have. {hint} "
-                   f"{local}".replace("  ", " ").strip(), phase="loading",
-                   evidence=evidence | {"module": module, "available_in": elsewhere})
+        hints.append(f"The standard image for Python {', '.join(elsewhere)} has it; this one does not.")
+    if not elsewhere and in_full is None:
+        hints.append(("If it is a library, it" if not known_library else "It") + " is not in the standard "
+                     f"profile; if Numerai's image has it, run with the full profile (`numerai-sandbox images "
+                     f"fetch --python {ctx.python} --profile full` once, then --profile full).")
+    doing = "Unpickling imports" if phase == "loading" else "The model imports"
+    return Verdict("missing_module", f"{doing} `{module}`, which the image does not have. "
+                   + " ".join(hints), phase=phase,
+                   evidence=evidence | {"module": module, "available_in": elsewhere, "in_full_profile": in_full})
 
 
 def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
@@ -299,25 +543,94 @@ def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) 
     message = exc.get("message") or ""
     frames = exc.get("frames") or []
     evidence = evidence | {"traceback": trim(exc)}
+    made_by, differs = ctx.made_by()
+    calling = kind == "TypeError" and frames and _is_harness(frames[-1]) and "argument" in message
+    if differs and not calling:  # bytecode run by the wrong interpreter: whatever it raised means nothing
+        return _version_verdict(ctx, made_by, f"{kind}: {_first_line(message)}", evidence,
+                                "cannot run the function's bytecode faithfully", "predicting")
     if "builtins.MemoryError" in mro:
         return Verdict("out_of_memory", f"The model ran out of memory while predicting ({kind}: "
                        f"{_first_line(message)}); the limit is {_gib(ctx.limits.memory_bytes)}.",
-                       phase="predicting", evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes})
-    if kind == "TypeError" and frames and _is_harness(frames[-1]) and "argument" in message:
-        return Verdict("bad_signature", f"Numerai's call of the function failed: {_first_line(message)}.",
+                       phase="predicting", evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes,
+                                                                "phase": "predicting"})
+    if calling:
+        hint = (" Numerai passes live_features (and live_benchmark_models) by position: parameters after `*` or "
+                "only `**kwargs` cannot receive them." if "positional argument" in message else "")
+        return Verdict("bad_signature", f"Numerai's call of the function failed: {_first_line(message)}.{hint}",
                        phase="predicting", evidence=evidence)
-    if mro & NETWORK_TYPES or exc.get("errno") in NETWORK_ERRNOS or "Network is unreachable" in message \
-            or "Temporary failure in name resolution" in message:
-        return Verdict("model_exception", f"The model tried to use the network ({kind}: {_first_line(message)}); "
-                       "the sandbox, like Numerai, has no network: ship everything inside the pickle.",
-                       phase="predicting", evidence=evidence | {"network": True})
+    if kind == "SystemError":
+        own_code = not frames or _library_of_frame(frames[-1]) is None
+        if differs is None and (own_code or "unknown opcode" in message):
+            return _version_verdict(ctx, made_by, f"{kind}: {_first_line(message)}", evidence,
+                                    "cannot run the function's bytecode", "predicting")
+    if _is_network(exc):
+        return _network_verdict(exc, "predicting", evidence)
     if kind == "SystemExit":
         return Verdict("model_exception", f"The model called sys.exit({exc.get('code', '')}) instead of "
                        "returning predictions.", phase="predicting", evidence=evidence)
+    if kind in ("ModuleNotFoundError", "ImportError") and (exc.get("name") or "No module named" in message):
+        return _import_error(exc, ctx, evidence, phase="predicting")
+    library = _library_in_frames(exc)
+    if library and _library_internals_changed(exc, ctx):
+        return _library_verdict(library, exc, ctx, evidence, phase="predicting",
+                                doing="failed inside its own code on an object from the pickle")
     top = next((f for f in trim(exc) if not _is_harness(f)), None)
     at = f" at {top['function']} ({os.path.basename(top['file'])}:{top['line']})" if top else ""
-    return Verdict("model_exception", f"The model raised {kind}: {_first_line(message)}{at}.",
-                   phase="predicting", evidence=evidence)
+    return Verdict("model_exception", f"The model raised {kind}: {_first_line(message)}{at}."
+                   f"{_errno_hint(exc, ctx)}", phase="predicting", evidence=evidence | _errno_evidence(exc, ctx))
+
+
+def _library_internals_changed(exc: dict[str, Any], ctx: Context) -> bool:
+    """A library failed on its own object: an attribute its code expects is missing from an object of
+    its own (e.g. scikit-learn 1.3's trees lack `monotonic_cst`, read by 1.4+), or the pickle records
+    another version of a library than the image has."""
+    kind = exc.get("type")
+    if kind not in ("AttributeError", "TypeError", "KeyError", "ValueError", "IndexError"):
+        return False
+    if ctx.library_differences():
+        return True
+    if kind != "AttributeError":
+        return False
+    owner = exc.get("obj_type")
+    if owner:
+        return owner.split(".")[0] in LIBRARY_MODULES - {"numpy", "pandas"}
+    match = re.match(r"'([A-Za-z_][A-Za-z0-9_]*)' object has no attribute", exc.get("message") or "")
+    return bool(match) and match.group(1) not in PLAIN_TYPES
+
+
+def _errno_hint(exc: dict[str, Any], ctx: Context) -> str:
+    """What a system error means inside the sandbox."""
+    number = exc.get("errno")
+    message = exc.get("message") or ""
+    limits = ctx.limits
+    if number == errnos.ENOSPC:
+        return (f" Only /tmp is writable in the sandbox, and it holds at most {_gib(limits.tmp_bytes)} "
+                "(in memory, counted against the memory limit).")
+    if number in (errnos.EROFS, errnos.EACCES, errnos.EPERM) and exc.get("type") != "ConnectionRefusedError":
+        return (" The sandbox runs the model as an unprivileged user on a read-only file system: "
+                "only /tmp is writable.")
+    if number == errnos.EMFILE:
+        return f" The sandbox allows {limits.open_files} open files."
+    if number == errnos.EAGAIN and exc.get("type") == "BlockingIOError" or "can't start new thread" in message:
+        return (f" The sandbox allows {limits.pids} processes and threads in all; the model reached that "
+                "limit.")
+    if number == errnos.ENOENT and str(exc.get("filename", "")).startswith("/") \
+            and not str(exc.get("filename")).startswith(("/input/", "/opt/", "/usr/", "/proc/", "/sys/", "/dev/")):
+        return (" Files from your machine are not in the sandbox: it holds the pickle, the live data and an "
+                "empty /tmp only; ship what the model needs inside the pickle.")
+    return ""
+
+
+def _errno_evidence(exc: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    number = exc.get("errno")
+    limits = ctx.limits
+    if number == errnos.ENOSPC:
+        return {"tmp_bytes": limits.tmp_bytes}
+    if number == errnos.EMFILE:
+        return {"open_files_limit": limits.open_files}
+    if number == errnos.EAGAIN or "can't start new thread" in (exc.get("message") or ""):
+        return {"pids_limit": limits.pids}
+    return {}
 
 
 def _is_harness(frame: dict[str, Any]) -> bool:
@@ -342,48 +655,6 @@ def _package_of(frame: dict[str, Any]) -> str:
     path = frame.get("file", "")
     match = re.search(r"-packages/([A-Za-z0-9_]+)", path)
     return match.group(1) if match else "the standard library"
-
-
-# ---------------------------------------------------------------- what a file looks like
-
-def sniff(path: Path) -> str:
-    """A short description of what a non-pickle file looks like, from its first bytes."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(512)
-        size = path.stat().st_size
-    except OSError:
-        return "cannot be read"
-    if size == 0:
-        return "is empty (0 bytes)"
-    checks = [
-        (b"PK\x03\x04", "is a zip archive (a .zip, a torch.save file, or a numpy .npz?)"),
-        (b"\x1f\x8b", "is gzip-compressed (decompress it first)"),
-        (b"PAR1", "is a parquet file"),
-        (b"\x7fELF", "is a compiled program (ELF)"),
-        (b"\x89HDF", "is an HDF5 file (a Keras .h5?)"),
-        (b"BZh", "is bzip2-compressed"),
-        (b"\xfd7zXZ", "is xz-compressed"),
-        (b"\x93NUMPY", "is a numpy .npy file"),
-    ]
-    for magic, text in checks:
-        if head.startswith(magic):
-            return text
-    lowered = head.lstrip().lower()
-    if lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered[:200]:
-        return "is an HTML page (a download that returned an error page?)"
-    if lowered.startswith((b"{", b"[")):
-        return "is JSON text"
-    if head[:1] == b"\x80" and len(head) > 1:
-        return f"starts like a pickle (protocol {head[1]}) but is cut short or damaged ({size:,} bytes)"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"is binary data that is not a pickle ({size:,} bytes)"
-    first = text.splitlines()[0] if text.splitlines() else ""
-    if first.count(",") >= 1:
-        return f"is CSV text (first line: {first[:60]!r})"
-    return f"is text, not a pickle (first line: {first[:60]!r})"
 
 
 # ---------------------------------------------------------------- after validation

@@ -30,6 +30,13 @@ import types
 PROTOCOL = "NSBX1"
 MAX_TEXT = 16_000
 MAX_FRAMES = 80
+MAX_CHAIN = 4
+EXIT_CHANNEL_LOST = 86  # the report channel was closed or replaced (by the model): nothing more can be said
+EXIT_HARNESS_ERROR = 70  # the harness itself failed; its error frame says how
+
+
+class ChannelLost(Exception):
+    """Writing a frame failed: the model closed or replaced the channel's file descriptor."""
 
 
 class Channel:
@@ -39,13 +46,20 @@ class Channel:
         self.fd = os.dup(1)
         os.set_inheritable(self.fd, False)  # a subprocess of the model does not get it
         os.dup2(2, 1)  # from here on, the model's stdout is the container's stderr
+        self.pid = os.getpid()
+        self.phase = None
 
     def send(self, kind, payload):
+        if os.getpid() != self.pid:
+            return  # a process the model forked runs this code too: only the harness itself reports
         if not isinstance(payload, (bytes, bytearray)):
             payload = json.dumps(payload, default=_safe_str).encode("utf-8")
         data = memoryview(f"{PROTOCOL} {kind} {len(payload)}\n".encode("ascii") + bytes(payload))
-        while data:
-            data = data[os.write(self.fd, data):]
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError as exc:
+            raise ChannelLost(f"the report channel (fd {self.fd}) is gone: {exc}") from None
 
 
 def _safe_str(value, limit=MAX_TEXT):
@@ -57,33 +71,74 @@ def _safe_str(value, limit=MAX_TEXT):
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
+def write_stderr(text):
+    """Straight to fd 2: works even when the model replaced or closed sys.stderr."""
+    data = text.encode("utf-8", "replace")
+    try:
+        while data:
+            data = data[os.write(2, data):]
+    except OSError:
+        pass
+
+
 def log(message):
     """A line in the model's log, in the spirit of numerai-predict's log lines."""
-    sys.stderr.write(f"numerai-sandbox harness: {message}\n")
-    sys.stderr.flush()
+    write_stderr(f"numerai-sandbox harness: {message}\n")
+
+
+def _facts_of(exc, max_frames=MAX_FRAMES):
+    """An exception as plain data: class, message, frames and the attributes that name a cause."""
+    frames = []
+    try:
+        extracted = traceback.extract_tb(exc.__traceback__)[-max_frames:]
+    except BaseException:  # noqa: BLE001 - a model-made traceback may be odd
+        extracted = []
+    for frame in extracted:
+        frames.append({"file": _safe_str(frame.filename, 500), "line": frame.lineno,
+                       "function": _safe_str(frame.name, 200), "code": _safe_str(frame.line or "", 300)})
+    kind = type(exc)
+    info = {
+        "type": _safe_str(getattr(kind, "__name__", "?"), 200),
+        "module": _safe_str(getattr(kind, "__module__", "?"), 200),
+        "mro": [_safe_str(f"{c.__module__}.{c.__qualname__}", 300) for c in kind.__mro__][:12],
+        "message": _safe_str(exc),
+        "frames": frames,
+    }
+    for attribute in ("name", "errno", "code", "filename"):
+        try:
+            value = getattr(exc, attribute, None)
+        except BaseException:  # noqa: BLE001
+            value = None
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            info[attribute] = value if isinstance(value, int) else _safe_str(value, 500)
+    if isinstance(exc, AttributeError):  # Python 3.10+: the object that lacks the attribute
+        try:
+            owner = type(exc.obj) if getattr(exc, "obj", None) is not None else None
+        except BaseException:  # noqa: BLE001
+            owner = None
+        if owner is not None:
+            info["obj_type"] = _safe_str(f"{owner.__module__}.{owner.__qualname__}", 300)
+    return info
 
 
 def describe_exception(exc):
-    frames = []
-    for frame in traceback.extract_tb(exc.__traceback__)[-MAX_FRAMES:]:
-        frames.append({"file": frame.filename, "line": frame.lineno, "function": frame.name,
-                       "code": (frame.line or "")[:300]})
+    info = _facts_of(exc)
     try:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except BaseException:  # noqa: BLE001
-        text = f"{type(exc).__name__}: {_safe_str(exc)}"
-    info = {
-        "type": type(exc).__name__,
-        "module": type(exc).__module__,
-        "mro": [f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__][:12],
-        "message": _safe_str(exc),
-        "frames": frames,
-        "text": text[-3 * MAX_TEXT:],
-    }
-    for attribute in ("name", "errno", "code"):
-        value = getattr(exc, attribute, None)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            info[attribute] = value
+        text = f"{info['type']}: {info['message']}"
+    info["text"] = text[-3 * MAX_TEXT:]
+    # The exceptions this one arose from, oldest first: pandas.read_pickle retries a failed
+    # pickle.load with its compatibility unpickler, whose own error hides the real one.
+    chain, seen, current = [], {id(exc)}, exc
+    while len(chain) < MAX_CHAIN:
+        current = current.__cause__ or current.__context__
+        if current is None or id(current) in seen:
+            break
+        seen.add(id(current))
+        chain.append(_facts_of(current, 30))
+    if chain:
+        info["chain"] = chain[::-1]
     return info
 
 
@@ -122,7 +177,7 @@ def in_image_check(pd, result):
         if not result.iloc[:, 0].between(0, 1).all().all():
             return "out_of_range", ("Pickle function returned invalid predictions. "
                                     "Ensure values are between 0 and 1.")
-    except (TypeError, IndexError) as exc:
+    except BaseException as exc:  # noqa: BLE001 - values whose comparisons misbehave are the model's
         return "not_numeric", f"Pickle function is invalid - {_safe_str(exc)}"
     return None, None
 
@@ -153,6 +208,7 @@ def run(args, channel):
     durations = {}
 
     def phase(name):
+        channel.phase = name
         channel.send("phase", {"phase": name, "at": time.time()})
         return time.perf_counter()
 
@@ -163,7 +219,7 @@ def run(args, channel):
         if exc is not None:
             body["exception"] = describe_exception(exc)
             if args.debug:
-                sys.stderr.write(body["exception"]["text"])
+                write_stderr(body["exception"]["text"])
         channel.send("error", body)
         channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
         return 0
@@ -327,9 +383,21 @@ def main(argv=None):
     if args.exit_on_stdin_eof:
         exit_when_host_leaves()
     faulthandler.enable(file=sys.stderr, all_threads=True)
-    channel.send("hello", {"protocol": PROTOCOL, "python": ".".join(map(str, sys.version_info[:3])),
-                           "pid": os.getpid(), "uid": os.getuid()})
-    return run(args, channel)
+    try:
+        channel.send("hello", {"protocol": PROTOCOL, "python": ".".join(map(str, sys.version_info[:3])),
+                               "pid": os.getpid(), "uid": os.getuid()})
+        return run(args, channel)
+    except ChannelLost as exc:
+        log(f"stopping: {exc} (the model closed or replaced it)")
+        return EXIT_CHANNEL_LOST
+    except BaseException as exc:  # noqa: BLE001 - a failure of ours: reported, never a bare traceback
+        log(f"internal failure while {channel.phase or 'starting'}: {type(exc).__name__}: {_safe_str(exc, 300)}")
+        try:
+            channel.send("error", {"phase": channel.phase, "kind": "harness_error",
+                                   "exception": describe_exception(exc)})
+        except BaseException:  # noqa: BLE001
+            pass
+        return EXIT_HARNESS_ERROR
 
 
 if __name__ == "__main__":

@@ -205,6 +205,26 @@ def _unanalysed(path: Path, walk: Walk, exc: Exception) -> Inspection:
                       images={}, stats={"complete": walk.complete, "opcodes": walk.opcodes})
 
 
+def code_candidates(inspection: Inspection) -> list[str] | None:
+    """The Pythons the pickle's code allows, or None when it holds no code to judge by."""
+    candidates = inspection.python.candidates
+    if inspection.python.version is None and set(candidates) >= set(KNOWN_PYTHONS):
+        return None
+    return list(candidates)
+
+
+def recorded_releases(inspection: Inspection) -> dict[str, str]:
+    """{distribution: release} written by the libraries themselves (a LightGBM format vN reads as N.x)."""
+    out = {}
+    for recorded in inspection.recorded_versions:
+        if recorded.inferred:
+            continue
+        version = recorded.version
+        match = re.fullmatch(r"model format v(\d+)", version)
+        out[recorded.library] = f"{match.group(1)}.x" if match else version
+    return out
+
+
 def compatible_pythons(inspection: Inspection, supported: tuple[str, ...] = SUPPORTED_PYTHONS) -> list[str]:
     """The image Pythons the pickle's code can load in: all of them when the pickle does not tell."""
     return [p for p in supported if _python_ok(inspection, p) is not False]
@@ -947,7 +967,7 @@ def _sha256(path: Path) -> str | None:
 
 
 def _sniff(path: Path) -> str:
-    from .diagnose import sniff  # the same description a failed run gives
+    from .filetype import sniff  # the same description a failed run gives
 
     return sniff(path)
 

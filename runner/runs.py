@@ -31,9 +31,10 @@ from . import diagnose, engine, images, validate
 from .console import Console
 from .diagnose import Context, Verdict
 from .engine import Limits
-from .inspection import choose_python, inspect_pickle, mismatch_message
+from .inspection import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
+                         recorded_releases)
 from .lifecycle import Lifecycle, Status
-from .pins import SUPPORTED_PYTHONS, PinError, pin_set, standard_pins
+from .pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
 from .report import Report
 
@@ -182,7 +183,7 @@ class Run:
         self.life = Lifecycle(listeners=[console.status])
         self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
-        self.pickle_python: str | None = None
+        self.inspection: Inspection | None = None  # what the pickle says about itself, read without running it
         self.logs = LogBuffer(request.limits.max_log_bytes)
 
     # ------------------------------------------------------------ the phases
@@ -210,8 +211,7 @@ class Run:
     def _choose_python(self) -> str | Verdict:
         """The image's Python: read from the pickle for auto, checked against it when forced."""
         request = self.request
-        found = inspect_pickle(request.model)
-        self.pickle_python = found.python.version
+        found = self.inspection = inspect_pickle(request.model)
         self.report.pickle = {"python": found.python.version, "candidates": found.python.candidates,
                               "evidence": found.python.evidence, "unknown_because": found.python.reasons_unknown,
                               "serializer": found.serializer, "protocol": found.protocol,
@@ -260,8 +260,10 @@ class Run:
             client.close()
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
+        found = self.inspection
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
-                          self.pickle_python)
+                          code_candidates(found), recorded_releases(found),
+                          remembered_full_pins().get(image.python))
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)

@@ -132,3 +132,32 @@ def test_report_json_is_stable():
     data = json.loads(report.to_json())
     assert data["status"] == "Failed" and data["reason"] == "timeout" and data["exit_code"] == 1
     assert data["schema"] == 1 and data["tool"]["name"] == "numerai-sandbox"
+
+
+def test_harness_and_host_agree_on_the_channel_lost_exit_code():
+    """The harness imports nothing of ours, so the code is written twice; they must agree."""
+    from runner import diagnose, harness
+
+    assert harness.EXIT_CHANNEL_LOST == diagnose.EXIT_CHANNEL_LOST
+
+
+def test_harness_imports_nothing_of_ours():
+    import ast
+    from pathlib import Path
+
+    import runner
+
+    tree = ast.parse((Path(runner.__file__).parent / "harness.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("runner")
+        if isinstance(node, ast.Import):
+            assert not any(alias.name.startswith("runner") for alias in node.names)
+
+
+def test_data_synth_defaults_match_the_data_module():
+    from runner import cli, data
+
+    options = {p.name: p.default for p in cli.data_synth.params}
+    assert (options["rows"], options["features"], options["seed"]) == (data.DEFAULT_ROWS, data.DEFAULT_FEATURES,
+                                                                      data.DEFAULT_SEED)
