@@ -131,11 +131,29 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                 lines.append(f"    ... then {len(frames) - len(own)} frame(s) inside {', '.join(libraries)}")
             lines.append("  (--debug shows the full traceback and the model's output)")
         if report.logs_tail and not debug and report.reason in ("crashed", "no_output", "model_exception",
-                                                                "out_of_memory", "timeout"):
-            tail = report.logs_tail.strip().splitlines()[-6:]
+                                                                "out_of_memory", "timeout",
+                                                                "python_version_mismatch"):
+            crash = crash_lines(report.logs_tail)
+            tail = crash or report.logs_tail.strip().splitlines()[-6:]
             if tail:
-                lines.append("  Last lines of the model's output:")
+                lines.append("  Where it crashed (Python's fault handler):" if crash
+                             else "  Last lines of the model's output:")
                 lines += [f"    │ {line[:200]}" for line in tail]
     for note in report.notes:
         lines.append(f"  note: {note}")
     return lines
+
+
+def crash_lines(log: str, limit: int = 8) -> list[str]:
+    """The fault handler's report of a native crash: the fatal error and the innermost frames."""
+    lines = log.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
+    if start is None:
+        return []
+    picked = [lines[start]]
+    for line in lines[start + 1:]:
+        if line.startswith(("Current thread", "Thread 0x")) or line.strip().startswith("File "):
+            picked.append(line)
+        elif line.startswith("Extension modules") or (picked and not line.strip() and len(picked) > 2):
+            break
+    return picked[:limit]

@@ -161,3 +161,15 @@ def test_data_synth_defaults_match_the_data_module():
     options = {p.name: p.default for p in cli.data_synth.params}
     assert (options["rows"], options["features"], options["seed"]) == (data.DEFAULT_ROWS, data.DEFAULT_FEATURES,
                                                                       data.DEFAULT_SEED)
+
+
+def test_crash_lines_pick_the_fault_handler_report():
+    from runner.report import crash_lines
+
+    log = ("numerai-sandbox harness: Predicting on 6720 rows\nFatal Python error: Segmentation fault\n\n"
+           "Current thread 0x00007f (most recent call first):\n  File \"/ctypes/__init__.py\", line 5 in string_at\n"
+           "  File \"train.py\", line 9 in predict\n\nExtension modules: numpy.core, pandas (total: 80)\n")
+    picked = crash_lines(log)
+    assert picked[0] == "Fatal Python error: Segmentation fault"
+    assert any("train.py" in line for line in picked) and not any("Extension" in line for line in picked)
+    assert crash_lines("no crash here") == []
