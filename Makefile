@@ -42,7 +42,7 @@ examples: images
 	$(BIN)/python examples/build_examples.py --python $(DEMO_PYTHON)
 
 demo: examples
-	$(SANDBOX) run examples/build/py$(DEMO_PYTHON)/lgbm_1arg.pkl --python $(DEMO_PYTHON)
+	$(SANDBOX) run examples/build/py$(DEMO_PYTHON)/lgbm_1arg.pkl
 
 test: setup engine
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done

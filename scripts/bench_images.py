@@ -53,7 +53,8 @@ def main() -> int:
         if args.fetch:
             scratch = tempfile.mkdtemp(prefix="numerai-sandbox-bench-")
             try:
-                fetch = cli("images", "fetch", "--python", python, env={"NUMERAI_SANDBOX_CACHE": scratch})
+                fetch = cli("images", "fetch", "--python", python,  # no pip HTTP cache: a real download
+                            env={"NUMERAI_SANDBOX_CACHE": scratch, "PIP_NO_CACHE_DIR": "1"})
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         cli("images", "fetch", "--python", python)  # the real cache is complete (a no-op when it is)
