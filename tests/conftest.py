@@ -17,7 +17,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
+def _reference() -> Path | None:
+    """The steering repo's reference data (shared/reference): beside the checkout, or where $NUMERAI_SANDBOX_REFERENCE says."""
+    candidates = [os.environ.get("NUMERAI_SANDBOX_REFERENCE"), ROOT.parent / "shared" / "reference",
+                  Path("/work/shared/reference")]
+    return next((Path(c) for c in candidates if c and (Path(c) / "numerai-predict-pins").is_dir()), None)
+
+
+REFERENCE = _reference()
+
+
+def numerai_reference_pins(python: str, required: bool = True) -> dict[str, str] | None:
+    """Numerai's published pins for `python` (reference data, never vendored in the project).
+
+    Absent reference data skips a test that needs it, or gives None when `required` is False."""
+    from runner.pins import parse_pins
+
+    if REFERENCE is None:
+        if not required:
+            return None
+        pytest.skip("Numerai's reference pin lists (shared/reference) are not on this machine")
+    path = REFERENCE / "numerai-predict-pins" / f"py{python}.txt"
+    return parse_pins(path.read_text(), str(path))
 LABEL = "numerai-sandbox"
 
 
