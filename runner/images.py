@@ -162,7 +162,12 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
                     raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
                                            f"images fetch --python {pins.python}` once while online")
                 env_ref = _build_env(client, pins, base, progress, force)
-            return _build_runtime(client, pins, base, env_ref, progress)
+            built = _build_runtime(client, pins, base, env_ref, progress)
+            # Older env and base layers for these pins, now under no image of ours, go.
+            retire_older(client, "env", env_ref, python=pins.python, lock=pins.digest())
+            if base is not None and base.kind in ("debian", "local-python"):
+                retire_older(client, "base", base.tag, python=pins.python)
+            return built
         except ImageUnavailable:
             if found is None:
                 raise
@@ -312,6 +317,19 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
                 client.images.remove(stale)
         prune_untagged(client)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def retire_older(client: docker.DockerClient, kind: str, keep: str, **labels: str) -> None:
+    """Remove our other images of this kind and labels (older builds), unless something is built on them.
+
+    The engine refuses to remove an image another image is built from, so a base still under an env
+    image, or an env image still under a runtime image, stays.
+    """
+    kept = _image_id(client, keep) or keep
+    for image in _ours(client, kind, **labels):
+        if image.id != kept:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                client.images.remove(image.id)
 
 
 def prune_untagged(client: docker.DockerClient) -> None:
