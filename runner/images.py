@@ -29,7 +29,7 @@ import docker.errors
 from . import __version__, bases, wheelhouse
 from .engine import ENGINE_ERRORS, temp_dir
 from .paths import LABEL, file_lock
-from .pins import PinSet, images_root, pin_set_from_label
+from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
 
 Progress = Callable[[str], None]
 REPOSITORY = "numerai-sandbox"
@@ -220,7 +220,7 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
                    progress: Progress) -> Image:
     env_labels = client.images.get(env_ref).labels or {}
     tag = runtime_tag(pins)
-    substitutes = {n: s for n, s in (("xgboost-cpu", "xgboost"),) if n in pins.all}
+    substitutes = {name: numerai for name, numerai in SUBSTITUTES.items() if name in pins.all}
     full_python = base.python_full if base else env_labels.get(f"{LABEL}.python-full", pins.python)
     labels = {
         f"{LABEL}.kind": "image", f"{LABEL}.python": pins.python, f"{LABEL}.python-full": full_python,

@@ -87,7 +87,7 @@ class PinSet:
         """The profile as it appears in image tags: extra requirements make a distinct image."""
         if not self.extra:
             return self.profile
-        return f"{self.profile}-x{hashlib.sha256(self.lock_text().encode()).hexdigest()[:8]}"
+        return f"{self.profile}-x{self.digest()[:8]}"
 
     def lock_text(self) -> str:
         lines = [f"# numerai-sandbox lock: Python {self.python}, profile {self.profile}"]
@@ -98,13 +98,6 @@ class PinSet:
 
     def digest(self) -> str:
         return hashlib.sha256(self.lock_text().encode()).hexdigest()
-
-    def library_versions(self) -> dict[str, str]:
-        """Versions keyed by the distribution name Numerai pins (xgboost-cpu reports as xgboost)."""
-        out = {}
-        for name, version in self.all.items():
-            out[SUBSTITUTES.get(name, name)] = version
-        return out
 
 
 def standard_pins(python: str) -> dict[str, str]:

@@ -12,7 +12,6 @@ traceback in the report, never on the terminal.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import stat
@@ -156,14 +155,6 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def file_facts(path: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path), "size_bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
 def other_pythons() -> dict[str, dict[str, str]]:
     found = {}
     for python in SUPPORTED_PYTHONS:
@@ -212,6 +203,7 @@ class Run:
         """The image's Python: read from the pickle for auto, checked against it when forced."""
         request = self.request
         found = self.inspection = inspect_pickle(request.model)
+        self.report.model = {"path": str(request.model), "size_bytes": found.size_bytes, "sha256": found.sha256}
         self.report.pickle = {"python": found.python.version, "candidates": found.python.candidates,
                               "evidence": found.python.evidence, "unknown_because": found.python.reasons_unknown,
                               "serializer": found.serializer, "protocol": found.protocol,
@@ -239,7 +231,6 @@ class Run:
     def _run(self) -> None:
         """Pending (python, engine, image, data, container) -> Running -> Validating -> verdict."""
         request = self.request
-        self.report.model = file_facts(request.model)
         python = self._choose_python()
         if isinstance(python, Verdict):
             return self._finish(python)
