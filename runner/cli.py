@@ -459,6 +459,9 @@ def _interrupt(signum, frame):
 
 
 def main() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; but an
+    # interrupt must always stop the run and remove its container, however we were started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     cli(prog_name="numerai-sandbox")

@@ -60,9 +60,22 @@ def test_limits_can_be_raised(models):
         assert int(facts["cpu_quota"]) / int(facts["cpu_period"]) == 2.0
 
 
-def _start(models, name, *args):
+def _start(models, name, *args, preexec_fn=None):
     return subprocess.Popen([sys.executable, "-m", "runner", "run", str(models[name]), "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=preexec_fn)
+
+
+def _stop(proc):
+    """A runner a failed test left going is stopped the way a user would (SIGTERM: it cleans up)."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+
+def _ignore_sigint():
+    """What a shell does to a background job (`cmd &` without job control)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _wait_for_container(client, proc, timeout=60):
@@ -77,12 +90,17 @@ def _wait_for_container(client, proc, timeout=60):
     raise AssertionError("the run's container never started")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_is_error_and_removes_container(client, models, signum):
-    proc = _start(models, "sleep_forever")
-    container = _wait_for_container(client, proc)
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=60)
+@pytest.mark.parametrize("signum, preexec_fn", [(signal.SIGINT, None), (signal.SIGTERM, None),
+                                                (signal.SIGINT, _ignore_sigint)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-started-ignored"])
+def test_interrupt_is_error_and_removes_container(client, models, signum, preexec_fn):
+    proc = _start(models, "sleep_forever", preexec_fn=preexec_fn)
+    try:
+        container = _wait_for_container(client, proc)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        _stop(proc)
     report = json.loads(out)
     assert proc.returncode == 3 and (report["status"], report["reason"]) == ("Error", "interrupted")
     assert "Traceback" not in err
@@ -91,7 +109,11 @@ def test_interrupt_is_error_and_removes_container(client, models, signum):
 
 def test_sigkill_of_runner_then_any_command_leaves_nothing(client, models):
     proc = _start(models, "spawn_then_sleep")
-    container = _wait_for_container(client, proc)
+    try:
+        container = _wait_for_container(client, proc)
+    except BaseException:
+        _stop(proc)
+        raise
     proc.kill()
     proc.wait(timeout=10)
     # The harness notices its runner is gone and stops at once (the container exits)...
