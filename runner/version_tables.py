@@ -235,219 +235,158 @@ STDLIB_MISSING: dict[str, frozenset[str]] = {
     "3.13": frozenset("_bootsubprocess _crypt _msi _sha256 _sha512 aifc asynchat asyncore audioop binhex cgi cgitb chunk crypt distutils imghdr imp lib2to3 mailcap msilib nis nntplib ossaudiodev pipes smtpd sndhdr spwd sunau telnetlib uu xdrlib".split()),
 }
 
+# first in cloudpickle 1.6.0, cloudpickle
+_NAMES_1 = frozenset((
+    "Callable CellType ClassVar CloudPickler Generic Pickler Tuple Union cell_set dump dumps "
+    "dynamic_subimport instance is_tornado_coroutine load loads parametrized_type_hint_getinitargs "
+    "subimport").split())
+# first in cloudpickle 1.6.0, cloudpickle.cloudpickle
+_NAMES_2 = frozenset((
+    "Callable CellType ClassVar Generic Tuple Union _builtin_type _decompose_typevar _extract_class_dict "
+    "_extract_code_globals _fill_function _find_imported_submodules _find_spec _gen_ellipsis "
+    "_gen_not_implemented _get_bases _get_cell_contents _get_or_create_tracker_id _getattribute "
+    "_is_importable _lookup_class_or_track _lookup_module_and_qualname _make_cell "
+    "_make_cell_set_template_code _make_dict_items _make_dict_keys _make_dict_values _make_empty_cell "
+    "_make_skel_func _make_skeleton_class _make_skeleton_enum _make_typevar _rebuild_tornado_coroutine "
+    "_rehydrate_skeleton_class _typevar_reduce _walk_global_ops _whichmodule cell_set dynamic_subimport "
+    "instance is_tornado_coroutine load loads parametrized_type_hint_getinitargs subimport").split())
+# first in cloudpickle 1.6.0, cloudpickle.cloudpickle_fast
+_NAMES_3 = frozenset((
+    "CellType ChainMap CloudPickler Enum Pickler _builtin_type _cell_reduce _class_getnewargs "
+    "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce _dict_items_reduce "
+    "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
+    "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce _find_imported_submodules "
+    "_function_getstate _function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
+    "_getset_descriptor_reduce _is_importable _logger_reduce _make_cell _make_dict_items _make_dict_keys "
+    "_make_dict_values _make_empty_cell _make_skeleton_class _make_skeleton_enum _mappingproxy_reduce "
+    "_memoryview_reduce _method_reduce _module_reduce _property_reduce _root_logger_reduce "
+    "_typevar_reduce _weakset_reduce cell_set dump dumps dynamic_subimport load loads "
+    "parametrized_type_hint_getinitargs subimport").split())
+# first in cloudpickle 2.0.0, cloudpickle
+_NAMES_4 = frozenset((
+    "Callable CellType ClassVar CloudPickler Generic OrderedDict Pickler Tuple Union cell_set dump dumps "
+    "dynamic_subimport instance is_tornado_coroutine list_registry_pickle_by_value load loads "
+    "parametrized_type_hint_getinitargs register_pickle_by_value subimport unregister_pickle_by_value").split())
+# first in cloudpickle 2.0.0, cloudpickle.cloudpickle
+_NAMES_5 = frozenset((
+    "Callable CellType ClassVar Generic OrderedDict Tuple Union _builtin_type _decompose_typevar "
+    "_extract_class_dict _extract_code_globals _fill_function _find_imported_submodules _find_spec "
+    "_gen_ellipsis _gen_not_implemented _get_bases _get_cell_contents _get_or_create_tracker_id "
+    "_getattribute _is_registered_pickle_by_value _lookup_class_or_track _lookup_module_and_qualname "
+    "_make_cell _make_cell_set_template_code _make_dict_items _make_dict_keys _make_dict_values "
+    "_make_empty_cell _make_skel_func _make_skeleton_class _make_skeleton_enum _make_typevar "
+    "_rebuild_tornado_coroutine _rehydrate_skeleton_class _should_pickle_by_reference _typevar_reduce "
+    "_walk_global_ops _whichmodule cell_set dynamic_subimport instance is_tornado_coroutine "
+    "list_registry_pickle_by_value load loads parametrized_type_hint_getinitargs register_pickle_by_value "
+    "subimport unregister_pickle_by_value").split())
+# first in cloudpickle 2.0.0, cloudpickle.cloudpickle_fast
+_NAMES_6 = frozenset((
+    "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce _class_getnewargs "
+    "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce _dict_items_reduce "
+    "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
+    "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce _find_imported_submodules "
+    "_function_getstate _function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
+    "_getset_descriptor_reduce _logger_reduce _make_cell _make_dict_items _make_dict_keys "
+    "_make_dict_values _make_empty_cell _make_skeleton_class _make_skeleton_enum _mappingproxy_reduce "
+    "_memoryview_reduce _method_reduce _module_reduce _odict_items_reduce _odict_keys_reduce "
+    "_odict_values_reduce _property_reduce _root_logger_reduce _should_pickle_by_reference "
+    "_typevar_reduce _weakset_reduce cell_set dump dumps dynamic_subimport load loads "
+    "parametrized_type_hint_getinitargs subimport").split())
+# first in cloudpickle 2.2.1, cloudpickle.cloudpickle
+_NAMES_7 = frozenset((
+    "Callable CellType ClassVar Generic OrderedDict Tuple Union _builtin_type _decompose_typevar "
+    "_extract_class_dict _extract_code_globals _fill_function _find_imported_submodules _find_spec "
+    "_gen_ellipsis _gen_not_implemented _get_bases _get_cell_contents _get_or_create_tracker_id "
+    "_getattribute _is_registered_pickle_by_value _lookup_class_or_track _lookup_module_and_qualname "
+    "_make_cell _make_cell_set_template_code _make_dict_items _make_dict_keys _make_dict_values "
+    "_make_empty_cell _make_function _make_skel_func _make_skeleton_class _make_skeleton_enum "
+    "_make_typevar _rebuild_tornado_coroutine _rehydrate_skeleton_class _should_pickle_by_reference "
+    "_typevar_reduce _walk_global_ops _whichmodule cell_set dynamic_subimport instance "
+    "is_tornado_coroutine list_registry_pickle_by_value load loads parametrized_type_hint_getinitargs "
+    "register_pickle_by_value subimport unregister_pickle_by_value").split())
+# first in cloudpickle 2.2.1, cloudpickle.cloudpickle_fast
+_NAMES_8 = frozenset((
+    "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce _class_getnewargs "
+    "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce _dict_items_reduce "
+    "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
+    "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce _find_imported_submodules "
+    "_function_getstate _function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
+    "_getset_descriptor_reduce _logger_reduce _make_cell _make_dict_items _make_dict_keys "
+    "_make_dict_values _make_empty_cell _make_function _make_skeleton_class _make_skeleton_enum "
+    "_mappingproxy_reduce _memoryview_reduce _method_reduce _module_reduce _odict_items_reduce "
+    "_odict_keys_reduce _odict_values_reduce _property_reduce _root_logger_reduce "
+    "_should_pickle_by_reference _typevar_reduce _weakset_reduce cell_set dump dumps dynamic_subimport "
+    "load loads parametrized_type_hint_getinitargs subimport").split())
+# first in cloudpickle 3.0.0, cloudpickle
+_NAMES_9 = frozenset((
+    "CellType ChainMap CloudPickler Enum OrderedDict Pickler dump dumps dynamic_subimport instance "
+    "is_tornado_coroutine list_registry_pickle_by_value load loads register_pickle_by_value subimport "
+    "unregister_pickle_by_value").split())
+# first in cloudpickle 3.0.0, cloudpickle.cloudpickle
+_NAMES_10 = frozenset((
+    "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce _class_getnewargs "
+    "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce "
+    "_dataclass_field_base_reduce _decompose_typevar _dict_items_reduce _dict_keys_reduce "
+    "_dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate _extract_class_dict "
+    "_extract_code_globals _file_reconstructor _file_reduce _find_imported_submodules _function_getstate "
+    "_function_setstate _get_bases _get_cell_contents _get_dataclass_field_type_sentinel "
+    "_get_or_create_tracker_id _getattribute _getset_descriptor_reduce _is_registered_pickle_by_value "
+    "_logger_reduce _lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
+    "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
+    "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
+    "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce _property_reduce "
+    "_root_logger_reduce _should_pickle_by_reference _typevar_reduce _walk_global_ops _weakset_reduce "
+    "_whichmodule dump dumps dynamic_subimport instance is_tornado_coroutine "
+    "list_registry_pickle_by_value load loads register_pickle_by_value subimport "
+    "unregister_pickle_by_value").split())
+# first in cloudpickle 3.1.1, cloudpickle.cloudpickle
+_NAMES_11 = frozenset((
+    "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce _class_getnewargs "
+    "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce "
+    "_dataclass_field_base_reduce _decompose_typevar _dict_items_reduce _dict_keys_reduce "
+    "_dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate _extract_class_dict "
+    "_extract_code_globals _file_reconstructor _file_reduce _find_imported_submodules _function_getstate "
+    "_function_setstate _get_bases _get_cell_contents _get_dataclass_field_type_sentinel "
+    "_get_or_create_tracker_id _getattribute _getset_descriptor_reduce _is_registered_pickle_by_value "
+    "_logger_reduce _lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
+    "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
+    "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
+    "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce _pickle_getattribute "
+    "_property_reduce _root_logger_reduce _should_pickle_by_reference _typevar_reduce _walk_global_ops "
+    "_weakset_reduce _whichmodule dump dumps dynamic_subimport instance is_tornado_coroutine "
+    "list_registry_pickle_by_value load loads register_pickle_by_value subimport "
+    "unregister_pickle_by_value").split())
+
 # cloudpickle release -> module -> callables a pickle can name there (getattr works on them).
 CLOUDPICKLE_NAMES: dict[str, dict[str, frozenset[str]]] = {
     "1.6.0": {
-        "cloudpickle": frozenset((
-            "Callable CellType ClassVar CloudPickler Generic Pickler Tuple Union cell_set dump dumps "
-            "dynamic_subimport instance is_tornado_coroutine load loads "
-            "parametrized_type_hint_getinitargs subimport").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "Callable CellType ClassVar Generic Tuple Union _builtin_type _decompose_typevar "
-            "_extract_class_dict _extract_code_globals _fill_function _find_imported_submodules "
-            "_find_spec _gen_ellipsis _gen_not_implemented _get_bases _get_cell_contents "
-            "_get_or_create_tracker_id _getattribute _is_importable _lookup_class_or_track "
-            "_lookup_module_and_qualname _make_cell _make_cell_set_template_code _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_skel_func _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _rebuild_tornado_coroutine _rehydrate_skeleton_class "
-            "_typevar_reduce _walk_global_ops _whichmodule cell_set dynamic_subimport instance "
-            "is_tornado_coroutine load loads parametrized_type_hint_getinitargs subimport").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum Pickler _builtin_type _cell_reduce _class_getnewargs "
-            "_class_getstate _class_reduce _class_setstate _classmethod_reduce _code_reduce "
-            "_dict_items_reduce _dict_keys_reduce _dict_values_reduce _dynamic_class_reduce "
-            "_enum_getnewargs _enum_getstate _extract_class_dict _extract_code_globals "
-            "_file_reconstructor _file_reduce _find_imported_submodules _function_getstate "
-            "_function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
-            "_getset_descriptor_reduce _is_importable _logger_reduce _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_skeleton_class _make_skeleton_enum "
-            "_mappingproxy_reduce _memoryview_reduce _method_reduce _module_reduce _property_reduce "
-            "_root_logger_reduce _typevar_reduce _weakset_reduce cell_set dump dumps dynamic_subimport "
-            "load loads parametrized_type_hint_getinitargs subimport").split()),
+        "cloudpickle": _NAMES_1,
+        "cloudpickle.cloudpickle": _NAMES_2,
+        "cloudpickle.cloudpickle_fast": _NAMES_3,
     },
     "2.0.0": {
-        "cloudpickle": frozenset((
-            "Callable CellType ClassVar CloudPickler Generic OrderedDict Pickler Tuple Union cell_set "
-            "dump dumps dynamic_subimport instance is_tornado_coroutine list_registry_pickle_by_value "
-            "load loads parametrized_type_hint_getinitargs register_pickle_by_value subimport "
-            "unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "Callable CellType ClassVar Generic OrderedDict Tuple Union _builtin_type _decompose_typevar "
-            "_extract_class_dict _extract_code_globals _fill_function _find_imported_submodules "
-            "_find_spec _gen_ellipsis _gen_not_implemented _get_bases _get_cell_contents "
-            "_get_or_create_tracker_id _getattribute _is_registered_pickle_by_value "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_cell_set_template_code "
-            "_make_dict_items _make_dict_keys _make_dict_values _make_empty_cell _make_skel_func "
-            "_make_skeleton_class _make_skeleton_enum _make_typevar _rebuild_tornado_coroutine "
-            "_rehydrate_skeleton_class _should_pickle_by_reference _typevar_reduce _walk_global_ops "
-            "_whichmodule cell_set dynamic_subimport instance is_tornado_coroutine "
-            "list_registry_pickle_by_value load loads parametrized_type_hint_getinitargs "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dict_items_reduce _dict_keys_reduce _dict_values_reduce _dynamic_class_reduce "
-            "_enum_getnewargs _enum_getstate _extract_class_dict _extract_code_globals "
-            "_file_reconstructor _file_reduce _find_imported_submodules _function_getstate "
-            "_function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
-            "_getset_descriptor_reduce _logger_reduce _make_cell _make_dict_items _make_dict_keys "
-            "_make_dict_values _make_empty_cell _make_skeleton_class _make_skeleton_enum "
-            "_mappingproxy_reduce _memoryview_reduce _method_reduce _module_reduce _odict_items_reduce "
-            "_odict_keys_reduce _odict_values_reduce _property_reduce _root_logger_reduce "
-            "_should_pickle_by_reference _typevar_reduce _weakset_reduce cell_set dump dumps "
-            "dynamic_subimport load loads parametrized_type_hint_getinitargs subimport").split()),
+        "cloudpickle": _NAMES_4,
+        "cloudpickle.cloudpickle": _NAMES_5,
+        "cloudpickle.cloudpickle_fast": _NAMES_6,
     },
     "2.2.1": {
-        "cloudpickle": frozenset((
-            "Callable CellType ClassVar CloudPickler Generic OrderedDict Pickler Tuple Union cell_set "
-            "dump dumps dynamic_subimport instance is_tornado_coroutine list_registry_pickle_by_value "
-            "load loads parametrized_type_hint_getinitargs register_pickle_by_value subimport "
-            "unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "Callable CellType ClassVar Generic OrderedDict Tuple Union _builtin_type _decompose_typevar "
-            "_extract_class_dict _extract_code_globals _fill_function _find_imported_submodules "
-            "_find_spec _gen_ellipsis _gen_not_implemented _get_bases _get_cell_contents "
-            "_get_or_create_tracker_id _getattribute _is_registered_pickle_by_value "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_cell_set_template_code "
-            "_make_dict_items _make_dict_keys _make_dict_values _make_empty_cell _make_function "
-            "_make_skel_func _make_skeleton_class _make_skeleton_enum _make_typevar "
-            "_rebuild_tornado_coroutine _rehydrate_skeleton_class _should_pickle_by_reference "
-            "_typevar_reduce _walk_global_ops _whichmodule cell_set dynamic_subimport instance "
-            "is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "parametrized_type_hint_getinitargs register_pickle_by_value subimport "
-            "unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dict_items_reduce _dict_keys_reduce _dict_values_reduce _dynamic_class_reduce "
-            "_enum_getnewargs _enum_getstate _extract_class_dict _extract_code_globals "
-            "_file_reconstructor _file_reduce _find_imported_submodules _function_getstate "
-            "_function_setstate _get_bases _get_cell_contents _get_or_create_tracker_id "
-            "_getset_descriptor_reduce _logger_reduce _make_cell _make_dict_items _make_dict_keys "
-            "_make_dict_values _make_empty_cell _make_function _make_skeleton_class _make_skeleton_enum "
-            "_mappingproxy_reduce _memoryview_reduce _method_reduce _module_reduce _odict_items_reduce "
-            "_odict_keys_reduce _odict_values_reduce _property_reduce _root_logger_reduce "
-            "_should_pickle_by_reference _typevar_reduce _weakset_reduce cell_set dump dumps "
-            "dynamic_subimport load loads parametrized_type_hint_getinitargs subimport").split()),
+        "cloudpickle": _NAMES_4,
+        "cloudpickle.cloudpickle": _NAMES_7,
+        "cloudpickle.cloudpickle_fast": _NAMES_8,
     },
     "3.0.0": {
-        "cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce _property_reduce "
-            "_root_logger_reduce _should_pickle_by_reference _typevar_reduce _walk_global_ops "
-            "_weakset_reduce _whichmodule dump dumps dynamic_subimport instance is_tornado_coroutine "
-            "list_registry_pickle_by_value load loads register_pickle_by_value subimport "
-            "unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce _property_reduce "
-            "_root_logger_reduce _should_pickle_by_reference _typevar_reduce _walk_global_ops "
-            "_weakset_reduce _whichmodule dump dumps dynamic_subimport instance is_tornado_coroutine "
-            "list_registry_pickle_by_value load loads register_pickle_by_value subimport "
-            "unregister_pickle_by_value").split()),
+        "cloudpickle": _NAMES_9,
+        "cloudpickle.cloudpickle": _NAMES_10,
+        "cloudpickle.cloudpickle_fast": _NAMES_10,
     },
     "3.1.1": {
-        "cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce "
-            "_pickle_getattribute _property_reduce _root_logger_reduce _should_pickle_by_reference "
-            "_typevar_reduce _walk_global_ops _weakset_reduce _whichmodule dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce "
-            "_pickle_getattribute _property_reduce _root_logger_reduce _should_pickle_by_reference "
-            "_typevar_reduce _walk_global_ops _weakset_reduce _whichmodule dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
+        "cloudpickle": _NAMES_9,
+        "cloudpickle.cloudpickle": _NAMES_11,
+        "cloudpickle.cloudpickle_fast": _NAMES_11,
     },
     "3.1.2": {
-        "cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce "
-            "_pickle_getattribute _property_reduce _root_logger_reduce _should_pickle_by_reference "
-            "_typevar_reduce _walk_global_ops _weakset_reduce _whichmodule dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
-        "cloudpickle.cloudpickle_fast": frozenset((
-            "CellType ChainMap CloudPickler Enum OrderedDict Pickler _builtin_type _cell_reduce "
-            "_class_getnewargs _class_getstate _class_reduce _class_setstate _classmethod_reduce "
-            "_code_reduce _dataclass_field_base_reduce _decompose_typevar _dict_items_reduce "
-            "_dict_keys_reduce _dict_values_reduce _dynamic_class_reduce _enum_getnewargs _enum_getstate "
-            "_extract_class_dict _extract_code_globals _file_reconstructor _file_reduce "
-            "_find_imported_submodules _function_getstate _function_setstate _get_bases "
-            "_get_cell_contents _get_dataclass_field_type_sentinel _get_or_create_tracker_id "
-            "_getattribute _getset_descriptor_reduce _is_registered_pickle_by_value _logger_reduce "
-            "_lookup_class_or_track _lookup_module_and_qualname _make_cell _make_dict_items "
-            "_make_dict_keys _make_dict_values _make_empty_cell _make_function _make_skeleton_class "
-            "_make_skeleton_enum _make_typevar _mappingproxy_reduce _memoryview_reduce _method_reduce "
-            "_module_reduce _odict_items_reduce _odict_keys_reduce _odict_values_reduce "
-            "_pickle_getattribute _property_reduce _root_logger_reduce _should_pickle_by_reference "
-            "_typevar_reduce _walk_global_ops _weakset_reduce _whichmodule dump dumps dynamic_subimport "
-            "instance is_tornado_coroutine list_registry_pickle_by_value load loads "
-            "register_pickle_by_value subimport unregister_pickle_by_value").split()),
+        "cloudpickle": _NAMES_9,
+        "cloudpickle.cloudpickle": _NAMES_11,
+        "cloudpickle.cloudpickle_fast": _NAMES_11,
     },
 }

@@ -210,13 +210,22 @@ def render_tables(probes: dict, cloudpickle_names: dict) -> str:
     for minor, names in with_lists.items():
         missing = " ".join(sorted(set(union) - names))
         out.append(f'    "{minor}": frozenset("{missing}".split()),')
-    out += ["}", "",
+    out += ["}", ""]
+    # Releases and their modules share most name sets: each distinct set is written once.
+    shared: dict[tuple[str, ...], str] = {}
+    for version, modules in cloudpickle_names.items():
+        for module, names in modules.items():
+            key = tuple(sorted(names))
+            if key not in shared:
+                shared[key] = f"_NAMES_{len(shared) + 1}"
+                out += [f"# first in cloudpickle {version}, {module}",
+                        f"{shared[key]} = frozenset((\n{_wrapped(' '.join(key), 4)}).split())"]
+    out += ["",
             "# cloudpickle release -> module -> callables a pickle can name there (getattr works on them).",
             "CLOUDPICKLE_NAMES: dict[str, dict[str, frozenset[str]]] = {"]
     for version, modules in cloudpickle_names.items():
         out.append(f'    "{version}": {{')
-        for module, names in modules.items():
-            out.append(f'        "{module}": frozenset((\n{_wrapped(" ".join(names), 12)}).split()),')
+        out += [f'        "{module}": {shared[tuple(sorted(names))]},' for module, names in modules.items()]
         out.append("    },")
     out += ["}", ""]
     return "\n".join(out)
