@@ -261,26 +261,26 @@ def test_risky_references_are_warnings(tmp_path, module, name, reference):
     assert any(reference in line for line in render(inspection))
 
 
-def test_risky_names_inside_function_code(tmp_path):
+def _pickled_predict(path: Path, source: str) -> Path:
+    """cloudpickle `predict` as defined by `source` in a user's __main__ (so it is pickled by value)."""
     import cloudpickle
 
-    source = "import subprocess\ndef predict(live_features):\n    subprocess.run(['true'])\n    return eval('1')\n"
     namespace: dict = {"__name__": "__main__"}
     exec(compile(source, "<model>", "exec"), namespace)
-    path = tmp_path / "calls.pkl"
     path.write_bytes(cloudpickle.dumps(namespace["predict"]))
+    return path
+
+
+def test_risky_names_inside_function_code(tmp_path):
+    source = "import subprocess\ndef predict(live_features):\n    subprocess.run(['true'])\n    return eval('1')\n"
+    path = _pickled_predict(tmp_path / "calls.pkl", source)
     risky = {(r.reference, r.when) for r in inspect_pickle(path).risky}
     assert ("subprocess", "call") in risky and ("eval", "call") in risky
 
 
 def test_modules_imported_inside_the_function_are_listed(tmp_path):
-    import cloudpickle
-
     source = "def predict(live_features):\n    import socket, catboost_missing_here\n    return live_features\n"
-    namespace: dict = {"__name__": "__main__"}
-    exec(compile(source, "<model>", "exec"), namespace)
-    path = tmp_path / "imports.pkl"
-    path.write_bytes(cloudpickle.dumps(namespace["predict"]))
+    path = _pickled_predict(tmp_path / "imports.pkl", source)
     inspection = inspect_pickle(path)
     modules = {m.package: m for m in inspection.modules}
     assert "socket (imported by predict when called)" in modules["socket"].names
