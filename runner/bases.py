@@ -13,7 +13,6 @@ Resolving happens in `images fetch` (the network step) and is recorded in the ca
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,7 +27,7 @@ import docker
 import docker.errors
 
 from .engine import labels_for, temp_dir
-from .paths import LABEL, cache_dir, ensure_dir
+from .paths import LABEL, cache_dir, ensure_dir, file_sha256
 
 Progress = Callable[[str], None]
 
@@ -261,7 +260,7 @@ def _bootstrap(python: str, suite: str, home: Path | None, progress: Progress) -
         progress(f"base py{python}: Python {full_version} works; packing the root filesystem")
         tarball = ensure_dir(base_dir(python)) / f"rootfs.tar.{os.getpid()}"
         subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), "."], check=True)
-        digest = _sha256(tarball)
+        digest = file_sha256(tarball)
         tarball.rename(base_dir(python) / "rootfs.tar")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -313,14 +312,6 @@ def fetch_debs(python: str, progress: Progress, packages: tuple[str, ...] = ("li
     if result.returncode != 0:
         raise BaseError(f"apt-get download {' '.join(packages)} failed: {result.stderr.strip()[-200:]}")
     return sorted(out.glob("*.deb"))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- build: make sure the engine has it

@@ -18,13 +18,13 @@ are reported in `Inspection.problems`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .paths import file_sha256
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
 from .pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
@@ -956,14 +956,11 @@ def _safe_standard_pins(python: str) -> dict[str, str] | None:
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """None when the file went away or became unreadable after it was walked."""
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _sniff(path: Path) -> str:
