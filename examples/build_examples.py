@@ -14,8 +14,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def build(python: str, out: Path) -> list[Path]:
-    from runner import data, engine, images
-    from runner.pins import pin_set
+    from runner import data
+    from runner.images import store as images
+    from runner.sandbox import docker as engine
+    from runner.images.pins import pin_set
 
     client = engine.connect()
     image = images.ensure(client, pin_set(python, "standard"), progress=lambda line: print(line))

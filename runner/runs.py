@@ -26,16 +26,18 @@ import pandas as pd
 import psutil
 
 from . import data as live_data
-from . import diagnose, engine, images, validate
+from .images import store as image_store
+from .sandbox import docker as engine
+from .verdict import diagnose, validate
 from .console import Console
-from .diagnose import Context, Verdict
-from .engine import Limits
-from .inspection import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
+from .verdict.diagnose import Context, Verdict
+from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
-from .pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
-from .report import Report
+from .verdict.report import Report
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -111,7 +113,7 @@ class LogBuffer:
         return "\n".join(line[:500] for line in lines)
 
 
-class RunSink(engine.StreamSink):
+class RunSink(StreamSink):
     def __init__(self, parser: FrameParser, logs: LogBuffer, console: Console, debug: bool):
         self.parser, self.logs, self.console, self.debug = parser, logs, console, debug
 
@@ -260,7 +262,7 @@ class Run:
             return self._finish(verdict)
         self._finish(self._validate(live_ids))
 
-    def _image(self, client, python: str) -> images.Image | Verdict:
+    def _image(self, client, python: str) -> image_store.Image | Verdict:
         """The image to run in: checked against this machine, found, or built offline."""
         request = self.request
         memory = psutil.virtual_memory()
@@ -273,13 +275,13 @@ class Run:
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
             pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
-            image = images.find(client, pins)
-            if image is None or not images.is_current(image, pins):
+            image = image_store.find(client, pins)
+            if image is None or not image_store.is_current(image, pins):
                 self.console.detail(f"building the Python {python} image offline, from the local cache")
-                image = images.ensure(client, pins, self.console.progress)
-        except (images.ImageUnavailable, PinError) as exc:
+                image = image_store.ensure(client, pins, self.console.progress)
+        except (image_store.ImageUnavailable, PinError) as exc:
             return Verdict("image_unavailable", str(exc))
-        except images.HostResources as exc:
+        except image_store.HostResources as exc:
             return Verdict("host_resources", sentence(str(exc)))
         self._describe_image(image)
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
@@ -299,16 +301,16 @@ class Run:
         self.console.detail(f"data: {data.description}")
         return data, live_ids
 
-    def _contain(self, client, image: images.Image, data: live_data.LiveData) -> engine.Outcome | Verdict:
+    def _contain(self, client, image: image_store.Image, data: live_data.LiveData) -> Outcome | Verdict:
         """Create the container (last step of Pending) and run it (Running)."""
         request, limits = self.request, self.request.limits
-        spec = engine.ContainerSpec(
+        spec = ContainerSpec(
             image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
             command=["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
             + (["--debug"] if request.debug else []),
-            mounts=[engine.Mount(request.model.resolve(), "/input/model.pkl"),
-                    engine.Mount(data.live, "/input/live.parquet"),
-                    engine.Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
+            mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
+                    Mount(data.live, "/input/live.parquet"),
+                    Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
             limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
@@ -343,7 +345,7 @@ class Run:
 
     # ------------------------------------------------------------ filling the report
 
-    def _describe_image(self, image: images.Image) -> None:
+    def _describe_image(self, image: image_store.Image) -> None:
         self.report.image = image.to_dict()
         self.report.python = image.python
         self.report.python_full = image.python_full
@@ -355,7 +357,7 @@ class Run:
                                      f"defines; `numerai-sandbox images fetch --python {image.python}` lets it "
                                      "be rebuilt")
 
-    def _record_outcome(self, outcome: engine.Outcome) -> None:
+    def _record_outcome(self, outcome: Outcome) -> None:
         done = self.parser.last("done") or {}
         harness_peak = done.get("peak_rss_bytes") if isinstance(done, dict) else None
         peaks = [p for p in (outcome.peak_memory_bytes, harness_peak) if isinstance(p, int)]

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
-from runner.wheelhouse import pip_target_options  # noqa: E402
+from runner.images.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
+from runner.images.wheelhouse import pip_target_options  # noqa: E402
 
 STANDARD = ["numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "xgboost", "catboost",
             "cloudpickle", "joblib", "polars"]

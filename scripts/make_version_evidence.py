@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TABLE_FILE = ROOT / "runner" / "version_tables.py"
+TABLE_FILE = ROOT / "runner" / "inspection" / "version_tables.py"
 MODELS = ROOT / "scripts" / "evidence_models.py"
 TABLE_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")  # whichever of these pyenv has
 CLOUDPICKLE_VERSIONS = ("1.6.0", "2.0.0", "2.2.1", "3.0.0", "3.1.1", "3.1.2")
@@ -262,7 +262,7 @@ json.dump(out, sys.stdout)
 
 
 def cmd_selftest(args: argparse.Namespace) -> None:
-    from runner.pyversions import MODERN, POSONLY, _line_table_covers, check_bytecode
+    from runner.inspection.pyversions import MODERN, POSONLY, _line_table_covers, check_bytecode
 
     pythons = pyenv_pythons()
     print("| compiled by | code objects | rejected by its own Python | told apart from ... |")

@@ -31,7 +31,7 @@ def numerai_reference_pins(python: str, required: bool = True) -> dict[str, str]
     """Numerai's published pins for `python` (reference data, never vendored in the project).
 
     Absent reference data skips a test that needs it, or gives None when `required` is False."""
-    from runner.pins import parse_pins
+    from runner.images.pins import parse_pins
 
     if REFERENCE is None:
         if not required:
@@ -48,7 +48,7 @@ def pythons_under_test() -> list[str]:
 
 @pytest.fixture(scope="session")
 def client():
-    from runner import engine
+    from runner.sandbox import docker as engine
 
     try:
         docker_client = engine.connect()
@@ -61,8 +61,8 @@ def client():
 
 
 def image_for(client, python: str):
-    from runner import images
-    from runner.pins import pin_set
+    from runner.images import store as images
+    from runner.images.pins import pin_set
 
     try:
         return images.ensure(client, pin_set(python, "standard"), progress=lambda line: None)
@@ -79,7 +79,8 @@ def image311(client):
 
 def make_pickles(client, image, script: Path, out: Path, *args: str) -> dict[str, Path]:
     """Run one of our pickle-making scripts inside `image` (so versions always match)."""
-    from runner import data, engine
+    from runner import data
+    from runner.sandbox import docker as engine
 
     live = data.synthetic_default()
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def no_leftover_containers(request):
     yield
     if "client" not in request.fixturenames:
         return
-    from runner.engine import owner_alive
+    from runner.sandbox.docker import owner_alive
 
     docker_client = request.getfixturevalue("client")
     # A container whose owning process has exited is a leak; a live owner is another run in progress.

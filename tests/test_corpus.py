@@ -335,7 +335,7 @@ def test_hostile_cases_left_nothing_on_the_host(client, host_file, marker):
     assert not _with_marker(marker)
     leftovers = [c for c in client.api.containers(all=True, filters={"label": "numerai-sandbox.owner"})
                  if (c.get("Labels") or {}).get("numerai-sandbox.keep") != "1"]
-    from runner.engine import owner_alive
+    from runner.sandbox.docker import owner_alive
 
     assert not [c["Names"] for c in leftovers if not owner_alive(c["Labels"].get("numerai-sandbox.owner", ""))]
 
@@ -411,7 +411,7 @@ def test_case_in_the_312_image(client, corpus, name):
     (b"\x93NUMPY\x01\x00", "numpy"), (b"x\x9c\xcb\x48\xcd", "zlib"), (bytes(range(256)) * 4, "binary"),
 ])
 def test_sniff_names_what_a_file_looks_like(tmp_path, data, words):
-    from runner.filetype import sniff
+    from runner.inspection.filetype import sniff
 
     path = tmp_path / "model.pkl"
     path.write_bytes(data)
@@ -419,8 +419,8 @@ def test_sniff_names_what_a_file_looks_like(tmp_path, data, words):
 
 
 def _verdict(frames, exit_code=0, **context):
-    from runner import diagnose
-    from runner.engine import Limits, Outcome
+    from runner.verdict import diagnose
+    from runner.sandbox.backend import Limits, Outcome
     from runner.protocol import FrameParser
     import json
 

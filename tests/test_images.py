@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import image_for, numerai_reference_pins, pickle_with, pythons_under_test, run_cli
-from runner.pins import SUBSTITUTES, normalize, standard_pins
+from runner.images.pins import SUBSTITUTES, normalize, standard_pins
 
 CLOUDPICKLE = {"3.10": "cloudpickle==2.2.1", "3.11": "cloudpickle==3.1.1", "3.12": "cloudpickle==3.1.1",
                "3.13": "cloudpickle==3.1.2"}
@@ -76,7 +76,7 @@ def test_list_shows_python_profile_digest_size_age(image311):
 
 def test_build_without_wheelhouse_names_fetch(tmp_path):
     """A missing cache is one clear line naming `images fetch`, never a pip traceback."""
-    from runner.bases import base_dir
+    from runner.images.bases import base_dir
 
     cache = tmp_path / "cache"
     (cache / "bases").mkdir(parents=True)

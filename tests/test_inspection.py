@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from runner.inspection import choose_python, compatible_pythons, inspect_pickle, mismatch_message, render
-from runner.pickle_ops import Blob, Limits, SDict, SList, walk_file
-from runner.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
-from runner.pyversions import check_bytecode
+from runner.inspection.pickle_ops import Blob, Limits, SDict, SList, walk_file
+from runner.images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
+from runner.inspection.pyversions import check_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "scripts" / "evidence_models.py"

@@ -30,7 +30,7 @@ def test_two_commands_and_make_targets_exist():
 
 
 def test_every_run_option_is_documented():
-    from runner.cli import run
+    from runner.cli.main import run
 
     for param in run.params:
         for opt in param.opts:

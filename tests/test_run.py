@@ -194,7 +194,8 @@ def test_numerapi_dataset_offline_is_error(models):
 
 def test_internal_error_keeps_traceback_off_the_terminal(models, monkeypatch, capsys):
     """A bug of ours is Error/internal_error: traceback in the report, a hint on the terminal."""
-    from runner import runs, validate
+    from runner import runs
+    from runner.verdict import validate
     from runner.console import Console
 
     def broken(*args, **kwargs):

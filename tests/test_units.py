@@ -7,10 +7,10 @@ import json
 import pytest
 
 from runner import reasons
-from runner.cli import parse_duration, parse_memory
+from runner.cli.main import parse_duration, parse_memory
 from runner.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
 from runner.protocol import FrameParser
-from runner.report import Report
+from runner.verdict.report import Report
 from runner.runs import LogBuffer
 
 
@@ -136,7 +136,8 @@ def test_report_json_is_stable():
 
 def test_harness_and_host_agree_on_the_channel_lost_exit_code():
     """The harness imports nothing of ours, so the code is written twice; they must agree."""
-    from runner import diagnose, harness
+    from runner.sandbox import harness
+    from runner.verdict import diagnose
 
     assert harness.EXIT_CHANNEL_LOST == diagnose.EXIT_CHANNEL_LOST
 
@@ -147,7 +148,7 @@ def test_harness_imports_nothing_of_ours():
 
     import runner
 
-    tree = ast.parse((Path(runner.__file__).parent / "harness.py").read_text())
+    tree = ast.parse((Path(runner.__file__).parent / "sandbox" / "harness.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             assert node.level == 0 and not (node.module or "").startswith("runner")
@@ -156,7 +157,8 @@ def test_harness_imports_nothing_of_ours():
 
 
 def test_data_synth_defaults_match_the_data_module():
-    from runner import cli, data
+    from runner import data
+    from runner.cli import main as cli
 
     options = {p.name: p.default for p in cli.data_synth.params}
     assert (options["rows"], options["features"], options["seed"]) == (data.DEFAULT_ROWS, data.DEFAULT_FEATURES,
@@ -164,7 +166,7 @@ def test_data_synth_defaults_match_the_data_module():
 
 
 def test_crash_lines_pick_the_fault_handler_report():
-    from runner.report import crash_lines
+    from runner.verdict.report import crash_lines
 
     log = ("numerai-sandbox harness: Predicting on 6720 rows\nFatal Python error: Segmentation fault\n\n"
            "Current thread 0x00007f (most recent call first):\n  File \"/ctypes/__init__.py\", line 5 in string_at\n"

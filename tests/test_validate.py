@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from numerai_tools.submissions import validate_submission_numerai
 
-from runner import validate
-from runner.harness import in_image_check, result_facts
+from runner.verdict import validate
+from runner.sandbox.harness import in_image_check, result_facts
 
 LIVE = pd.Series([f"n{i:015x}" for i in range(200)], name="id")
 DF = "pandas.core.frame.DataFrame"

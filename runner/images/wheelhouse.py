@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .paths import cache_dir, ensure_dir
+from ..paths import cache_dir, ensure_dir
 from .pins import PinSet, normalize
 
 GLIBC_MINOR = 36  # Debian bookworm; trixie's is newer, so these wheels load there too

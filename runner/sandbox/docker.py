@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,7 +24,8 @@ import docker.errors
 import psutil
 import requests
 
-from .paths import LABEL, TEMP_PREFIX, boot_id, hostname
+from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
+from .backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
@@ -43,65 +43,6 @@ ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcep
 def lost_engine(exc: BaseException) -> bool:
     """Whether an exception means the engine went away or stopped answering (not that it said no)."""
     return isinstance(exc, ENGINE_ERRORS) and not isinstance(exc, docker.errors.APIError)
-
-
-@dataclass(frozen=True)
-class Limits:
-    memory_bytes: int = 4 * 1024**3
-    cpus: float = 1.0
-    timeout_seconds: float = 600.0
-    pids: int = 512
-    open_files: int = 4096
-    tmp_bytes: int = 1024**3  # /tmp is a tmpfs; it counts against the memory limit
-    max_output_bytes: int = 256 * 1024**2
-    max_log_bytes: int = 8 * 1024**2  # kept in the host's memory (head and tail)
-
-    def to_dict(self) -> dict:
-        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0,
-                "timeout_seconds": self.timeout_seconds, "network": "none", "pids": self.pids,
-                "open_files": self.open_files, "tmp_bytes": self.tmp_bytes,
-                "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes}
-
-
-@dataclass(frozen=True)
-class Mount:
-    source: Path
-    target: str
-    writable: bool = False  # only for our own trusted scripts (run_script), never for a model run
-
-
-@dataclass
-class ContainerSpec:
-    image: str
-    command: list[str]
-    mounts: list[Mount]
-    limits: Limits
-    name: str
-    user: str
-    environment: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    keep: bool = False
-
-
-@dataclass
-class Outcome:
-    """What the engine saw; the host's facts, independent of anything the model says."""
-
-    container: str
-    exit_code: int | None = None
-    oom_killed: bool = False
-    timed_out: bool = False
-    aborted: str | None = None  # why the host killed the container early (e.g. output cap)
-    run_seconds: float = 0.0
-    peak_memory_bytes: int | None = None
-    engine_error: str | None = None
-
-    @property
-    def signal(self) -> int | None:
-        """The signal that killed the harness (docker-init reports 128+N)."""
-        if self.exit_code is not None and 128 < self.exit_code < 160:
-            return self.exit_code - 128
-        return None
 
 
 # ---------------------------------------------------------------- connecting
@@ -248,18 +189,6 @@ def _cgroup_memory_file(pid: int) -> Path | None:
                 if candidate.exists():
                     return candidate
     return None
-
-
-class StreamSink:
-    """Receives the container's output while it runs. Subclasses decide what to keep."""
-
-    def stdout(self, chunk: bytes) -> None: ...
-
-    def stderr(self, chunk: bytes) -> None: ...
-
-    def abort_reason(self) -> str | None:
-        """A reason to kill the container now (e.g. output beyond the cap), or None."""
-        return None
 
 
 def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:

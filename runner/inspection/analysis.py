@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .paths import file_sha256
+from ..paths import file_sha256
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
-from .pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
+from ..images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
                          span, version_key)
 from .version_tables import CLOUDPICKLE_NAMES, PICKLE_PROTOCOLS, STDLIB_ANY, STDLIB_MISSING

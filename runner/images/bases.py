@@ -26,8 +26,8 @@ from typing import Callable
 import docker
 import docker.errors
 
-from .engine import labels_for, temp_dir
-from .paths import LABEL, cache_dir, ensure_dir, file_sha256
+from ..sandbox.docker import labels_for, temp_dir
+from ..paths import LABEL, cache_dir, ensure_dir, file_sha256
 
 Progress = Callable[[str], None]
 

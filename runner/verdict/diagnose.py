@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import Limits, Outcome
-from .filetype import sniff
-from .pins import SUBSTITUTES, distribution_for_module, installed_distribution
-from .protocol import FrameParser
-from .pyversions import KNOWN_PYTHONS, span
-from .reasons import OUTPUT_RULES, REASONS, Blame
+from ..sandbox.backend import Limits, Outcome
+from ..inspection.filetype import sniff
+from ..images.pins import SUBSTITUTES, distribution_for_module, installed_distribution
+from ..protocol import FrameParser
+from ..inspection.pyversions import KNOWN_PYTHONS, span
+from ..reasons import OUTPUT_RULES, REASONS, Blame
 from .validate import Validation
 
 PHASES = {

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .lifecycle import EXIT_CODES, Status
+from .. import __version__
+from ..lifecycle import EXIT_CODES, Status
 
 SCHEMA = 1
 

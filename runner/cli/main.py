@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .console import Console
-from .engine import Limits
-from .lifecycle import EXIT_USAGE
-from .pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
-from .report import human_bytes, summary_lines
+from .. import __version__
+from ..console import Console
+from ..sandbox.backend import Limits
+from ..lifecycle import EXIT_USAGE
+from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
+from ..verdict.report import human_bytes, summary_lines
 
 EXIT_HELP = """\b
 Exit codes:
@@ -101,7 +101,7 @@ def cli() -> None:
 
 def _sweep_leftovers() -> None:
     """Remove containers and temp dirs left by a numerai-sandbox process that was killed outright."""
-    from . import engine
+    from ..sandbox import docker as engine
 
     try:
         client = engine.connect()
@@ -152,7 +152,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from .runs import RunRequest, UsageError, execute
+    from ..runs import RunRequest, UsageError, execute
 
     _check_inputs(model, data, benchmarks, output, report_path)
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
@@ -198,7 +198,7 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
                   report_path: Path | None) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
     _check_model_file(model)
-    from . import data as live_data
+    from .. import data as live_data
 
     inputs = {model.resolve()}
     for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
@@ -235,8 +235,8 @@ def inspect_command(model: Path, as_json: bool) -> None:
 
     Exit code 0 when MODEL is a complete pickle, 1 when it is not (2: usage error).
     """
-    from .inspection import inspect_pickle, render
-    from .pins import remembered_full_pins
+    from ..inspection.analysis import inspect_pickle, render
+    from ..images.pins import remembered_full_pins
 
     _check_model_file(model)
     inspection = inspect_pickle(model, full_pins=remembered_full_pins())
@@ -265,7 +265,7 @@ def data() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> None:
     """Write synthetic live data shaped like a v5.2 live era (deterministic by seed)."""
-    from . import data as live_data
+    from .. import data as live_data
 
     names = ("live.parquet", "live_benchmark_models.parquet", "features.json")
     existing = [n for n in names if (out / n).exists()]
@@ -286,7 +286,7 @@ def images_group() -> None:
 
 
 def _client():
-    from . import engine
+    from ..sandbox import docker as engine
 
     try:
         return engine.connect()
@@ -304,7 +304,7 @@ class EngineCommand(click.Command):
     """A command that talks to the engine: losing it mid-way is one line and exit 3, not a traceback."""
 
     def invoke(self, ctx):
-        from .engine import ENGINE_ERRORS, lost_engine
+        from ..sandbox.docker import ENGINE_ERRORS, lost_engine
 
         try:
             return super().invoke(ctx)
@@ -315,7 +315,7 @@ class EngineCommand(click.Command):
 
 
 def _pins(python: str, profile: str, requirements: Path | None, extra: Path | None):
-    from .pins import PinError, pin_set
+    from ..images.pins import PinError, pin_set
 
     try:
         return pin_set(python, profile, requirements, extra)
@@ -342,8 +342,8 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
 def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
                  python_home: Path | None, no_pull: bool) -> None:
     """Download what an image needs into the local cache (the only step that uses the network)."""
-    from . import bases, wheelhouse
-    from .pins import remember_full_pins
+    from ..images import bases, wheelhouse
+    from ..images.pins import remember_full_pins
 
     pins = _pins(python, profile, requirements, extra_requirements)
     console = Console()
@@ -379,7 +379,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
 def images_build(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
                  force: bool) -> None:
     """Build the image from the local cache, with the build's network disabled."""
-    from . import images
+    from ..images import store as images
 
     pins = _pins(python, profile, requirements, extra_requirements)
     console = Console()
@@ -397,7 +397,7 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
 @click.option("--json", "as_json", is_flag=True)
 def images_list(as_json: bool) -> None:
     """Our images: Python, profile, inputs digest, size and age."""
-    from . import images
+    from ..images import store as images
 
     found = images.list_images(_client())
     if as_json:
@@ -431,7 +431,7 @@ def _age(iso: str) -> str:
 @click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
 def images_rm(python: str | None, profile: str | None, everything: bool) -> None:
     """Remove our images (never anyone else's)."""
-    from . import images
+    from ..images import store as images
 
     removed = images.remove(_client(), python, profile, everything)
     click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
@@ -442,7 +442,7 @@ def images_rm(python: str | None, profile: str | None, everything: bool) -> None
 @cli.command(cls=EngineCommand)
 def clean() -> None:
     """Remove every container of ours, kept ones included, and our temp dirs."""
-    from . import engine
+    from ..sandbox import docker as engine
 
     client = _client()
     removed = engine.remove_all(client)
@@ -453,7 +453,7 @@ def clean() -> None:
 # ---------------------------------------------------------------- entry point
 
 def _interrupt(signum, frame):
-    from .runs import Interrupted
+    from ..runs import Interrupted
 
     raise Interrupted(signal.Signals(signum).name)
 

@@ -26,9 +26,10 @@ from typing import Callable
 import docker
 import docker.errors
 
-from . import __version__, bases, wheelhouse
-from .engine import ENGINE_ERRORS, temp_dir
-from .paths import LABEL, file_lock
+from .. import __version__
+from . import bases, wheelhouse
+from ..sandbox.docker import ENGINE_ERRORS, temp_dir
+from ..paths import LABEL, file_lock
 from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
 
 Progress = Callable[[str], None]
@@ -99,7 +100,7 @@ def _definition(name: str) -> bytes:
 
 
 def harness_source() -> bytes:
-    return resources.files("runner").joinpath("harness.py").read_bytes()
+    return resources.files("runner.sandbox").joinpath("harness.py").read_bytes()
 
 
 def _sha(*parts: bytes | str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .reasons import OUTPUT_RULES
+from ..reasons import OUTPUT_RULES
 
 MAX_EXAMPLES = 5
 ID_COLUMNS = ["id"]

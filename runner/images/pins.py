@@ -41,10 +41,10 @@ def normalize(name: str) -> str:
 
 def images_root() -> Path:
     """The images/ folder: in a checkout (or editable install), or shipped inside the installed package."""
-    checkout = Path(__file__).resolve().parent.parent / "images"
+    checkout = Path(__file__).resolve().parents[2] / "images"
     if (checkout / "Dockerfile.env").exists():
         return checkout
-    return Path(str(resources.files("runner._images")))
+    return Path(str(resources.files("runner.image_definitions")))
 
 
 def version_dir(python: str) -> Path:
@@ -146,7 +146,7 @@ def pin_set(python: str, profile: str, requirements: Path | None = None,
 
 def remember_full_pins(pins: PinSet) -> None:
     """Keep a fetched full pin list in the cache: `inspect` then knows what the full images hold."""
-    from .paths import cache_dir, ensure_dir
+    from ..paths import cache_dir, ensure_dir
 
     if pins.profile == "full":
         out = ensure_dir(cache_dir() / "pins") / f"py{pins.python}-full.txt"
@@ -155,7 +155,7 @@ def remember_full_pins(pins: PinSet) -> None:
 
 def remembered_full_pins() -> dict[str, dict[str, str]]:
     """{python: pins} of the full pin lists fetched on this machine."""
-    from .paths import cache_dir
+    from ..paths import cache_dir
 
     found = {}
     for python in SUPPORTED_PYTHONS:

@@ -1,0 +1,11 @@
+"""The per-Python images: which packages (pins), from which base, out of which wheel cache, in which store.
+
+pins        profiles and pin files: what goes into an image
+bases       root filesystems with CPython, resolved once while online
+wheelhouse  the local wheel cache, the only part filled from the network
+store       build offline, find, list and remove our images in the engine (imports the Docker SDK)
+"""
+
+from .pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS, PinError, PinSet, pin_set
+
+__all__ = ["DEFAULT_PYTHON", "PROFILES", "SUPPORTED_PYTHONS", "PinError", "PinSet", "pin_set"]

@@ -1,0 +1,10 @@
+"""Where the model runs: the engine backends and the harness they start.
+
+backend  the limits, the container's shape and the facts a backend reports (no heavy imports)
+docker   the local Docker engine: limits, isolation, wait/kill, cleanup and sweeps
+harness  runs INSIDE the image: imports nothing of ours, reports facts, decides nothing
+"""
+
+from .backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
+
+__all__ = ["ContainerSpec", "Limits", "Mount", "Outcome", "StreamSink"]
