@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate, from real interpreters, the evidence behind `numerai-sandbox inspect`'s Python version table.
 
-    make_version_evidence.py tables     rewrite runner/version_tables.py from each pyenv CPython's own
+    make_version_evidence.py tables     rewrite runner/inspection/version_tables.py from each pyenv CPython's own
                                         opcode module and standard-library list, and from the
                                         cloudpickle releases Numerai's images pin
     make_version_evidence.py selftest   compile the standard library with every pyenv CPython and check
@@ -461,7 +461,7 @@ def signal_name(number: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("tables", help="rewrite runner/version_tables.py")
+    sub.add_parser("tables", help="rewrite runner/inspection/version_tables.py")
     selftest = sub.add_parser("selftest", help="check the bytecode checks on the standard library's code")
     selftest.add_argument("--files", type=int, default=400, help="standard-library files per Python")
     pick = sub.add_parser("pickles", help="make pickles with every pyenv CPython, inspect them, print the table")

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -44,7 +44,10 @@ def images_root() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "images"
     if (checkout / "Dockerfile.env").exists():
         return checkout
-    return Path(str(resources.files("runner.image_definitions")))
+    spec = importlib.util.find_spec("runner.image_definitions")  # a folder of data: a namespace package
+    if spec is None or not spec.submodule_search_locations:
+        raise PinError("this installation of numerai-sandbox lacks its image definitions (runner/image_definitions)")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def version_dir(python: str) -> Path:

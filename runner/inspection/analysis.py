@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from ..paths import file_sha256
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
-from ..images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
+from ..images.pins import DEFAULT_PYTHON, PinError, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
                          span, version_key)
 from .version_tables import CLOUDPICKLE_NAMES, PICKLE_PROTOCOLS, STDLIB_ANY, STDLIB_MISSING
@@ -951,7 +951,7 @@ def _is_stdlib(package: str) -> bool:
 def _safe_standard_pins(python: str) -> dict[str, str] | None:
     try:
         return standard_pins(python)
-    except (OSError, ValueError):
+    except (OSError, ValueError, PinError):
         return None
 
 

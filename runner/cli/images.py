@@ -1,0 +1,143 @@
+"""`numerai-sandbox images`: fetch (the only networked step), build offline, list and remove our images."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from ..console import Console
+from ..images.pins import PROFILES, SUPPORTED_PYTHONS
+from ..verdict.report import human_bytes
+from .common import EngineCommand, InputError, connect_engine, fail
+
+@click.group("images")
+def images_group() -> None:
+    """Build, list and remove the per-Python images (the network is only used by `fetch`)."""
+
+
+def _pins(python: str, profile: str, requirements: Path | None, extra: Path | None):
+    from ..images.pins import PinError, pin_set
+
+    try:
+        return pin_set(python, profile, requirements, extra)
+    except PinError as exc:
+        raise InputError(str(exc)) from exc
+
+
+python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), required=True,
+                             help="Python version of the image.")
+profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True)
+extra_option = click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            help="Your own exact pins (name==version) layered on top of the profile.")
+
+
+@images_group.command("fetch", cls=EngineCommand)
+@python_option
+@profile_option
+@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Numerai's full pin list as a file (default for --profile full: download it).")
+@extra_option
+@click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A local CPython installation for the offline base (pyenv, uv, python-build-standalone).")
+@click.option("--no-pull", is_flag=True, help="Do not try a registry for python:X-slim.")
+def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
+                 python_home: Path | None, no_pull: bool) -> None:
+    """Download what an image needs into the local cache (the only step that uses the network)."""
+    from ..images import bases, wheelhouse
+    from ..images.pins import remember_full_pins
+
+    pins = _pins(python, profile, requirements, extra_requirements)
+    console = Console()
+    client = connect_engine()
+    started = time.monotonic()
+    try:
+        base = bases.fetch(client, python, console.progress, python_home, allow_registry=not no_pull)
+        console.line(f"base: {base.description}")
+        if base.kind in ("local-image", "pulled"):
+            bases.fetch_debs(python, console.progress)
+        stock = wheelhouse.fetch(pins, console.progress)
+        remember_full_pins(pins)
+    except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
+        fail(str(exc))
+    if pins.skipped:
+        console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
+    size = sum(p.stat().st_size for p in stock.present.values())
+    again = f"numerai-sandbox images build --python {python}"
+    again += f" --profile {profile}" if profile != "standard" else ""
+    again += f" --requirements {requirements}" if requirements else ""
+    again += f" --extra-requirements {extra_requirements}" if extra_requirements else ""
+    console.line(f"fetched Python {python} ({pins.tag_profile}): {len(stock.present)} wheels, "
+                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
+
+
+@images_group.command("build", cls=EngineCommand)
+@python_option
+@profile_option
+@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Numerai's full pin list as a file (for --profile full).")
+@extra_option
+@click.option("--force", is_flag=True, help="Rebuild even if an image with the same inputs exists.")
+def images_build(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
+                 force: bool) -> None:
+    """Build the image from the local cache, with the build's network disabled."""
+    from ..images import store as images
+
+    pins = _pins(python, profile, requirements, extra_requirements)
+    console = Console()
+    client = connect_engine()
+    started = time.monotonic()
+    try:
+        image = images.ensure(client, pins, console.progress, force=force)
+    except (images.ImageUnavailable, images.HostResources) as exc:
+        fail(str(exc))
+    console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
+                 f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
+
+
+@images_group.command("list", cls=EngineCommand)
+@click.option("--json", "as_json", is_flag=True)
+def images_list(as_json: bool) -> None:
+    """Our images: Python, profile, inputs digest, size and age."""
+    from ..images import store as images
+
+    found = images.list_images(connect_engine())
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in found], indent=2))
+        return
+    if not found:
+        click.echo("no numerai-sandbox images yet: `numerai-sandbox images fetch --python 3.11` then `images build`")
+        return
+    click.echo(f"{'IMAGE':<42} {'PYTHON':<8} {'PROFILE':<18} {'DIGEST':<13} {'SIZE':>10}  AGE")
+    for image in found:
+        click.echo(f"{image.ref:<42} {image.python_full:<8} {image.profile:<18} {image.digest[:12]:<13} "
+                   f"{human_bytes(image.size):>10}  {_age(image.built)}")
+
+
+def _age(iso: str) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    except ValueError:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+@images_group.command("rm", cls=EngineCommand)
+@click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), help="Only this Python's images.")
+@click.option("--profile", help="Only this profile's images.")
+@click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
+def images_rm(python: str | None, profile: str | None, everything: bool) -> None:
+    """Remove our images (never anyone else's)."""
+    from ..images import store as images
+
+    removed = images.remove(connect_engine(), python, profile, everything)
+    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
+
+
