@@ -237,20 +237,20 @@ class Run:
         if isinstance(python, Verdict):
             return self._finish(python)
         try:
-            client = engine.connect()
+            backend = engine.DockerBackend.connect()
         except engine.EngineUnavailable as exc:
             return self._finish(Verdict("docker_unavailable", sentence(str(exc))))
         try:
-            image = self._image(client, python)
+            image = self._image(backend.client, python)
             if isinstance(image, Verdict):
                 return self._finish(image)
             staged = self._data()
             if isinstance(staged, Verdict):
                 return self._finish(staged)
             data, live_ids = staged
-            outcome = self._contain(client, image, data)
+            outcome = self._contain(backend, image, data)
         finally:
-            client.close()
+            backend.close()
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
         found = self.inspection
@@ -301,7 +301,7 @@ class Run:
         self.console.detail(f"data: {data.description}")
         return data, live_ids
 
-    def _contain(self, client, image: image_store.Image, data: live_data.LiveData) -> Outcome | Verdict:
+    def _contain(self, backend: engine.DockerBackend, image: image_store.Image, data: live_data.LiveData) -> Outcome | Verdict:
         """Create the container (last step of Pending) and run it (Running)."""
         request, limits = self.request, self.request.limits
         spec = ContainerSpec(
@@ -316,13 +316,14 @@ class Run:
             labels={"python": image.python})
         running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
                    f"no network · timeout {limits.timeout_seconds:g}s")
+        def created(container_id: str) -> None:
+            self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
+                                     "user": spec.user}
+
+        sink = RunSink(self.parser, self.logs, self.console, request.debug)
         try:
-            with engine.container(client, spec) as container_id:
-                self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
-                                         "user": spec.user}
-                sink = RunSink(self.parser, self.logs, self.console, request.debug)
-                outcome = engine.run(client, container_id, limits, sink,
-                                     on_started=lambda: self.life.enter(Status.RUNNING, running))
+            outcome = backend.run(spec, sink, on_started=lambda: self.life.enter(Status.RUNNING, running),
+                                  on_created=created)
         except docker.errors.ImageNotFound as exc:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
         self._record_outcome(outcome)

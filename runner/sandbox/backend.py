@@ -80,3 +80,22 @@ class StreamSink:
     def abort_reason(self) -> str | None:
         """A reason to kill the container now (e.g. output beyond the cap), or None."""
         return None
+
+
+class Backend:
+    """A place that runs sandboxes: the local Docker engine today, a Kubernetes cluster beside it.
+
+    `run` is the whole life of one sandbox: create it from the spec, start it, stream its
+    output to the sink, enforce the wall clock, collect the facts, and remove it (unless
+    the spec says keep) whatever happens. `on_started` is called once the model's process
+    is starting, so the caller can enter Running at the right moment. A backend never
+    decides a verdict: it reports what it saw in an Outcome.
+    """
+
+    name = "backend"
+
+    def run(self, spec: ContainerSpec, sink: StreamSink, on_started) -> Outcome:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; sandboxes still running are the caller's to stop first."""

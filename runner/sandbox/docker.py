@@ -25,7 +25,7 @@ import psutil
 import requests
 
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
-from .backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .backend import Backend, ContainerSpec, Limits, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
@@ -68,6 +68,28 @@ def _short(exc: BaseException) -> str:
         if marker in text:
             return marker.lower()
     return text.splitlines()[0][:160]
+
+
+class DockerBackend(Backend):
+    """Sandboxes as containers of the local Docker engine."""
+
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+
+    @classmethod
+    def connect(cls) -> "DockerBackend":
+        return cls(connect())
+
+    def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
+            on_created: Callable[[str], None] = lambda container_id: None) -> Outcome:
+        with container(self.client, spec) as container_id:
+            on_created(container_id)
+            return run(self.client, container_id, spec.limits, sink, on_started)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 # ---------------------------------------------------------------- ownership and sweeping
