@@ -69,6 +69,11 @@ REASONS: dict[str, Reason] = {
                "The model raised an exception.",
                "Read the traceback (--debug shows all of it) and fix the model code; "
                "the sandbox, like Numerai, has no network."),
+        Reason("missing_columns", _M,
+               "The model asks for live-data columns that the data does not have (a renamed or retired "
+               "feature, a typo, or a name that is not Numerai's).",
+               "Select only columns Numerai's live data has (the feature sets of its current features.json); "
+               "run on Numerai's real round (`numerai-sandbox data fetch`) to check the names."),
         Reason("crashed", _M,
                "The model's process was killed by a signal (a native crash).",
                "A native crash usually means the Python or a compiled library differs from the "
@@ -98,6 +103,11 @@ REASONS: dict[str, Reason] = {
         Reason("data_unavailable", _P,
                "The live data could not be obtained (download failed or no network).",
                "Pass a local file with --data, or omit --data to use the synthetic live data."),
+        Reason("unverifiable_columns", _P,
+               "The model asks for Numerai-shaped columns that the synthetic live data lacks (the names were "
+               "not in the pickle, e.g. built at run time); only Numerai's real data can tell whether they exist.",
+               "Run `numerai-sandbox data fetch` once while online (runs then use Numerai's real round), or "
+               "pass a real live.parquet with --data."),
         Reason("host_resources", _P,
                "This machine cannot provide what the run needs (memory for the limit, disk).",
                "Lower --memory, free disk space, or run on a larger machine."),

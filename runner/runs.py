@@ -30,14 +30,14 @@ from .images import store as image_store
 from .sandbox import docker as engine
 from .verdict import diagnose, validate
 from .console import Console
-from .verdict.diagnose import Context, Verdict
+from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
 from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
-from .verdict.report import Report
+from .verdict.report import Report, unchecked_names_note
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -59,6 +59,7 @@ class RunRequest:
     profile: str = "standard"
     data: str | None = None
     benchmarks: str | None = None
+    data_version: str | None = None  # the dataset version of the cached round or features.json to use
     limits: Limits = field(default_factory=Limits)
     output: Path | None = None
     debug: bool = False
@@ -177,6 +178,7 @@ class Run:
         self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
         self.inspection: Inspection | None = None  # what the pickle says about itself, read without running it
+        self.data: live_data.LiveData | None = None
         self.logs = LogBuffer(request.limits.max_log_bytes)
 
     # ------------------------------------------------------------ the phases
@@ -256,7 +258,7 @@ class Run:
         found = self.inspection
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found),
-                          remembered_full_pins().get(image.python))
+                          remembered_full_pins().get(image.python), data_facts(data))
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
@@ -288,16 +290,19 @@ class Run:
         return image
 
     def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
-        """The live data files and their ids (which the host validates against)."""
+        """The live data files (fitted to the names the pickle asks for) and their ids."""
+        columns = self.inspection.columns if self.inspection is not None else None
+        wanted = live_data.Wanted(tuple(columns.features), tuple(columns.targets),
+                                  tuple(columns.benchmarks)) if columns is not None else None
         try:
-            data = live_data.resolve(self.request.data, self.request.benchmarks)
+            data = live_data.resolve(self.request.data, self.request.benchmarks, self.request.data_version, wanted)
         except live_data.DataError as exc:
             if exc.usage:
                 raise UsageError(str(exc)) from exc
-            return Verdict("data_unavailable", str(exc))
+            return Verdict("data_unavailable", sentence(str(exc)))
         live_ids = live_data.live_ids(data.live)
-        self.report.data = {"source": data.source, "description": data.description, "live": str(data.live),
-                            "benchmarks": str(data.benchmarks), "rows": len(live_ids)}
+        self.data = data
+        self.report.data = data.to_report(len(live_ids))
         self.console.detail(f"data: {data.description}")
         return data, live_ids
 
@@ -383,6 +388,8 @@ class Run:
     def _finish(self, verdict: Verdict) -> None:
         status = Status.SUCCESS if verdict.reason is None else Status.for_blame(verdict.blame)
         report = self.report
+        if status is Status.SUCCESS and unchecked_names_note(report.data):
+            report.notes.append(unchecked_names_note(report.data).lstrip(" ·"))
         report.status, report.reason, report.subcode = status, verdict.reason, verdict.subcode
         report.message, report.action = verdict.message, verdict.action
         report.phase = verdict.phase or report.phase
@@ -393,6 +400,12 @@ class Run:
         self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
         report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
         report.durations.update(self.life.durations())
+
+
+def data_facts(data: live_data.LiveData) -> DataFacts:
+    """What diagnosis judges a missing column against: the columns the model was really given."""
+    return DataFacts(frozenset(live_data.live_columns(data.live)), frozenset(live_data.live_columns(data.benchmarks)),
+                     data.source, data.description, data.names_checked)
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:

@@ -21,7 +21,11 @@ def a_file(tmp_path):
     (["run", "{file}", "--timeout", "soon"], "not a duration"),
     (["run", "{file}", "--cpus", "0"], "must be more than 0"),
     (["run", "{file}", "--python", "3.9"], "'3.9' is not one of"),
-    (["run", "{file}", "--data", "/nonexistent/live.parquet"], "not a file"),
+    (["run", "{file}", "--data", "/nonexistent/live.parquet"], "no such file or directory"),
+    (["run", "{file}", "--data", "{dir}/v5.2/live.parquet"], "no such file in the local directory"),
+    (["run", "{file}", "--data", "{dir}"], "live.parquet does not exist"),
+    (["run", "{file}", "--data-version", "5.3"], "not a dataset version"),
+    (["run", "{file}", "--benchmarks", "{dir}"], "is a directory"),
     (["run", "{file}", "--data", "{file}"], "not a readable parquet file"),
     (["run", "{file}", "--output", "{file}"], "is one of the inputs"),
     (["run", "{file}", "--report", "/nonexistent-dir/r.json"], "does not exist"),
@@ -30,7 +34,8 @@ def a_file(tmp_path):
 def test_usage_errors(a_file, tmp_path, args, message):
     bad_pins = tmp_path / "extra.txt"
     bad_pins.write_text("numpy>=1\n")
-    argv = [a.format(file=a_file, bad_pins=bad_pins) for a in args]
+    (tmp_path / "v5.2").mkdir()
+    argv = [a.format(file=a_file, bad_pins=bad_pins, dir=tmp_path) for a in args]
     before = a_file.read_bytes()
     result = run_cli(*argv)
     assert result.code == 2, result.stdout + result.stderr
@@ -62,15 +67,15 @@ def test_data_synth_writes_v5_shape_and_refuses_to_overwrite(tmp_path):
 
 
 def test_synthetic_data_is_deterministic(tmp_path):
-    from runner.data import synthesize
+    from runner.data.synthetic import synthesize
 
     a = synthesize(tmp_path / "a", rows=100, n_features=20, seed=7)
     b = synthesize(tmp_path / "b", rows=100, n_features=20, seed=7)
     c = synthesize(tmp_path / "c", rows=100, n_features=20, seed=8)
     import pandas as pd
 
-    assert pd.read_parquet(a.live).equals(pd.read_parquet(b.live))
-    assert not pd.read_parquet(a.live).equals(pd.read_parquet(c.live))
+    assert pd.read_parquet(a / "live.parquet").equals(pd.read_parquet(b / "live.parquet"))
+    assert not pd.read_parquet(a / "live.parquet").equals(pd.read_parquet(c / "live.parquet"))
 
 
 def test_help_documents_exit_codes():

@@ -534,7 +534,7 @@ def test_report_json_has_stable_keys_and_render_reads_well(made):
     inspection = inspect_pickle(folder / "function.pkl")
     data = json.loads(json.dumps(inspection.to_dict()))
     assert set(data) == {"path", "size_bytes", "sha256", "protocol", "serializer", "serializer_evidence", "python",
-                         "modules", "recorded_versions", "callable", "risky", "problems", "images", "stats"}
+                         "modules", "recorded_versions", "callable", "risky", "problems", "images", "stats", "columns"}
     assert set(data["python"]) == {"version", "candidates", "evidence", "reasons_unknown"}
     assert set(data["callable"]) == {"kind", "name", "qualname", "params", "n_params", "notes"}
     assert data["protocol"] == 5 and data["serializer"] == "cloudpickle" and len(data["sha256"]) == 64

@@ -143,7 +143,7 @@ def test_harness_and_host_agree_on_the_channel_lost_exit_code():
 
 
 def test_data_synth_defaults_match_the_data_module():
-    from runner import data
+    from runner.data import synthetic as data
     from runner.cli import data as cli
 
     options = {p.name: p.default for p in cli.data_synth.params}

@@ -62,6 +62,13 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_data_version(text: str) -> str:
+    """A Numerai dataset version: v5.3, v5."""
+    if not re.fullmatch(r"v\d+(\.\d+)?", text.strip()):
+        raise ValueError(f"{text!r} is not a dataset version (examples: v5.2, v5.3)")
+    return text.strip()
+
+
 def converter(parser):
     def convert(ctx, param, value):
         if value is None:

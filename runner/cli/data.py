@@ -8,11 +8,16 @@ from pathlib import Path
 import click
 
 from ..verdict.report import human_bytes
-from .common import InputError
+from .common import InputError, fail
 
 @click.group()
 def data() -> None:
-    """Live data: make the synthetic v5-shaped default."""
+    """Live data: fetch Numerai's current round (online), or write synthetic data.
+
+    \b
+    A run without --data uses, in this order: the newest round `data fetch` cached,
+    else synthetic v5-shaped data carrying the column names the pickle asks for.
+    """
 
 
 @data.command("synth")
@@ -26,16 +31,41 @@ def data() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> None:
     """Write synthetic live data shaped like a v5.2 live era (deterministic by seed)."""
-    from .. import data as live_data
-
     names = ("live.parquet", "live_benchmark_models.parquet", "features.json")
     existing = [n for n in names if (out / n).exists()]
     if existing and not force:
         raise InputError(f"{', '.join(existing)} already in {out}; pass --force to overwrite")
+    from ..data import synthetic
+
     started = time.monotonic()
-    made = live_data.synthesize(out, rows, features, seed)
-    click.echo(f"wrote {made.description} to {out} in {time.monotonic() - started:.1f}s:")
+    synthetic.synthesize(out, rows, features, seed)
+    click.echo(f"wrote synthetic v5-shaped live data ({rows:,} rows x {features:,} features, seed {seed}) to "
+               f"{out} in {time.monotonic() - started:.1f}s:")
     for name in names:
         click.echo(f"  {out / name} ({human_bytes((out / name).stat().st_size)})")
 
 
+
+
+@data.command("fetch")
+@click.option("--dataset-version", metavar="VERSION",
+              help="Numerai dataset version, e.g. v5.3 (default: the newest that numerapi lists).")
+def data_fetch(dataset_version: str | None) -> None:
+    """Download the current round's live.parquet, live_benchmark_models.parquet and features.json
+    (the only data step that uses the network); runs without --data then use them."""
+    from ..console import Console
+    from ..data import numerai
+
+    if dataset_version is not None and not numerai.VERSION.match(dataset_version):
+        raise InputError(f"--dataset-version {dataset_version!r} is not a dataset version like v5.3")
+    console = Console(stream=click.get_text_stream("stderr"))
+    started = time.monotonic()
+    try:
+        fetched, downloaded = numerai.fetch_round(dataset_version, console.progress)
+    except numerai.FetchError as exc:
+        fail(f"data_unavailable: {exc}")
+    what = "fetched" if downloaded else "already cached:"
+    click.echo(f"{what} {fetched.describe()} in {time.monotonic() - started:.1f}s")
+    for path in (fetched.live, fetched.benchmarks, fetched.features):
+        if path is not None:
+            click.echo(f"  {path} ({human_bytes(path.stat().st_size)})")

@@ -18,8 +18,8 @@ from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..verdict.report import human_bytes, summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_duration, parse_memory,
-                     positive_float)
+from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_data_version,
+                     parse_duration, parse_memory, positive_float)
 from .data import data
 from .images import images_group
 
@@ -70,6 +70,9 @@ def _sweep_leftovers() -> None:
 @click.option("--data", metavar="PATH|DATASET",
               help="live.parquet: a local file, or a numerapi dataset like v5.2/live.parquet (downloads; "
                    "needs the network). Default: embedded synthetic live data.")
+@click.option("--data-version", metavar="VERSION", callback=converter(parse_data_version),
+              help="Numerai dataset version (e.g. v5.3), as on Numerai's upload form: which cached round or "
+                   "features.json a run without --data uses.")
 @click.option("--benchmarks", metavar="PATH|DATASET",
               help="live_benchmark_models.parquet for 2-argument models. Default: synthetic, matching the live ids.")
 @click.option("--memory", default="4g", show_default=True, callback=converter(parse_memory),
@@ -86,8 +89,8 @@ def _sweep_leftovers() -> None:
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
-        benchmarks: str | None, memory: int, cpus: float, timeout: float, output: Path | None, as_json: bool,
-        report_path: Path | None, debug: bool, keep: bool) -> None:
+        data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
+        output: Path | None, as_json: bool, report_path: Path | None, debug: bool, keep: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -100,8 +103,8 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     console = Console(stream=sys.stderr if as_json else sys.stdout)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {python} · {profile}")
-    request = RunRequest(model=model, python=python, profile=profile, data=data, benchmarks=benchmarks,
-                         limits=limits, output=output, debug=debug, keep=keep,
+    request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
+                         benchmarks=benchmarks, limits=limits, output=output, debug=debug, keep=keep,
                          extra_requirements=extra_requirements, force=force)
     try:
         report = execute(request, console)
@@ -145,15 +148,12 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
     for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
         if value is None:
             continue
-        path = Path(value).expanduser()
-        if path.exists() or not live_data.DATASET_NAME.match(value):
-            try:
-                live_data.live_ids(path) if path.is_file() else None
-            except live_data.DataError as exc:
-                raise InputError(f"{option}: {exc}") from exc
-            if not path.is_file():
-                raise InputError(f"{option}: {value} is not a file (nor a numerapi dataset like v5.2/live.parquet)")
-            inputs.add(path.resolve())
+        try:
+            local = live_data.check_option(value, option)
+        except live_data.DataError as exc:
+            raise InputError(str(exc)) from exc
+        if local is not None:
+            inputs.add(local)
     for value, option in ((output, "--output"), (report_path, "--report")):
         if value is None:
             continue

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..paths import file_sha256
+from .columns import ColumnNames, scan_columns
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
 from ..images.pins import DEFAULT_PYTHON, PinError, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
@@ -166,6 +167,7 @@ class Inspection:
     problems: list[str]
     images: dict[str, ImageFit]
     stats: dict[str, Any]
+    columns: ColumnNames = field(default_factory=ColumnNames)  # live-data columns it names
 
     @property
     def is_pickle(self) -> bool:
@@ -189,9 +191,12 @@ def inspect_pickle(path: Path, *, full_pins: Mapping[str, Mapping[str, str]] | N
     sniffer = _PayloadSniffer()
     walk = walk_file(path, limits, sniffer.feed)
     try:
-        return _Analysis(path, walk, sniffer, full_pins or {}).run()
+        inspection = _Analysis(path, walk, sniffer, full_pins or {}).run()
     except Exception as exc:  # noqa: BLE001 - a strange pickle must give a report, never a traceback
-        return _unanalysed(path, walk, exc)
+        inspection = _unanalysed(path, walk, exc)
+    if walk.opcodes:
+        inspection.columns = scan_columns(path)
+    return inspection
 
 
 def _unanalysed(path: Path, walk: Walk, exc: Exception) -> Inspection:
@@ -1001,6 +1006,7 @@ def render(inspection: Inspection) -> list[str]:
     lines.append(f"Callable: {c.kind}{' ' + (c.qualname or c.name) if (c.qualname or c.name) else ''}{params}"
                  f"{validity}")
     lines += [f"  · {n}" for n in c.notes]
+    lines += _render_columns(i.columns)
     if i.modules:
         lines.append("Modules (standard image: " + ", ".join(SUPPORTED_PYTHONS) + "):")
         for use in i.modules:
@@ -1040,4 +1046,23 @@ def render(inspection: Inspection) -> list[str]:
     for p, fit in i.images.items():
         for blocker in fit.blockers:
             lines.append(f"  {p} ✗ {blocker}")
+    return lines
+
+
+def _render_columns(columns: ColumnNames) -> list[str]:
+    """The live-data columns the pickle names: what synthetic data will carry for it."""
+    found = [(columns.features, "Numerai-shaped feature name"), (columns.targets, "target name"),
+             (columns.benchmarks, "benchmark column")]
+    if not any(names for names, _ in found) and not columns.other:
+        return []
+    lines = ["Columns it names (synthetic live data carries them; Numerai's real data decides):"]
+    for names, what in found:
+        if names:
+            shown = ", ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
+            lines.append(f"  {len(names):>5,} {what}{'s' if len(names) != 1 else ''}: {shown}")
+    if columns.other:
+        shown = ", ".join(columns.other[:4]) + (f" (+{len(columns.other) - 4})" if len(columns.other) > 4 else "")
+        lines.append(f"  not Numerai column names (never invented): {shown}")
+    if not columns.complete:
+        lines.append("  (the scan stopped at its time budget: the list may be incomplete)")
     return lines

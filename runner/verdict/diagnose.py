@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sandbox.backend import Limits, Outcome
+from ..inspection.columns import NUMERAI_BENCHMARK, NUMERAI_FEATURE, NUMERAI_TARGET
 from ..inspection.filetype import sniff
 from ..images.pins import SUBSTITUTES, distribution_for_module, installed_distribution
 from ..protocol import FrameParser
@@ -81,6 +82,17 @@ class Verdict:
         return REASONS[self.reason].action if self.reason else None
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """The live data as the host prepared it: what a missing column is judged against."""
+
+    columns: frozenset[str]  # live_features' columns
+    benchmark_columns: frozenset[str]
+    source: str  # "synthetic", "round", "local", "numerapi"
+    description: str
+    names_checked: bool  # the names are Numerai's own (real data or its features.json)
+
+
 @dataclass
 class Context:
     """What the host knows about the run, independent of the model."""
@@ -93,6 +105,7 @@ class Context:
     pickle_candidates: list[str] | None = None  # Pythons the pickle's code allows (None: it holds no code)
     recorded_versions: dict[str, str] = field(default_factory=dict)  # written into the pickle by libraries
     full_pins: dict[str, str] | None = None  # Numerai's full pin list for this Python, when known offline
+    data: DataFacts | None = None  # the live data the model was given
 
     def made_by(self) -> tuple[str | None, bool | None]:
         """(the Python that made the pickle as words, whether it differs from the image's).
@@ -570,6 +583,9 @@ def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) 
                        "returning predictions.", phase="predicting", evidence=evidence)
     if kind in ("ModuleNotFoundError", "ImportError") and (exc.get("name") or "No module named" in message):
         return _import_error(exc, ctx, evidence, phase="predicting")
+    columns = _missing_columns(exc, ctx, evidence)
+    if columns is not None:
+        return columns
     library = _library_in_frames(exc)
     if library and _library_internals_changed(exc, ctx):
         return _library_verdict(library, exc, ctx, evidence, phase="predicting",
@@ -578,6 +594,65 @@ def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) 
     at = f" at {top['function']} ({os.path.basename(top['file'])}:{top['line']})" if top else ""
     return Verdict("model_exception", f"The model raised {kind}: {_first_line(message)}{at}."
                    f"{_errno_hint(exc, ctx)}", phase="predicting", evidence=evidence | _errno_evidence(exc, ctx))
+
+
+def _asked_columns(exc: dict[str, Any]) -> list[str] | None:
+    """The column names a failed lookup asked for, as pandas, scikit-learn and XGBoost word it."""
+    kind, message = exc.get("type"), exc.get("message") or ""
+    files = [f.get("file", "") for f in exc.get("frames") or []]
+    if kind == "KeyError" and files and "/pandas/" in files[-1]:
+        # "['a', 'b'] not in index", "None of [Index(['a'], dtype='object')] are in the [columns]", or 'a'
+        return re.findall(r"'([^'\\]+)'", re.sub(r"dtype='[^']*'", "", message))
+    if kind == "ValueError" and "yet now missing:" in message:  # scikit-learn's feature-name check
+        return re.findall(r"^- (\S+)$", message.split("yet now missing:", 1)[1], re.M)
+    if kind == "ValueError" and "feature_names mismatch" in message:  # XGBoost
+        expected = re.search(r"expected (.+?) in input data", message)
+        return [n.strip() for n in expected.group(1).split(",")] if expected else None
+    if files and any("-packages/" in f for f in files[-1:]):  # another library naming Numerai-shaped columns
+        return [n for n in re.findall(r"[A-Za-z0-9_]+", message) if _numerai_shaped(n)] or None
+    return None
+
+
+def _numerai_shaped(name: str) -> bool:
+    return bool(NUMERAI_FEATURE.fullmatch(name) or NUMERAI_TARGET.fullmatch(name)
+                or NUMERAI_BENCHMARK.fullmatch(name))
+
+
+def _missing_columns(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict | None:
+    """A lookup of columns the live data lacks: the data's fault (Error) only when synthetic data could
+    not know a Numerai-shaped name; otherwise the model asks for what Numerai's data does not have."""
+    data = ctx.data
+    asked = _asked_columns(exc)
+    if data is None or not asked:
+        return None
+    have = data.columns | data.benchmark_columns
+    missing = list(dict.fromkeys(n for n in asked if n not in have))
+    if not missing:
+        return None
+    in_frame = any(p in f.get("file", "") for f in exc.get("frames") or []
+                   for p in ("pandas/core/frame.py", "pandas/core/indexing.py"))
+    shaped = [n for n in missing if _numerai_shaped(n)]
+    if not shaped and not in_frame and exc.get("type") == "KeyError":
+        return None  # a lookup in the model's own Series or mapping, not in the live data
+    names = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    evidence = evidence | {"missing_columns": missing, "data": data.description, "data_source": data.source,
+                           "names_checked": data.names_checked}
+    if data.source == "synthetic" and not data.names_checked and shaped:
+        return Verdict("unverifiable_columns", f"The model asks for {len(missing)} column(s) the synthetic live "
+                       f"data does not have: {names}. They look like Numerai's, but the pickle does not name "
+                       "them (built at run time?), so synthetic data could not carry them, and only Numerai's "
+                       "real data can tell whether they exist.", phase="predicting", evidence=evidence)
+    odd = [n for n in missing if not _numerai_shaped(n)]
+    hint = (f" {', '.join(odd[:3])} {'is' if len(odd) == 1 else 'are'} not shaped like Numerai's column names "
+            "(features are `feature_` and three lowercase words)." if odd else "")
+    source = {"synthetic": "the synthetic live data" + (", which has Numerai's real feature names,"
+                                                        if data.names_checked else ""),
+              "round": f"Numerai's live data ({data.description})",
+              "numerapi": f"Numerai's live data ({data.description})",
+              "local": f"your live data ({data.description})"}.get(data.source, data.description)
+    return Verdict("missing_columns", f"The model asks for {len(missing)} column(s) that {source} does not "
+                   f"have: {names}: a renamed or retired feature, or a typo.{hint}", phase="predicting",
+                   evidence=evidence)
 
 
 def _library_internals_changed(exc: dict[str, Any], ctx: Context) -> bool:

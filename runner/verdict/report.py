@@ -106,7 +106,7 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                  f"predict {predict:.2f}s" if predict is not None else None,
                  f"peak memory {human_bytes(report.peak_memory_bytes)}" if report.peak_memory_bytes else None,
                  f"total {report.durations.get('total', 0):.1f}s"]
-        lines.append("Success: " + " · ".join(e for e in extra if e))
+        lines.append("Success: " + " · ".join(e for e in extra if e) + unchecked_names_note(report.data))
         if report.predictions_path:
             lines.append(f"  predictions written to {report.predictions_path}")
     else:
@@ -139,9 +139,19 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                 lines.append("  Where it crashed (Python's fault handler):" if crash
                              else "  Last lines of the model's output:")
                 lines += [f"    │ {line[:200]}" for line in tail]
+    shown = unchecked_names_note(report.data).lstrip(" ·") if report.status is Status.SUCCESS else None
     for note in report.notes:
-        lines.append(f"  note: {note}")
+        if note != shown:  # already on the verdict line
+            lines.append(f"  note: {note}")
     return lines
+
+
+def unchecked_names_note(data: dict) -> str:
+    """What a Success on synthetic data cannot prove: that the column names the model uses are Numerai's."""
+    if data.get("source") != "synthetic" or data.get("names_checked") or not data.get("features_named_by_pickle"):
+        return ""
+    return (f" · column names not checked against Numerai's data ({data['features_named_by_pickle']:,} from the "
+            "pickle) — `numerai-sandbox data fetch` once online checks them")
 
 
 def crash_lines(log: str, limit: int = 8) -> list[str]:

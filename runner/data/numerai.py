@@ -1,0 +1,235 @@
+"""Numerai's real live data: rounds fetched with numerapi into the cache, the newest used first.
+
+    <cache>/numerai/<version>/round-<N>/live.parquet, live_benchmark_models.parquet, features.json, meta.json
+    <cache>/numerai/<version>/features.json        the newest features.json of that version
+
+`data fetch` is the networked step; `run` only reads what is here. numerapi is imported
+only when something is downloaded, and the API's host is probed first (10 s at most) so
+that an offline machine gets one clear sentence instead of a hang or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from ..paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+
+LIVE, BENCHMARKS, FEATURES = "live.parquet", "live_benchmark_models.parquet", "features.json"
+ROUND_FILES = (LIVE, BENCHMARKS, FEATURES)
+PROBE_SECONDS = 10
+VERSION = re.compile(r"^v(\d+)(?:\.(\d+))?$")
+
+Progress = Callable[[str], None]
+
+
+class FetchError(Exception):
+    """Numerai's data cannot be had now (offline, API down, no such version): not the model's fault."""
+
+
+def version_key(version: str) -> tuple[int, int]:
+    match = VERSION.match(version)
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else (-1, -1)
+
+
+def root() -> Path:
+    return cache_dir() / "numerai"
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round's live data of one dataset version, as fetched."""
+
+    version: str
+    number: int
+    directory: Path
+    fetched_at: float
+
+    @property
+    def live(self) -> Path:
+        return self.directory / LIVE
+
+    @property
+    def benchmarks(self) -> Path | None:
+        path = self.directory / BENCHMARKS
+        return path if path.exists() else None
+
+    @property
+    def features(self) -> Path | None:
+        path = self.directory / FEATURES
+        return path if path.exists() else None
+
+    def age(self, now: float | None = None) -> str:
+        seconds = max(0.0, (now or time.time()) - self.fetched_at)
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+            if seconds >= size:
+                count = int(seconds // size)
+                return f"{count} {unit}{'s' if count != 1 else ''} ago"
+        return "just now"
+
+    def describe(self) -> str:
+        return f"Numerai's {self.version} live data, round {self.number} (fetched {self.age()})"
+
+
+def rounds(version: str | None = None) -> list[Round]:
+    """The cached rounds (of one version, or all), newest round first, newer version first."""
+    found = []
+    base = root()
+    versions = [version] if version else [p.name for p in base.glob("v*") if p.is_dir()]
+    for name in versions:
+        for directory in (base / name).glob("round-*"):
+            meta = directory / "meta.json"
+            if not (directory / LIVE).is_file() or not meta.is_file():
+                continue
+            try:
+                info = json.loads(meta.read_text())
+                found.append(Round(name, int(info["round"]), directory, float(info["fetched_at"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return sorted(found, key=lambda r: (r.number, version_key(r.version)), reverse=True)
+
+
+def newest_round(version: str | None = None) -> Round | None:
+    cached = rounds(version)
+    return cached[0] if cached else None
+
+
+def newest_features(version: str | None = None) -> tuple[str, Path] | None:
+    """(version, path) of the newest cached features.json, of that version or of any."""
+    base = root()
+    versions = [version] if version else sorted((p.name for p in base.glob("v*") if p.is_dir()),
+                                                key=version_key, reverse=True)
+    for name in versions:
+        path = base / name / FEATURES
+        if path.is_file():
+            return name, path
+    return None
+
+
+def read_features(path: Path) -> dict:
+    """features.json as Numerai writes it: {"feature_sets": {"small": [...], "all": [...]}, "targets": [...]}."""
+    try:
+        data = json.loads(path.read_text())
+        sets = data["feature_sets"]
+        if not isinstance(sets, dict) or not isinstance(sets.get("all", []), list):
+            raise ValueError("feature_sets is not a mapping of lists")
+        return data
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"{path} is not a Numerai features.json ({exc})") from exc
+
+
+# ---------------------------------------------------------------- fetching (the network step)
+
+def _client():
+    logging.getLogger("numerapi").setLevel(logging.CRITICAL)  # its errors become ours, said once
+    import numerapi
+
+    _probe(numerapi)
+    return numerapi.NumerAPI()
+
+
+def _probe(numerapi_module) -> None:
+    """Fail within seconds when the host numerapi talks to cannot be reached."""
+    url = getattr(getattr(numerapi_module, "base_api", None), "API_TOURNAMENT_URL", None)
+    if not url:
+        return  # a client that names no endpoint (a local stand-in)
+    host = urlparse(url).hostname or url
+    port = urlparse(url).port or 443
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        raise FetchError(f"{host} is unreachable ({exc.strerror or exc}); is this machine online?") from exc
+
+
+def _failure(what: str, exc: BaseException) -> FetchError:
+    text = str(exc).strip()
+    first = text.splitlines()[0][:200] if text else type(exc).__name__
+    return FetchError(f"cannot {what} with numerapi ({first}); is this machine online?")
+
+
+def available_versions(names: list[str]) -> list[str]:
+    """Dataset versions that publish a live.parquet, newest first (from numerapi's list_datasets)."""
+    versions = {name.split("/", 1)[0] for name in names if name.endswith("/" + LIVE)}
+    return sorted((v for v in versions if VERSION.match(v)), key=version_key, reverse=True)
+
+
+def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
+    """Download the current round's live data of `version` (default: the newest numerapi lists).
+
+    Returns the round and whether anything was downloaded (False: it was already cached)."""
+    api = _client()
+    try:
+        current = int(api.get_current_round())
+        names = list(api.list_datasets())
+    except Exception as exc:  # noqa: BLE001 - numerapi raises many kinds; all mean "not now"
+        raise _failure("ask Numerai for the current round", exc) from exc
+    versions = available_versions(names)
+    if not versions:
+        raise FetchError("numerapi lists no dataset with a live.parquet")
+    chosen = version or versions[0]
+    if chosen not in versions:
+        raise FetchError(f"Numerai publishes no {chosen}/live.parquet; available: {', '.join(versions)}")
+    final = ensure_dir(root() / chosen) / f"round-{current}"
+    with file_lock(f"numerai-{chosen}-{current}"):
+        cached = next((r for r in rounds(chosen) if r.number == current), None)
+        if cached is not None:
+            return cached, False
+        staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}fetch-{os.getpid()}-", dir=final.parent))
+        try:
+            for name in ROUND_FILES:
+                if f"{chosen}/{name}" not in names:
+                    if name == LIVE:
+                        raise FetchError(f"numerapi lists no {chosen}/{name}")
+                    continue
+                progress(f"downloading {chosen}/{name} (round {current})")
+                try:
+                    api.download_dataset(f"{chosen}/{name}", str(staging / name))
+                except Exception as exc:  # noqa: BLE001
+                    raise _failure(f"download {chosen}/{name}", exc) from exc
+            (staging / "meta.json").write_text(json.dumps({"round": current, "version": chosen,
+                                                           "fetched_at": time.time()}))
+            if final.exists():
+                shutil.rmtree(final)
+            staging.rename(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if (final / FEATURES).exists():
+            shutil.copyfile(final / FEATURES, final.parent / f".{FEATURES}.{os.getpid()}")
+            (final.parent / f".{FEATURES}.{os.getpid()}").replace(final.parent / FEATURES)
+    fetched = next(r for r in rounds(chosen) if r.number == current)
+    return fetched, True
+
+
+def download_dataset(dataset: str) -> Path:
+    """One numerapi dataset file (e.g. v5.2/live.parquet) of the current round, into that round's folder."""
+    version, _, name = dataset.partition("/")
+    api = _client()
+    try:
+        current = int(api.get_current_round())
+    except Exception as exc:  # noqa: BLE001
+        raise _failure("ask Numerai for the current round", exc) from exc
+    directory = ensure_dir(root() / version / f"round-{current}")
+    out = directory / name
+    with file_lock(f"numerai-{version}-{current}-{name}"):
+        if not out.exists():
+            tmp = out.with_name(f".{name}.{os.getpid()}.part")
+            try:
+                api.download_dataset(dataset, str(tmp))
+                tmp.rename(out)
+            except Exception as exc:  # noqa: BLE001
+                tmp.unlink(missing_ok=True)
+                raise _failure(f"download {dataset}", exc) from exc
+            meta = directory / "meta.json"
+            if not meta.exists():
+                meta.write_text(json.dumps({"round": current, "version": version, "fetched_at": time.time()}))
+    return out
