@@ -32,7 +32,7 @@ NUMERAI_FEATURE = re.compile(r"feature_[a-z]+_[a-z]+_[a-z]+")
 NUMERAI_TARGET = re.compile(r"target(_[a-z0-9]+)*_(20|60)|target")
 NUMERAI_BENCHMARK = re.compile(r"v\d{1,3}_[a-z0-9]+(_[a-z0-9]+)*")
 
-_TAIL = re.compile(rb"[A-Za-z0-9_]*")  # the rest of a name after its prefix, where no length says
+_TAIL = re.compile(rb"[a-z0-9_]*")  # the rest of a name after its prefix, where no length says
 _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _UTF32_PREFIX = "feature_".encode("utf-32-le")
 _BENCHMARK_START = re.compile(rb"(?<![A-Za-z0-9_])v[0-9]{1,3}_")
@@ -78,8 +78,14 @@ def _declared_length(data: bytes, start: int) -> int | None:
     """The length a serialisation format wrote just before the string that starts at `start`."""
     if start >= 2 and data[start - 2] in (0x8C, 0x55, 0x69):  # pickle SHORT_BINUNICODE, UBJSON 'U'/'i' + u8
         return data[start - 1]
-    if start >= 5 and data[start - 5] == 0x58:  # pickle BINUNICODE 'X' + u32
+    if start >= 3 and data[start - 3] == 0x49:  # UBJSON 'I' + big-endian int16
+        return int.from_bytes(data[start - 2:start], "big")
+    if start >= 5 and data[start - 5] == 0x58:  # pickle BINUNICODE 'X' + little-endian u32
         return int.from_bytes(data[start - 4:start], "little")
+    if start >= 5 and data[start - 5] == 0x6C:  # UBJSON 'l' + big-endian int32
+        return int.from_bytes(data[start - 4:start], "big")
+    if start >= 9 and data[start - 9] == 0x4C:  # UBJSON 'L' + big-endian int64 (XGBoost's strings)
+        return int.from_bytes(data[start - 8:start], "big")
     if start >= 4:  # flatbuffers (CatBoost): u32 length, then the bytes, then a NUL
         length = int.from_bytes(data[start - 4:start], "little")
         if 0 < length <= MAX_NAME and start + length < len(data) and data[start + length] == 0:
@@ -144,20 +150,27 @@ def scan_columns(path: Path, benchmarks: bool = True, budget_seconds: float = 10
 
 
 def _scan(data: bytes, limit: int, collector: _Collector, benchmarks: bool) -> None:
+    """The names that start before `limit`, added in the order they stand in the file."""
+    hits: list[tuple[int, str]] = []
     for prefix in (b"feature_", b"target"):
-        position = data.find(prefix, 0, limit)
+        end = min(len(data), limit + len(prefix) - 1)  # a prefix that starts before the limit counts
+        position = data.find(prefix, 0, end)
         while position != -1:
             name = _name_at(data, position)
             if name:
-                collector.add(name)
-            position = data.find(prefix, position + len(prefix), limit)
-    position = data.find(_UTF32_PREFIX, 0, limit)
+                hits.append((position, name))
+            position = data.find(prefix, position + len(prefix), end)
+    end = min(len(data), limit + len(_UTF32_PREFIX) - 1)
+    position = data.find(_UTF32_PREFIX, 0, end)
     while position != -1:
-        for name in _utf32_names_at(data, position):
-            collector.add(name)
-        position = data.find(_UTF32_PREFIX, position + len(_UTF32_PREFIX), limit)
+        hits += [(position, name) for name in _utf32_names_at(data, position)]
+        position = data.find(_UTF32_PREFIX, position + len(_UTF32_PREFIX), end)
     if benchmarks:
-        for match in _BENCHMARK_START.finditer(data, 0, limit):
+        for match in _BENCHMARK_START.finditer(data):
+            if match.start() >= limit:
+                break
             name = _name_at(data, match.start())
             if name:
-                collector.add(name)
+                hits.append((match.start(), name))
+    for _, name in sorted(hits, key=lambda hit: hit[0]):
+        collector.add(name)
