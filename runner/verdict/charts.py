@@ -116,7 +116,7 @@ def time_chart(report: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def histogram_chart(report: dict[str, Any]) -> dict[str, Any] | None:
-    """The predictions' distribution (bins counted on the host), with [0, 1] marked when values leave it."""
+    """The predictions' distribution (bins counted on the host); bins outside [0, 1] in red, its ends marked."""
     summary = report.get("predictions_summary") or {}
     histogram = summary.get("histogram")
     if not histogram:
@@ -125,12 +125,13 @@ def histogram_chart(report: dict[str, Any]) -> dict[str, Any] | None:
     bins = [{"from": a, "to": b, "count": c} for a, b, c in zip(edges, edges[1:], counts)]
     x = alt.X("from:Q", title=f"{summary.get('column', 'prediction')} value",
               scale=alt.Scale(domain=[edges[0], edges[-1]], nice=False))
-    bars = alt.Chart(alt.NamedData("histogram"), name="histogram_bars").mark_bar(color="#4a78c2", binSpacing=1).encode(
-        x=x, x2="to:Q", y=alt.Y("count:Q", title="rows", scale=alt.Scale(zero=True)), y2=alt.datum(0),
+    inside = alt.condition("datum.from >= 0 && datum.to <= 1", alt.value("#4a78c2"), alt.value("#c62828"))
+    bars = alt.Chart(alt.NamedData("histogram"), name="histogram_bars").mark_bar(binSpacing=1).encode(
+        x=x, x2="to:Q", y=alt.Y("count:Q", title="rows", scale=alt.Scale(zero=True)), y2=alt.datum(0), color=inside,
         tooltip=[alt.Tooltip("from:Q", format=".4f"), alt.Tooltip("to:Q", format=".4f"), "count:Q"])
     layers = [bars]
     if summary.get("outside_0_1"):
-        layers += [alt.Chart().mark_rule(color="#c62828", strokeDash=[4, 3]).encode(x=alt.datum(bound))
+        layers += [alt.Chart().mark_rule(color="#222", strokeDash=[4, 3]).encode(x=alt.datum(bound))
                    for bound in (0, 1)]
     chart = alt.layer(*layers).properties(width=WIDTH, height=200, datasets={"histogram": bins})
     return _configured(chart)

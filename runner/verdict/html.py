@@ -350,7 +350,7 @@ samples. Scroll or drag on the chart to zoom and pan; double-click to reset.</di
 {% if p %}
 {% if "histogram" in s.charts %}<div class="chart" id="{{ s.anchor }}-histogram"></div>
 {% if p.nan or p.infinite %}<div class="sub">Not in the histogram: {{ "{:,}".format(p.nan) }} NaN{% if p.infinite %} and {{ "{:,}".format(p.infinite) }} infinite{% endif %} value(s).</div>{% endif %}
-{% if p.outside_0_1 %}<div class="sub">The dashed lines mark 0 and 1: Numerai accepts values between them only.</div>{% endif %}{% else %}
+{% if p.outside_0_1 %}<div class="sub">The dashed lines mark 0 and 1: Numerai accepts values between them only (bins outside in red).</div>{% endif %}{% else %}
 <p class="sub">No histogram: the values are not numbers.</p>{% endif %}
 <table class="summary">
 <tr><th>column</th><th class="num">rows</th><th class="num">NaN</th><th class="num">min</th><th class="num">max</th>
