@@ -9,7 +9,7 @@ DEMO_PYTHON ?= 3.11
 # The images the tests need: 3.11 from Debian's own Python, 3.12 from a local CPython.
 TEST_PYTHONS ?= 3.11 3.12
 
-.PHONY: help setup engine fetch images examples demo test test-unit test-all bench bench-images clean distclean
+.PHONY: help setup engine browser fetch images examples demo test test-unit test-all bench bench-images clean distclean
 
 help:
 	@echo "make demo        set everything up and run the example model (prints its verdict)"
@@ -23,13 +23,17 @@ $(SANDBOX): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "numerai-sandbox needs Python >= 3.11 (set PYTHON=...)")'
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,html]'
 	@touch $@
 
 setup: $(SANDBOX)
 
 engine:
 	@bash scripts/ensure-engine.sh
+
+# Debian's chromium and chromium-driver, for the HTML report's browser test.
+browser:
+	@bash scripts/ensure-browser.sh
 
 # The only step that uses the network: base root filesystem and wheels into the local cache.
 fetch: setup engine
@@ -44,7 +48,7 @@ examples: images
 demo: examples
 	$(SANDBOX) run examples/build/py$(DEMO_PYTHON)/lgbm_1arg.pkl
 
-test: setup engine
+test: setup engine browser
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images build --python $$v || exit 1; done
 	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 TEST_PYTHONS="$(TEST_PYTHONS)" $(BIN)/pytest -q

@@ -2,11 +2,14 @@
 """Make the example pickles inside the image they will be tested in (no network, the caller's uid).
 
     python examples/build_examples.py --python 3.11 [--out examples/build/py3.11]
+    python examples/build_examples.py --sample-report examples/sample-report.html
+The second also runs lgbm_1arg.pkl with `run --html` to write the committed sample HTML report.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,13 +35,24 @@ def build(python: str, out: Path) -> list[Path]:
     return sorted(out.glob("*.pkl"))
 
 
+def sample_report(model: Path, page: Path) -> int:
+    """Run the example model as a user would, writing its HTML report; the run's exit code."""
+    root = HERE.parent
+    argv = [sys.executable, "-m", "runner", "run", str(model.resolve().relative_to(root)), "--html", str(page)]
+    return subprocess.run(argv, cwd=root).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default="3.11")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--sample-report", type=Path, metavar="HTML",
+                        help="then run lgbm_1arg.pkl with --html HTML (needs the html extra)")
     args = parser.parse_args()
     made = build(args.python, args.out or HERE / "build" / f"py{args.python}")
     print("\n".join(f"  {p}" for p in made))
+    if args.sample_report:
+        return sample_report(next(p for p in made if p.name == "lgbm_1arg.pkl"), args.sample_report.resolve())
     return 0
 
 

@@ -9,6 +9,7 @@ header: what came before stays usable, the rest is reported as a broken channel.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,38 @@ class FrameParser:
                 except (ValueError, UnicodeDecodeError):
                     return None
         return None
+
+    def phase_times(self, started_at: float, ended_at: float) -> list[dict[str, Any]]:
+        """Each harness phase with its start and end, in seconds since the container started.
+
+        Starts come from the phase frames' clock readings (`at`, the kernel's clock the host
+        shares), clamped into the container's life; a phase ends where the harness measured
+        its duration, else where the next one starts, else when the container ended.
+        """
+        life = max(ended_at - started_at, 0.0)
+        starts: list[tuple[str, float]] = []
+        for frame in self.frames:
+            if frame.kind != "phase":
+                continue
+            try:
+                body = frame.json()
+                name, at = body["phase"], float(body["at"])
+            except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+                continue
+            if isinstance(name, str) and name not in {n for n, _ in starts} and math.isfinite(at):
+                starts.append((name[:40], min(max(at - started_at, 0.0), life)))
+        done = self.last("done")
+        durations = done.get("durations") if isinstance(done, dict) else None
+        durations = durations if isinstance(durations, dict) else {}
+        out = []
+        for i, (name, start) in enumerate(starts):
+            following = starts[i + 1][1] if i + 1 < len(starts) else life
+            measured = durations.get(name)
+            end = following
+            if isinstance(measured, (int, float)) and math.isfinite(measured):
+                end = min(start + max(measured, 0.0), following)
+            out.append({"phase": name, "start": round(start, 3), "end": round(end, 3)})
+        return out
 
     @property
     def phase(self) -> str | None:

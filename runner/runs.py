@@ -212,6 +212,9 @@ class Run:
                               "evidence": found.python.evidence, "unknown_because": found.python.reasons_unknown,
                               "serializer": found.serializer, "protocol": found.protocol,
                               "risky": [r.reference for r in found.risky]}
+        # What `inspect` shows, kept for the HTML report: modules and recorded versions per image.
+        self.report.pickle.update({k: v for k, v in found.to_dict().items()
+                                   if k in ("modules", "recorded_versions", "callable", "images", "problems")})
         if request.python == "auto":
             choice = choose_python(found)
             self.report.pickle["choice"] = choice.reason
@@ -342,6 +345,7 @@ class Run:
         self.life.enter(Status.VALIDATING, returned)
         validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
         self.report.checks = [c.to_dict() for c in validation.checks]
+        self.report.predictions_summary = validation.summary
         if validation.frame is not None:
             self.report.n_predictions = len(validation.frame)
         verdict = diagnose.from_validation(validation)
@@ -371,6 +375,9 @@ class Run:
         self.report.durations["phases"] = {k: round(v, 3) for k, v in (done.get("durations") or {}).items()
                                            if isinstance(v, (int, float))}
         self.report.durations["container_seconds"] = round(outcome.run_seconds, 3)
+        self.report.memory_samples = outcome.memory_samples
+        if outcome.started_at is not None and outcome.ended_at is not None:
+            self.report.phase_times = self.parser.phase_times(outcome.started_at, outcome.ended_at)
         self.report.container.update(exit_code=outcome.exit_code, oom_killed=outcome.oom_killed,
                                      signal=diagnose._signal_name(outcome.signal) if outcome.signal else None,
                                      timed_out=outcome.timed_out)

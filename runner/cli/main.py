@@ -86,11 +86,15 @@ def _sweep_leftovers() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a one-file HTML report: verdict, memory and time chart, predictions "
+                   "(needs pip install 'numerai-sandbox[html]').")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
-        output: Path | None, as_json: bool, report_path: Path | None, debug: bool, keep: bool) -> None:
+        output: Path | None, as_json: bool, report_path: Path | None, html_path: Path | None, debug: bool,
+        keep: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -98,7 +102,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     """
     from ..runs import RunRequest, UsageError, execute
 
-    _check_inputs(model, data, benchmarks, output, report_path)
+    _check_inputs(model, data, benchmarks, output, report_path, html_path)
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
     console = Console(stream=sys.stderr if as_json else sys.stdout)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
@@ -121,9 +125,25 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
                      "`numerai-sandbox clean` removes it)")
     if report_path is not None:
         report.write(report_path)
+    exit_code = report.exit_code
+    if html_path is not None:
+        exit_code = _write_html(html_path, report, console) or exit_code
     if as_json:
         click.echo(report.to_json())
-    sys.exit(report.exit_code)
+    sys.exit(exit_code)
+
+
+def _write_html(path: Path, report, console: Console) -> int | None:
+    """The HTML report; failing to write it is one line and, after a Success, exit code 3 (not a traceback)."""
+    from ..verdict import html
+
+    try:
+        console.line(f"  HTML report: {html.write(path, [report]).resolve()}")
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the page is an extra
+        click.echo(f"numerai-sandbox: error: could not write the HTML report {path}: {type(exc).__name__}: {exc}",
+                   err=True)
+        return report.exit_code or 3
+    return None
 
 
 def _check_model_file(model: Path) -> None:
@@ -139,7 +159,7 @@ def _check_model_file(model: Path) -> None:
 
 
 def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
-                  report_path: Path | None) -> None:
+                  report_path: Path | None, html_path: Path | None = None) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
     _check_model_file(model)
     from .. import data as live_data
@@ -154,15 +174,24 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             raise InputError(str(exc)) from exc
         if local is not None:
             inputs.add(local)
-    for value, option in ((output, "--output"), (report_path, "--report")):
+    written: dict[Path, str] = {}
+    for value, option in ((output, "--output"), (report_path, "--report"), (html_path, "--html")):
         if value is None:
             continue
         if value.resolve() in inputs:
             raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
         if not value.resolve().parent.is_dir():
             raise InputError(f"{option}: directory {value.parent} does not exist")
-    if output is not None and report_path is not None and output.resolve() == report_path.resolve():
-        raise InputError("--output and --report name the same file")
+        if value.resolve() in written:
+            raise InputError(f"{written[value.resolve()]} and {option} name the same file")
+        written[value.resolve()] = option
+    if html_path is not None:
+        from ..verdict.html import HtmlUnavailable, check_available
+
+        try:
+            check_available()
+        except HtmlUnavailable as exc:
+            raise InputError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- inspect

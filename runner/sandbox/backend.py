@@ -7,8 +7,11 @@ nothing heavy, so the command line can describe limits without loading the Docke
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+MAX_MEMORY_SAMPLES = 3000  # 10 minutes at 0.2 s; longer runs are thinned evenly
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Outcome:
     run_seconds: float = 0.0
     peak_memory_bytes: int | None = None
     engine_error: str | None = None
+    started_at: float | None = None  # the container's start (epoch seconds, the engine's clock)
+    ended_at: float | None = None  # when it exited
+    memory_samples: list[list[float]] = field(default_factory=list)  # [seconds since start, bytes in use]
 
     @property
     def signal(self) -> int | None:
@@ -68,6 +74,62 @@ class Outcome:
         if self.exit_code is not None and 128 < self.exit_code < 160:
             return self.exit_code - 128
         return None
+
+
+class MemorySamples:
+    """The container's memory in use over time: [seconds since start, bytes], bounded in size.
+
+    A sampler adds one reading per tick. When the series reaches `limit` points, every
+    other point is dropped and only every other tick is kept from then on, so the points
+    stay evenly spread over the whole run. The largest reading is kept aside and always
+    appears in `points()`, even when it fell between kept ticks. Safe to read from another
+    thread while it grows.
+    """
+
+    def __init__(self, limit: int = MAX_MEMORY_SAMPLES):
+        self.limit = max(limit, 4)
+        self._points: list[list[float]] = []
+        self._largest: list[float] | None = None
+        self._last: list[float] | None = None
+        self._stride = 1
+        self._ticks = 0
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float, in_use: int) -> None:
+        point = [round(seconds, 3), int(in_use)]
+        with self._lock:
+            self._last = point
+            if self._largest is None or point[1] > self._largest[1]:
+                self._largest = point
+            on_stride = self._ticks % self._stride == 0
+            self._ticks += 1
+            if not on_stride:
+                return
+            self._points.append(point)
+            if len(self._points) >= self.limit:
+                self._points = self._points[::2]
+                self._stride *= 2
+
+    def points(self) -> list[list[float]]:
+        """A copy of the series so far, oldest first, the largest reading included."""
+        with self._lock:
+            points = [list(p) for p in self._points]
+            largest = self._largest
+        if largest is not None and largest not in points:
+            points.append(list(largest))
+            points.sort()
+        return points
+
+    @property
+    def latest(self) -> list[float] | None:
+        """The last reading (kept in the series or not): what a live display shows."""
+        with self._lock:
+            return list(self._last) if self._last else None
+
+    @property
+    def largest(self) -> int | None:
+        with self._lock:
+            return self._largest[1] if self._largest else None
 
 
 class StreamSink:

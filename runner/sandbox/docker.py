@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,7 +26,7 @@ import psutil
 import requests
 
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
-from .backend import Backend, ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
@@ -159,58 +160,95 @@ def temp_dir(purpose: str) -> Path:
 # ---------------------------------------------------------------- running one container
 
 class MemoryWatcher(threading.Thread):
-    """Follows the container's memory peak from its cgroup (falls back to the stats API)."""
+    """Samples the container's memory in use every 0.2 s from its cgroup (the stats API as fallback).
 
-    def __init__(self, client: docker.DockerClient, container_id: str, pid: int):
+    `samples` is the curve ([seconds since the container started, bytes]), readable while the
+    watcher runs; `peak` is the cgroup's own high-water mark, which also sees the spikes
+    between two samples.
+    """
+
+    def __init__(self, client: docker.DockerClient, container_id: str, pid: int, started_at: float):
         super().__init__(daemon=True, name="memory-watcher")
         self.client, self.container_id = client, container_id
-        self.peak = 0
+        self.samples = MemorySamples()
+        self._peak_file_value = 0
         self._stop_event = threading.Event()
-        self._file = _cgroup_memory_file(pid)
+        self._current_file, self._peak_file = _cgroup_memory_files(pid)
+        # Seconds since the container started, on the monotonic clock from here on.
+        self._origin = time.monotonic() - (time.time() - started_at)
+
+    @property
+    def peak(self) -> int:
+        return max(self._peak_file_value, self.samples.largest or 0)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             self.sample()
-            self._stop_event.wait(0.2 if self._file else 1.0)
+            self._stop_event.wait(0.2 if self._current_file else 1.0)
 
     def sample(self) -> None:
-        value = None
-        if self._file is not None:
-            try:
-                value = int(self._file.read_text().strip())
-            except (OSError, ValueError):
-                self._file = None
-        if value is None:
-            try:
-                stats = self.client.api.stats(self.container_id, stream=False, one_shot=True)
-                memory = stats.get("memory_stats") or {}
-                value = memory.get("max_usage") or memory.get("usage")
-            except (docker.errors.DockerException, requests.exceptions.RequestException):
-                value = None
-        if value:
-            self.peak = max(self.peak, int(value))
+        seconds = time.monotonic() - self._origin
+        in_use = _read_int(self._current_file)
+        if in_use is None:
+            self._current_file = None
+            in_use = self._from_stats()
+        if in_use:
+            self.samples.add(seconds, in_use)
+        peak = _read_int(self._peak_file)
+        if peak is None:
+            self._peak_file = None
+        else:
+            self._peak_file_value = max(self._peak_file_value, peak)
+
+    def _from_stats(self) -> int | None:
+        try:
+            stats = self.client.api.stats(self.container_id, stream=False, one_shot=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return None
+        memory = stats.get("memory_stats") or {}
+        self._peak_file_value = max(self._peak_file_value, int(memory.get("max_usage") or 0))
+        return memory.get("usage")
 
     def stop(self) -> None:
         self._stop_event.set()
 
 
-def _cgroup_memory_file(pid: int) -> Path | None:
+def _read_int(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _cgroup_memory_files(pid: int) -> tuple[Path | None, Path | None]:
+    """The container's (memory in use, high-water mark) files: cgroup v1, else v2 (peak needs Linux 5.19)."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
-        return None
+        return None, None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
-            candidate = Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.max_usage_in_bytes"
-            if candidate.exists():
-                return candidate
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            if (base / "memory.usage_in_bytes").exists():
+                return base / "memory.usage_in_bytes", base / "memory.max_usage_in_bytes"
         if controllers == "":
-            for name in ("memory.peak", "memory.current"):
-                candidate = Path("/sys/fs/cgroup") / path.lstrip("/") / name
-                if candidate.exists():
-                    return candidate
-    return None
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            if (base / "memory.current").exists():
+                peak = base / "memory.peak"
+                return base / "memory.current", peak if peak.exists() else None
+    return None, None
+
+
+def engine_time(stamp: str | None) -> float | None:
+    """The engine's RFC 3339 timestamp (nanoseconds, Z) as epoch seconds; None for its zero time."""
+    try:
+        when = datetime.fromisoformat((stamp or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return when if when > 0 else None
 
 
 def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
@@ -295,7 +333,8 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
     started = time.monotonic()
     on_started()
     state = client.api.inspect_container(container_id)["State"]
-    watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0)
+    outcome.started_at = engine_time(state.get("StartedAt")) or time.time() - (time.monotonic() - started)
+    watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0, outcome.started_at)
     watcher.start()
     deadline = started + limits.timeout_seconds
     try:
@@ -324,6 +363,8 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
     outcome.oom_killed = bool(state.get("OOMKilled"))
     outcome.engine_error = state.get("Error") or None
     outcome.peak_memory_bytes = watcher.peak or None
+    outcome.memory_samples = watcher.samples.points()
+    outcome.ended_at = engine_time(state.get("FinishedAt")) or outcome.started_at + outcome.run_seconds
     return outcome
 
 

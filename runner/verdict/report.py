@@ -25,12 +25,15 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     durations: dict[str, Any] = field(default_factory=dict)
     peak_memory_bytes: int | None = None
+    memory_samples: list[list[float]] = field(default_factory=list)  # [seconds since start, bytes in use]
+    phase_times: list[dict[str, Any]] = field(default_factory=list)  # {phase, start, end}, seconds since start
     limits: dict[str, Any] = field(default_factory=dict)
     python: str | None = None
     python_full: str | None = None
     image: dict[str, Any] | None = None
     library_versions: dict[str, str] = field(default_factory=dict)
     n_predictions: int | None = None
+    predictions_summary: dict[str, Any] | None = None  # count, NaN, range, ties, histogram (see validate)
     predictions_path: str | None = None
     logs_tail: str = ""
     logs_truncated: bool = False
@@ -61,12 +64,15 @@ class Report:
             "timeline": self.timeline,
             "durations": self.durations,
             "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_samples": self.memory_samples,
+            "phase_times": self.phase_times,
             "limits": self.limits,
             "python": self.python,
             "python_full": self.python_full,
             "image": self.image,
             "library_versions": self.library_versions,
             "n_predictions": self.n_predictions,
+            "predictions_summary": self.predictions_summary,
             "predictions_path": self.predictions_path,
             "logs_tail": self.logs_tail,
             "logs_truncated": self.logs_truncated,

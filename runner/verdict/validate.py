@@ -27,6 +27,7 @@ import pandas as pd
 from ..reasons import OUTPUT_RULES
 
 MAX_EXAMPLES = 5
+HISTOGRAM_BINS = 50
 ID_COLUMNS = ["id"]
 PREDICTION_COLUMNS = ["prediction", "probability"]
 
@@ -39,6 +40,7 @@ class Check:
     examples: list[str] = field(default_factory=list)
     detail: str = ""
     overridden: bool = False  # numerai-tools accepted what this rule rejects: a warning only
+    rows: list[list[str]] = field(default_factory=list)  # [id, value] of the example rows, when it failed
 
     @property
     def source(self) -> str:
@@ -51,7 +53,7 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "source": self.source, "passed": self.passed,
                 "blocking": self.blocking, "count": self.count, "examples": self.examples,
-                "detail": self.detail}
+                "detail": self.detail, "rows": self.rows}
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Validation:
     checks: list[Check]
     frame: pd.DataFrame | None  # the submission as Numerai reads it (id, prediction)
     numerai_tools_error: str | None = None  # numerai-tools' own message when it rejects
+    summary: dict[str, Any] | None = None  # what the predictions look like (summarize)
 
     @property
     def failed(self) -> Check | None:
@@ -130,7 +133,7 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
     range_ok = not outside.any() and claimed != "out_of_range"
     checks.append(Check("out_of_range", range_ok, int(outside.sum()), _examples(index[outside]),
                         "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
-                        f"(min {first.min()!r}, max {first.max()!r})"))
+                        f"(min {float(first.min())!r}, max {float(first.max())!r})"))
     return checks
 
 
@@ -200,11 +203,11 @@ def upload_checks(submission: pd.DataFrame, live: pd.Series) -> list[Check]:
     outside = (preds < 0) | (preds > 1) | preds.isna()
     checks.append(Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()),
                         [] if in_range else _examples(live_sub.loc[outside, id_col]),
-                        "" if in_range else f"values range from {preds.min()!r} to {preds.max()!r}"))
+                        "" if in_range else f"values range from {float(preds.min())!r} to {float(preds.max())!r}"))
     std = preds.std()
     constant = bool(np.isclose(0, std))
     checks.append(Check("constant", not constant, len(preds) if constant else 0,
-                        detail=f"standard deviation is {std!r}" if constant else ""))
+                        detail=f"standard deviation is {float(std)!r}" if constant else ""))
     return checks
 
 
@@ -245,14 +248,61 @@ def validate(facts: dict[str, Any], payload: bytes | None, live: pd.Series) -> V
     frame = read_submission(payload) if payload is not None else None
     checks = in_image_checks(facts, frame)
     in_image_failed = any(c.passed is False for c in checks)
+    levels = int(facts.get("index_levels", 1)) if isinstance(facts.get("index_levels"), int) else 1
+    summary = summarize(frame.iloc[:, levels]) if frame is not None and frame.shape[1] > levels else None
     if frame is None or in_image_failed:
         why = "the image's own checks failed first" if in_image_failed else "no predictions came back"
         checks += [_skip(code, why) for code, rule in OUTPUT_RULES.items() if rule.source == "numerai-tools"]
-        return Validation(checks, frame)
+        _show_rows(checks, frame, levels)
+        return Validation(checks, frame, summary=summary)
     upload = upload_checks(frame, live)
     verdict = numerai_tools_verdict(frame, live)
     _defer_to_numerai_tools(upload, verdict)
-    return Validation(checks + upload, frame, verdict)
+    _show_rows(checks + upload, frame, levels)
+    return Validation(checks + upload, frame, verdict, summary)
+
+
+# ---------------------------------------------------------------- what the predictions look like
+
+def summarize(values: pd.Series) -> dict[str, Any]:
+    """The first prediction column as a person wants to see it: count, NaN, range, ties, histogram.
+
+    Ties count the rows whose value another row shares (Numerai ranks predictions, so a
+    spike of equal values is worth seeing). The histogram has HISTOGRAM_BINS equal bins over
+    [0, 1], widened to the values' range when they leave it; NaN and infinities stay out of it.
+    """
+    out: dict[str, Any] = {"column": str(values.name)[:200], "count": int(len(values)),
+                           "nan": int(values.isna().sum()), "numeric": False}
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+        out["distinct"] = int(values.nunique())
+        return out
+    numbers = values.astype(float).to_numpy()
+    finite = numbers[np.isfinite(numbers)]
+    present = numbers[~np.isnan(numbers)]
+    out.update(numeric=True, infinite=int(len(present) - len(finite)),
+               distinct=int(len(np.unique(present))),
+               tied_rows=int(pd.Series(present).duplicated(keep=False).sum()),
+               outside_0_1=int(((present < 0) | (present > 1)).sum()))
+    if len(finite) == 0:
+        return out
+    low, high = float(finite.min()), float(finite.max())
+    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=(min(low, 0.0), max(high, 1.0)))
+    out.update(min=low, max=high, mean=float(finite.mean()), std=float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+               histogram={"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]})
+    return out
+
+
+def _show_rows(checks: list[Check], frame: pd.DataFrame | None, levels: int) -> None:
+    """Attach the example rows (id and value) to each failed rule that names ids."""
+    if frame is None or frame.shape[1] <= levels:
+        return
+    labels = _row_labels(frame, levels)
+    values = frame.iloc[:, levels]
+    for check in checks:
+        if check.passed is False and check.examples:
+            wanted = labels.isin(check.examples).to_numpy()
+            check.rows = [[label[:200], "NaN" if pd.isna(value) else str(value)[:200]]
+                          for label, value in zip(labels[wanted][:2 * MAX_EXAMPLES], values[wanted][:2 * MAX_EXAMPLES])]
 
 
 _TOOLS_PREFIXES = {"invalid_submission_headers": "bad_headers", "invalid_submission_ids": "missing_ids",
