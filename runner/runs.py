@@ -16,6 +16,7 @@ import os
 import secrets
 import stat
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from .inspection.analysis import (Inspection, choose_python, code_candidates, in
 from .lifecycle import Lifecycle, Status
 from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
-from .verdict.report import Report, unchecked_names_note
+from .verdict.report import Report, human_bytes, unchecked_names_note
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -66,6 +67,8 @@ class RunRequest:
     keep: bool = False
     extra_requirements: Path | None = None
     force: bool = False  # run even where the pickle's Python cannot load (auto never needs it)
+    live: bool = True  # show elapsed time and memory while the model runs (off for --json, --quiet, check)
+    cancel: threading.Event | None = None  # set by the caller (check's Ctrl-C): stop and report interrupted
 
 
 class LogBuffer:
@@ -115,23 +118,71 @@ class LogBuffer:
 
 
 class RunSink(StreamSink):
-    def __init__(self, parser: FrameParser, logs: LogBuffer, console: Console, debug: bool):
+    """The container's output during a run: the harness's frames, the model's log, the live display."""
+
+    def __init__(self, parser: FrameParser, logs: LogBuffer, console: Console, debug: bool,
+                 cancel: threading.Event | None = None, live: "LiveProgress | None" = None):
         self.parser, self.logs, self.console, self.debug = parser, logs, console, debug
+        self.cancel, self.live = cancel, live
 
     def stdout(self, chunk: bytes) -> None:
         for frame in self.parser.feed(chunk):
-            if frame.kind == "phase":
-                body = self.parser.last("phase") or {}
-                if body.get("phase") in ("loading", "reading_data", "predicting"):
-                    self.console.progress(diagnose.PHASES[body["phase"]] + "...")
+            if frame.kind != "phase":
+                continue
+            try:
+                phase = frame.json().get("phase")
+            except (ValueError, AttributeError):
+                continue
+            if phase in ("loading", "reading_data", "predicting"):
+                self.console.progress(diagnose.PHASES[phase] + "...")
 
     def stderr(self, chunk: bytes) -> None:
         self.logs.add(chunk)
         if self.debug:
             self.console.model_output(chunk)
 
+    def watch_memory(self, samples) -> None:
+        if self.live is not None:
+            self.live.samples = samples
+
     def abort_reason(self) -> str | None:
+        if self.cancel is not None and self.cancel.is_set():
+            return "interrupted"
         return "output_too_large" if self.parser.oversized else None
+
+
+class LiveProgress(threading.Thread):
+    """While the model runs: the phase, elapsed time against the timeout, memory against the limit.
+
+    Updated in place on a terminal (4 times a second); a plain line every 10 s in a log.
+    """
+
+    def __init__(self, console: Console, limits: Limits, parser: FrameParser, interval: float | None = None):
+        super().__init__(daemon=True, name="live-progress")
+        self.console, self.limits, self.parser = console, limits, parser
+        self.interval = interval if interval is not None else 0.25 if console.tty else 10.0
+        self.samples = None
+        self.started = time.monotonic()
+        self.done = threading.Event()
+
+    def line(self) -> str:
+        phase = diagnose.PHASES.get(self.parser.phase, self.parser.phase or "starting")
+        parts = [f"{phase}... {time.monotonic() - self.started:.1f}s of {self.limits.timeout_seconds:g}s"]
+        latest = self.samples.latest if self.samples is not None else None
+        if latest:
+            parts.append(f"memory {human_bytes(latest[1])} of {human_bytes(self.limits.memory_bytes)} "
+                         f"({latest[1] / self.limits.memory_bytes:.0%})")
+        return " · ".join(parts)
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            if self.console.tty:
+                self.console.progress(self.line())
+            else:
+                self.console.detail(self.line())
+
+    def stop(self) -> None:
+        self.done.set()
 
 
 def container_user(paths: list[Path]) -> str:
@@ -322,19 +373,35 @@ class Run:
             limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
-        running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
+        running = (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
                    f"no network · timeout {limits.timeout_seconds:g}s")
         def created(container_id: str) -> None:
             self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
                                      "user": spec.user}
 
-        sink = RunSink(self.parser, self.logs, self.console, request.debug)
+        live = LiveProgress(self.console, limits, self.parser) if request.live and not self.console.quiet else None
+
+        def started() -> None:
+            self.life.enter(Status.RUNNING, running)
+            if live is not None:
+                live.started = time.monotonic()
+                live.start()
+
+        def waiting() -> None:
+            self.console.detail("waiting for a free CPU: every core runs another sandbox (cores are never "
+                                "shared, so timings stay Numerai's)")
+
+        sink = RunSink(self.parser, self.logs, self.console, request.debug, request.cancel, live)
         try:
-            outcome = backend.run(spec, sink, on_started=lambda: self.life.enter(Status.RUNNING, running),
-                                  on_created=created)
+            outcome = backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
         except docker.errors.ImageNotFound as exc:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
+        finally:
+            if live is not None:
+                live.stop()
         self._record_outcome(outcome)
+        if outcome.aborted == "interrupted":
+            raise KeyboardInterrupt("cancelled")
         return outcome
 
     def _validate(self, live_ids: pd.Series) -> Verdict:
@@ -378,7 +445,7 @@ class Run:
         self.report.memory_samples = outcome.memory_samples
         if outcome.started_at is not None and outcome.ended_at is not None:
             self.report.phase_times = self.parser.phase_times(outcome.started_at, outcome.ended_at)
-        self.report.container.update(exit_code=outcome.exit_code, oom_killed=outcome.oom_killed,
+        self.report.container.update(cpus=outcome.cores, exit_code=outcome.exit_code, oom_killed=outcome.oom_killed,
                                      signal=diagnose._signal_name(outcome.signal) if outcome.signal else None,
                                      timed_out=outcome.timed_out)
         self.report.phase = self.parser.phase
@@ -395,6 +462,10 @@ class Run:
     def _finish(self, verdict: Verdict) -> None:
         status = Status.SUCCESS if verdict.reason is None else Status.for_blame(verdict.blame)
         report = self.report
+        relaxed = self.request.limits.relaxed()
+        if relaxed:
+            report.notes.append(f"limits above Numerai's ({', '.join(relaxed)}): a verdict under them is not "
+                                "Numerai's (1 CPU, 4 GB, 10 minutes)")
         if status is Status.SUCCESS and unchecked_names_note(report.data):
             report.notes.append(unchecked_names_note(report.data).lstrip(" ·"))
         report.status, report.reason, report.subcode = status, verdict.reason, verdict.subcode

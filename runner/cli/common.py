@@ -118,3 +118,27 @@ class EngineCommand(click.Command):
             fail(f"the Docker engine refused: {getattr(exc, 'explanation', None) or exc}")
 
 
+
+
+def check_outputs(inputs: set, outputs: dict) -> None:
+    """Files we are asked to write: never one of the inputs, in a directory that exists, each named once;
+    and the HTML page only when its extra is installed."""
+    written: dict = {}
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        where = value.resolve()
+        if where in inputs:
+            raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
+        if not where.parent.is_dir():
+            raise InputError(f"{option}: directory {value.parent} does not exist")
+        if where in written:
+            raise InputError(f"{written[where]} and {option} name the same file")
+        written[where] = option
+    if outputs.get("--html") is not None:
+        from ..verdict.html import HtmlUnavailable, check_available
+
+        try:
+            check_available()
+        except HtmlUnavailable as exc:
+            raise InputError(str(exc)) from exc

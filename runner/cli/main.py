@@ -18,8 +18,9 @@ from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..verdict.report import human_bytes, summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_data_version,
-                     parse_duration, parse_memory, positive_float)
+from .common import (EXIT_HELP, EngineCommand, InputError, check_outputs, connect_engine, converter,
+                     parse_data_version, parse_duration, parse_memory, positive_float)
+from .check import SHARED_RUN_OPTIONS, check
 from .data import data
 from .images import images_group
 
@@ -38,6 +39,7 @@ def cli() -> None:
 
 cli.add_command(images_group)
 cli.add_command(data)
+cli.add_command(check)
 
 
 def _sweep_leftovers() -> None:
@@ -91,10 +93,11 @@ def _sweep_leftovers() -> None:
                    "(needs pip install 'numerai-sandbox[html]').")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verdict (no statuses, progress or details).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
         output: Path | None, as_json: bool, report_path: Path | None, html_path: Path | None, debug: bool,
-        keep: bool) -> None:
+        keep: bool, quiet: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -104,16 +107,18 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
 
     _check_inputs(model, data, benchmarks, output, report_path, html_path)
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
-    console = Console(stream=sys.stderr if as_json else sys.stdout)
+    stream = sys.stderr if as_json else sys.stdout
+    console = Console(stream=stream, quiet=quiet)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
                          benchmarks=benchmarks, limits=limits, output=output, debug=debug, keep=keep,
-                         extra_requirements=extra_requirements, force=force)
+                         extra_requirements=extra_requirements, force=force, live=not as_json)
     try:
         report = execute(request, console)
     except UsageError as exc:
         raise InputError(str(exc)) from exc
+    console = Console(stream=stream)  # the verdict is printed even with --quiet
     for line in summary_lines(report, debug):
         console.line(line)
     if debug and report.traceback:
@@ -131,6 +136,10 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     if as_json:
         click.echo(report.to_json())
     sys.exit(exit_code)
+
+
+# `check` takes every option of `run` that shapes a single run, defined once (here, on `run`).
+check.params.extend(p for p in run.params if p.name in SHARED_RUN_OPTIONS)
 
 
 def _write_html(path: Path, report, console: Console) -> int | None:
@@ -174,24 +183,7 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             raise InputError(str(exc)) from exc
         if local is not None:
             inputs.add(local)
-    written: dict[Path, str] = {}
-    for value, option in ((output, "--output"), (report_path, "--report"), (html_path, "--html")):
-        if value is None:
-            continue
-        if value.resolve() in inputs:
-            raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
-        if not value.resolve().parent.is_dir():
-            raise InputError(f"{option}: directory {value.parent} does not exist")
-        if value.resolve() in written:
-            raise InputError(f"{written[value.resolve()]} and {option} name the same file")
-        written[value.resolve()] = option
-    if html_path is not None:
-        from ..verdict.html import HtmlUnavailable, check_available
-
-        try:
-            check_available()
-        except HtmlUnavailable as exc:
-            raise InputError(str(exc)) from exc
+    check_outputs(inputs, {"--output": output, "--report": report_path, "--html": html_path})
 
 
 # ---------------------------------------------------------------- inspect

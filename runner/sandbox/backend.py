@@ -25,11 +25,32 @@ class Limits:
     max_output_bytes: int = 256 * 1024**2
     max_log_bytes: int = 8 * 1024**2  # kept in the host's memory (head and tail)
 
+    def relaxed(self) -> list[str]:
+        """What is more generous than Numerai's 1 CPU, 4 GB and 10 minutes: a Success then proves less."""
+        numerai = NUMERAI_LIMITS
+        out = []
+        if self.cpus > numerai.cpus:
+            out.append(f"{self.cpus:g} CPUs")
+        if self.memory_bytes > numerai.memory_bytes:
+            out.append(f"{self.memory_bytes / 1024**3:g} GiB of memory")
+        if self.timeout_seconds > numerai.timeout_seconds:
+            out.append(f"{self.timeout_seconds:g} s")
+        return out
+
+    def is_numerais(self) -> bool:
+        numerai = NUMERAI_LIMITS
+        return (self.cpus, self.memory_bytes, self.timeout_seconds) == (numerai.cpus, numerai.memory_bytes,
+                                                                        numerai.timeout_seconds)
+
     def to_dict(self) -> dict:
         return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0,
                 "timeout_seconds": self.timeout_seconds, "network": "none", "pids": self.pids,
                 "open_files": self.open_files, "tmp_bytes": self.tmp_bytes,
-                "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes}
+                "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes,
+                "numerai": self.is_numerais(), "relaxed": self.relaxed()}
+
+
+NUMERAI_LIMITS = Limits()  # what Numerai's hosted runner gives every model
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,7 @@ class Outcome:
     aborted: str | None = None  # why the host killed the container early (e.g. output cap)
     run_seconds: float = 0.0
     peak_memory_bytes: int | None = None
+    cores: list[int] = field(default_factory=list)  # the host cores the sandbox ran on (its own)
     engine_error: str | None = None
     started_at: float | None = None  # the container's start (epoch seconds, the engine's clock)
     ended_at: float | None = None  # when it exited
@@ -138,6 +160,9 @@ class StreamSink:
     def stdout(self, chunk: bytes) -> None: ...
 
     def stderr(self, chunk: bytes) -> None: ...
+
+    def watch_memory(self, samples: MemorySamples) -> None:
+        """Called once the container's memory is being sampled; a live display may read the samples."""
 
     def abort_reason(self) -> str | None:
         """A reason to kill the container now (e.g. output beyond the cap), or None."""

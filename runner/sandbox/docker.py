@@ -26,6 +26,7 @@ import psutil
 import requests
 
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
+from . import cpus
 from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
@@ -78,16 +79,31 @@ class DockerBackend(Backend):
 
     def __init__(self, client: docker.DockerClient):
         self.client = client
+        self._cores: int | None = None
 
     @classmethod
     def connect(cls) -> "DockerBackend":
         return cls(connect())
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
-            on_created: Callable[[str], None] = lambda container_id: None) -> Outcome:
-        with container(self.client, spec) as container_id:
-            on_created(container_id)
-            return run(self.client, container_id, spec.limits, sink, on_started)
+            on_created: Callable[[str], None] = lambda container_id: None,
+            on_waiting: Callable[[], None] = lambda: None) -> Outcome:
+        """One sandbox on cores of its own (waiting for free ones when every core is taken)."""
+        with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
+                           cancelled=lambda: sink.abort_reason() is not None) as cores:
+            with container(self.client, spec, cores) as container_id:
+                on_created(container_id)
+                outcome = run(self.client, container_id, spec.limits, sink, on_started)
+                outcome.cores = cores
+                return outcome
+
+    def cores(self) -> int:
+        """The engine's CPU count (a remote engine's or a VM's, not necessarily this host's)."""
+        if self._cores is None:
+            local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://") and hasattr(os, "sched_getaffinity")
+            self._cores = (len(os.sched_getaffinity(0)) if local
+                           else int((self.client.info() or {}).get("NCPU") or os.cpu_count() or 1))
+        return self._cores
 
     def close(self) -> None:
         self.client.close()
@@ -251,7 +267,7 @@ def engine_time(stamp: str | None) -> float | None:
     return when if when > 0 else None
 
 
-def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
+def _host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None) -> dict:
     limits = spec.limits
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
@@ -265,7 +281,7 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
         nano_cpus=int(limits.cpus * 1e9),
         # Also show the model only that many cores, so thread pools (OpenMP in LightGBM/XGBoost)
         # size themselves as on Numerai's 1-CPU machine instead of thrashing inside the quota.
-        cpuset_cpus=choose_cpus(limits.cpus),
+        cpuset_cpus=",".join(map(str, cores)) if cores else None,
         pids_limit=limits.pids,
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
@@ -281,28 +297,16 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
     )
 
 
-def choose_cpus(cpus: float) -> str | None:
-    """ceil(cpus) of this machine's cores, picked at random so concurrent runs spread out."""
-    import math
-    import random
-
-    available = sorted(os.sched_getaffinity(0))
-    wanted = math.ceil(cpus)
-    if wanted >= len(available):
-        return None
-    return ",".join(str(c) for c in sorted(random.sample(available, wanted)))
-
-
 @contextlib.contextmanager
-def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]:
-    """Create the container; always remove it afterwards (unless kept), whatever happens."""
+def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None = None) -> Iterator[str]:
+    """Create the container on these cores; always remove it afterwards (unless kept), whatever happens."""
     labels = labels_for("run", **spec.labels)
     if spec.keep:
         labels[f"{LABEL}.keep"] = "1"
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
         environment=spec.environment, labels=labels, working_dir="/tmp",
-        network_disabled=True, host_config=_host_config(client, spec),
+        network_disabled=True, host_config=_host_config(client, spec, cores),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
     container_id = created["Id"]
@@ -336,6 +340,7 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
     outcome.started_at = engine_time(state.get("StartedAt")) or time.time() - (time.monotonic() - started)
     watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0, outcome.started_at)
     watcher.start()
+    sink.watch_memory(watcher.samples)
     deadline = started + limits.timeout_seconds
     try:
         while True:

@@ -109,15 +109,16 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
     if report.status is Status.SUCCESS:
         predict = (report.durations.get("phases") or {}).get("predicting")
         extra = [f"{report.n_predictions:,} predictions" if report.n_predictions is not None else None,
-                 f"predict {predict:.2f}s" if predict is not None else None,
-                 f"peak memory {human_bytes(report.peak_memory_bytes)}" if report.peak_memory_bytes else None,
+                 f"predict {predict:.2f}s" if predict is not None else None, *headroom(report),
                  f"total {report.durations.get('total', 0):.1f}s"]
-        lines.append("Success: " + " · ".join(e for e in extra if e) + unchecked_names_note(report.data))
+        lines.append("Success: " + " · ".join(e for e in extra if e) + unchecked_names_note(report.data)
+                     + relaxed_note(report.limits))
+        lines += [f"  warning: {w}" for w in headroom_warnings(report)]
         if report.predictions_path:
             lines.append(f"  predictions written to {report.predictions_path}")
     else:
         code = report.reason + (f"/{report.subcode}" if report.subcode else "")
-        lines.append(f"{report.status.value} ({code}): {report.message}")
+        lines.append(f"{report.status.value} ({code}): {report.message}" + relaxed_note(report.limits))
         if report.action:
             lines.append(f"  What to do: {report.action}")
         failed = [c for c in report.checks if c.get("passed") is False]
@@ -147,9 +148,51 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                 lines += [f"    │ {line[:200]}" for line in tail]
     shown = unchecked_names_note(report.data).lstrip(" ·") if report.status is Status.SUCCESS else None
     for note in report.notes:
-        if note != shown:  # already on the verdict line
+        if note != shown and not note.startswith("limits above Numerai's"):  # those are on the verdict line
             lines.append(f"  note: {note}")
     return lines
+
+
+WARN_FRACTION = 0.8
+
+
+def _container_seconds(report: Report) -> float | None:
+    seconds = report.durations.get("container_seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def headroom(report: Report) -> list[str]:
+    """How close the model came to Numerai's limits: peak memory of the limit, time of the timeout."""
+    out = []
+    limit, peak = report.limits.get("memory_bytes"), report.peak_memory_bytes
+    if peak:
+        out.append(f"peak memory {human_bytes(peak)} of {human_bytes(limit)} ({peak / limit:.0%})" if limit
+                   else f"peak memory {human_bytes(peak)}")
+    seconds, timeout = _container_seconds(report), report.limits.get("timeout_seconds")
+    if seconds is not None and timeout:
+        out.append(f"{seconds:.1f}s of the {timeout:g}s limit")
+    return out
+
+
+def headroom_warnings(report: Report) -> list[str]:
+    """Above 80% of a limit: it passes here, but a bigger live era or a slower machine may not."""
+    out = []
+    limit, peak = report.limits.get("memory_bytes"), report.peak_memory_bytes
+    if peak and limit and peak > WARN_FRACTION * limit:
+        out.append(f"peak memory reached {peak / limit:.0%} of the {human_bytes(limit)} limit; a larger live era "
+                   "may not fit")
+    seconds, timeout = _container_seconds(report), report.limits.get("timeout_seconds")
+    if seconds is not None and timeout and seconds > WARN_FRACTION * timeout:
+        out.append(f"the run took {seconds / timeout:.0%} of the {timeout:g}s limit; Numerai's machines may be slower")
+    return out
+
+
+def relaxed_note(limits: dict) -> str:
+    """Limits above Numerai's never give a silent verdict: the line says which."""
+    relaxed = limits.get("relaxed") or []
+    if not relaxed:
+        return ""
+    return f" · with limits above Numerai's ({', '.join(relaxed)}): not Numerai's verdict"
 
 
 def unchecked_names_note(data: dict) -> str:

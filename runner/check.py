@@ -1,0 +1,158 @@
+"""Many pickles at once, each judged exactly as `run` judges it alone.
+
+`check` expands files, globs and directories into pickles, runs them in parallel —
+as many at once as the engine's cores and the host's memory allow for the per-run
+limits (cores are never shared: runner.sandbox.cpus) — through the very same Run as
+`run`, and gathers the reports. Its exit code is the worst verdict (Error > Failed >
+Success), or only Error with fail_on="error". A Ctrl-C stops every sandbox; the runs
+not finished are Error/interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .console import Console
+from .lifecycle import EXIT_CODES, Entry, Status
+from .runs import RunRequest, Run, UsageError
+from .verdict.diagnose import Verdict
+from .verdict.report import Report
+
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+SEVERITY = {Status.SUCCESS: 0, Status.FAILED: 1, Status.ERROR: 2}
+
+
+def expand(items: list[str]) -> list[Path]:
+    """Files, globs and directories (searched recursively for .pkl/.pickle) as a list of pickles, in order."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+            if not matches:
+                raise UsageError(f"{item}: no .pkl or .pickle file in this directory")
+        elif path.exists():
+            matches = [path]
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(item), recursive=True) if Path(m).is_file())
+            if not matches:
+                raise UsageError(f"{item}: the pattern matches no file")
+        else:
+            raise UsageError(f"{item}: no such file or directory")
+        found += matches
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise UsageError("no pickle to check")
+    return unique
+
+
+def parallel_jobs(requested: int | None, cpus: float, memory_bytes: int, cores: int, host_memory: int,
+                  count: int) -> tuple[int, str]:
+    """How many runs at once: bounded by the cores (each run has its own) and memory / the per-run limit."""
+    by_cores = max(1, cores // max(1, math.ceil(cpus)))
+    by_memory = max(1, host_memory // max(1, memory_bytes))
+    bound = min(by_cores, by_memory, count)
+    if requested is None:
+        return bound, f"{bound} at once ({cores} cores, {host_memory / 1024**3:.0f} GiB of memory)"
+    if requested > min(by_cores, by_memory):
+        limit = "cores" if by_cores <= by_memory else "memory"
+        return bound, f"{bound} at once (--jobs {requested} asks for more than this machine's {limit} allow)"
+    return min(requested, count), f"{min(requested, count)} at once"
+
+
+@dataclass
+class Item:
+    """One pickle of the batch as the display sees it."""
+
+    index: int
+    model: Path
+    status: Status | None = None
+    note: str = ""
+    elapsed: float = 0.0
+    report: Report | None = None
+
+
+@dataclass
+class Batch:
+    models: list[Path]
+    template: RunRequest  # every option but the model
+    jobs: int
+    on_change: Callable[[Item], None] = lambda item: None
+    items: list[Item] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.items = [Item(i, m) for i, m in enumerate(self.models)]
+
+    def run(self) -> list[Report]:
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="check") as pool:
+            futures = [pool.submit(self._one, item) for item in self.items]
+            try:
+                for future in futures:
+                    while True:
+                        try:
+                            future.result(timeout=0.2)  # short waits keep the main thread free for Ctrl-C
+                            break
+                        except TimeoutError:
+                            continue
+            except KeyboardInterrupt:
+                self.cancel.set()
+                for future in futures:
+                    future.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+        return [self._report_of(item) for item in self.items]
+
+    def _one(self, item: Item) -> None:
+        if self.cancel.is_set():
+            return
+        request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel)
+        console = _ItemConsole(self, item)
+        item.report = Run(request, console).execute()
+        self.on_change(item)
+
+    def _report_of(self, item: Item) -> Report:
+        if item.report is not None:
+            return item.report
+        # Never started (cancelled first): an interrupted run, as `run` reports one.
+        run = Run(dataclasses.replace(self.template, model=item.model), Console(quiet=True))
+        run.life.enter(Status.PENDING)
+        run._finish(Verdict("interrupted", "The check was interrupted before this pickle ran."))
+        item.report, item.status = run.report, run.report.status
+        return run.report
+
+
+class _ItemConsole(Console):
+    """A run's console inside a batch: nothing printed, every status passed to the batch's display."""
+
+    def __init__(self, batch: Batch, item: Item):
+        super().__init__(quiet=True)
+        self.batch, self.item = batch, item
+
+    def status(self, entry: Entry) -> None:
+        self.item.status, self.item.note, self.item.elapsed = entry.status, entry.note, entry.elapsed
+        self.batch.on_change(self.item)
+
+    def progress(self, text: str) -> None:
+        self.item.note = text.strip()
+        self.batch.on_change(self.item)
+
+    def detail(self, text: str) -> None:
+        if text.strip().startswith("waiting for a free CPU"):
+            self.item.note = "waiting for a free CPU"
+            self.batch.on_change(self.item)
+
+
+def exit_code(reports: list[Report], fail_on: str = "failed") -> int:
+    """The worst verdict's exit code; with fail_on="error", Failed models do not fail the check."""
+    worst = max((r.status for r in reports), key=lambda s: SEVERITY[s], default=Status.SUCCESS)
+    if fail_on == "error" and worst is Status.FAILED:
+        return 0
+    return EXIT_CODES[worst]
