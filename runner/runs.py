@@ -413,6 +413,7 @@ class Run:
         validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
         self.report.checks = [c.to_dict() for c in validation.checks]
         self.report.predictions_summary = validation.summary
+        self.report.notes += validation.notes
         if validation.frame is not None:
             self.report.n_predictions = len(validation.frame)
         verdict = diagnose.from_validation(validation)

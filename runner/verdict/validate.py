@@ -16,8 +16,10 @@ which a CSV cannot show), never pass.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,10 @@ import pandas as pd
 from ..reasons import OUTPUT_RULES
 
 MAX_EXAMPLES = 5
+# numerai-tools itself re-judges submissions up to this size (a live era is ~7k rows); it sorts and
+# hashes strings in Python-heavy ways, so beyond it our vectorised rules, shown equal to its own by
+# the parity tests, decide alone and the report says so.
+TOOLS_CROSS_CHECK_ROWS = 250_000
 HISTOGRAM_BINS = 50
 ID_COLUMNS = ["id"]
 PREDICTION_COLUMNS = ["prediction", "probability"]
@@ -62,6 +68,7 @@ class Validation:
     frame: pd.DataFrame | None  # the submission as Numerai reads it (id, prediction)
     numerai_tools_error: str | None = None  # numerai-tools' own message when it rejects
     summary: dict[str, Any] | None = None  # what the predictions look like (summarize)
+    notes: list[str] = field(default_factory=list)  # for the report (e.g. numerai-tools not re-run)
 
     @property
     def failed(self) -> Check | None:
@@ -105,7 +112,6 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
         return checks + [_skip(r, why) for r in ("empty", "nan", "not_numeric", "out_of_range")]
 
     levels = int(facts.get("index_levels", 1))
-    index = _row_labels(frame, levels)
     values = frame.iloc[:, levels:]
     rows = len(values)
     checks.append(Check("empty", rows > 0 and claimed != "empty",
@@ -115,7 +121,7 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
 
     nan_rows = values.isna().any(axis=1)
     nan_ok = not nan_rows.any() and claimed != "nan"
-    checks.append(Check("nan", nan_ok, int(nan_rows.sum()), _examples(index[nan_rows]),
+    checks.append(Check("nan", nan_ok, int(nan_rows.sum()), _labels_where(frame, levels, nan_rows),
                         "" if nan_ok else f"{int(values.isna().sum().sum())} NaN value(s) in "
                         f"{int(nan_rows.sum())} row(s)"))
     if values.shape[1] == 0:
@@ -131,10 +137,17 @@ def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[C
         return checks + [_skip("out_of_range", "the first column is not numeric")]
     outside = ~first.between(0, 1) & first.notna()
     range_ok = not outside.any() and claimed != "out_of_range"
-    checks.append(Check("out_of_range", range_ok, int(outside.sum()), _examples(index[outside]),
+    checks.append(Check("out_of_range", range_ok, int(outside.sum()), _labels_where(frame, levels, outside),
                         "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
                         f"(min {float(first.min())!r}, max {float(first.max())!r})"))
     return checks
+
+
+def _labels_where(frame: pd.DataFrame, levels: int, mask: pd.Series) -> list[str]:
+    """The ids of the first rows where `mask` holds (labels are made for those rows only)."""
+    if not mask.any():
+        return []
+    return _examples(_row_labels(frame[mask.to_numpy()].head(MAX_EXAMPLES), levels))
 
 
 def _row_labels(frame: pd.DataFrame, levels: int) -> pd.Series:
@@ -175,26 +188,28 @@ def upload_checks(submission: pd.DataFrame, live: pd.Series) -> list[Check]:
     if nan_ids.any():
         return checks + [_skip(r, "some ids are NaN") for r in later[1:]]
 
-    ids = submission[id_col].astype(str)
-    live_ids = live.astype(str)
-    live_set = set(live_ids)
-    in_live = ids.isin(live_set)
-    live_sub = submission.assign(**{id_col: ids})[in_live]
-    dup = live_sub[id_col].duplicated(keep=False)
-    dup_ids = live_sub.loc[dup, id_col].unique()
+    import pyarrow.compute as pc
+
+    ids, live_ids = _strings(submission[id_col]), _strings(live)
+    in_live = pc.is_in(ids, value_set=live_ids)
+    sub_live_ids = pc.filter(ids, in_live)
+    counts = pc.value_counts(sub_live_ids)
+    dup_ids = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1)).to_pylist()
     checks.append(Check("duplicate_ids", len(dup_ids) == 0, len(dup_ids), _examples(dup_ids),
                         f"{len(dup_ids)} live id(s) appear more than once" if len(dup_ids) else ""))
-    missing = sorted(live_set.difference(live_sub[id_col]))
-    enough = len(live_sub) >= len(live_ids)
-    checks.append(Check("missing_ids", enough, len(missing), _examples(missing),
+    missing = pc.unique(pc.filter(live_ids, pc.invert(pc.is_in(live_ids, value_set=sub_live_ids))))
+    enough = len(sub_live_ids) >= len(live_ids)
+    first_missing = pc.take(missing, pc.sort_indices(missing)[:MAX_EXAMPLES]).to_pylist() if len(missing) else []
+    checks.append(Check("missing_ids", enough, len(missing), first_missing,
                         "" if enough else f"{len(missing)} of {len(live_ids):,} live ids have no prediction"))
-    unknown = ids[~in_live].unique()
-    checks.append(Check("unknown_ids", len(unknown) == 0, len(unknown), _examples(unknown),
+    unknown = pc.unique(pc.filter(ids, pc.invert(in_live)))
+    checks.append(Check("unknown_ids", len(unknown) == 0, len(unknown), _examples(unknown[:MAX_EXAMPLES].to_pylist()),
                         f"{len(unknown)} id(s) are not live ids; Numerai ignores those rows" if len(unknown) else ""))
     if len(dup_ids) or not enough:
         return checks + [_skip(r, "the ids are invalid") for r in later[4:]]
 
-    preds = live_sub[pred_col]
+    kept = in_live.to_numpy(zero_copy_only=False)
+    preds = submission[pred_col][kept]
     if not (pd.api.types.is_numeric_dtype(preds) or pd.api.types.is_bool_dtype(preds)):
         checks.append(Check("values_out_of_range", False, detail=f"{pred_col} values are not numbers"))
         return checks + [_skip("constant", "values are not numbers")]
@@ -202,13 +217,25 @@ def upload_checks(submission: pd.DataFrame, live: pd.Series) -> list[Check]:
     in_range = _values_in_range(preds)
     outside = (preds < 0) | (preds > 1) | preds.isna()
     checks.append(Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()),
-                        [] if in_range else _examples(live_sub.loc[outside, id_col]),
+                        [] if in_range else _examples(submission[id_col][kept][outside].astype(str)),
                         "" if in_range else f"values range from {float(preds.min())!r} to {float(preds.max())!r}"))
     std = preds.std()
     constant = bool(np.isclose(0, std))
     checks.append(Check("constant", not constant, len(preds) if constant else 0,
                         detail=f"standard deviation is {float(std)!r}" if constant else ""))
     return checks
+
+
+def _strings(values: pd.Series):
+    """pandas' astype(str) of a column, as an Arrow array: what the id rules compare, hashed in C++
+    (a million ids in milliseconds, whichever pandas the host has)."""
+    import pyarrow as pa
+
+    strings = values.astype(str)
+    try:
+        return pa.array(strings, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(strings.to_numpy(dtype=object), type=pa.string())
 
 
 def _values_in_range(preds: pd.Series) -> bool:
@@ -231,12 +258,27 @@ def numerai_tools_verdict(submission: pd.DataFrame, live: pd.Series) -> str | No
     from numerai_tools.submissions import validate_submission_numerai
 
     try:
-        validate_submission_numerai(live.astype(str), submission.copy())
+        with _plain_strings():
+            validate_submission_numerai(live.astype(str), submission.copy())
     except AssertionError as exc:
         return str(exc) or "rejected"
     except (KeyError, TypeError, ValueError) as exc:  # malformed beyond what its asserts expect
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+@contextlib.contextmanager
+def _plain_strings():
+    """pandas 3 makes astype(str) Arrow-backed, whose isin loops in Python over every value (seconds for
+    numerai-tools on a large submission); inside numerai-tools keep the object strings pandas 2 used."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            context = pd.option_context("future.infer_string", False)
+        except (KeyError, pd.errors.OptionError):  # a pandas without the option
+            context = contextlib.nullcontext()
+        with context:
+            yield
 
 
 def read_submission(payload: bytes) -> pd.DataFrame:
@@ -256,10 +298,16 @@ def validate(facts: dict[str, Any], payload: bytes | None, live: pd.Series) -> V
         _show_rows(checks, frame, levels)
         return Validation(checks, frame, summary=summary)
     upload = upload_checks(frame, live)
-    verdict = numerai_tools_verdict(frame, live)
-    _defer_to_numerai_tools(upload, verdict)
+    notes: list[str] = []
+    if len(frame) <= TOOLS_CROSS_CHECK_ROWS:
+        verdict = numerai_tools_verdict(frame, live)
+        _defer_to_numerai_tools(upload, verdict)
+    else:
+        verdict = None
+        notes.append(f"numerai-tools itself was not run on {len(frame):,} rows (it is, up to "
+                     f"{TOOLS_CROSS_CHECK_ROWS:,}); its rules, as ours implement them, decided")
     _show_rows(checks + upload, frame, levels)
-    return Validation(checks + upload, frame, verdict, summary)
+    return Validation(checks + upload, frame, verdict, summary, notes)
 
 
 # ---------------------------------------------------------------- what the predictions look like
@@ -294,7 +342,7 @@ def summarize(values: pd.Series) -> dict[str, Any]:
 
 def _show_rows(checks: list[Check], frame: pd.DataFrame | None, levels: int) -> None:
     """Attach the example rows (id and value) to each failed rule that names ids."""
-    if frame is None or frame.shape[1] <= levels:
+    if frame is None or frame.shape[1] <= levels or not any(c.passed is False and c.examples for c in checks):
         return
     labels = _row_labels(frame, levels)
     values = frame.iloc[:, levels]

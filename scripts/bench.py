@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""numerai-sandbox against the floor: what it costs beyond running the model itself.
+
+    python scripts/bench.py [--python 3.11] [--runs 7] [--model PKL] [--only floor,rss,validation,check]
+                            [--update-readme]
+
+- floor: `docker run --rm` of the same image with the same limits and mounts, running
+  scripts/bench_floor.py (read live.parquet, unpickle, predict, write CSV), timed from process
+  start to exit; alternated with `numerai-sandbox run` (cold: a new container per run, the image
+  and the data cached), medians and their ratio, and where the runner's time goes;
+- rss: the runner's own peak RSS for the example model and for a model returning 1,000,000 rows;
+- validation: the host's validation alone at 6,720 and 1,000,000 rows;
+- check: `check` of 10 pickles against the sum of their cold single runs.
+The machine's own load shows in every number: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CLI = [sys.executable, "-m", "runner"]
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, int, str, int]:
+    """(wall seconds, exit code, stdout, peak RSS bytes of the process itself) of one command."""
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, **kwargs)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, proc.returncode, out.decode(), usage.ru_maxrss * 1024
+
+
+def floor_command(image: str, model: Path, live: Path, bench: Path) -> list[str]:
+    mounts = [(model, "/input/model.pkl"), (live, "/input/live.parquet"), (bench, "/input/live_benchmark_models.parquet"),
+              (ROOT / "scripts" / "bench_floor.py", "/floor/floor.py")]
+    return ["docker", "run", "--rm", "--network", "none", "--memory", "4g", "--memory-swap", "4g", "--cpus", "1",
+            "--cpuset-cpus", "1" if (os.cpu_count() or 1) > 1 else "0", "--read-only", "--tmpfs",
+            "/tmp:rw,nosuid,nodev,size=1073741824,mode=1777", "--user", "1000:1000", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--pids-limit", "512", "--init",
+            *[a for source, target in mounts for a in ("-v", f"{source}:{target}:ro")],
+            "--entrypoint", "/opt/venv/bin/python", "-w", "/tmp", image, "-I", "/floor/floor.py"]
+
+
+def run_report(model: Path, *extra: str) -> tuple[float, dict, int]:
+    wall, code, out, rss = timed([*CLI, "run", str(model), "--json", *extra])
+    report = json.loads(out)
+    if report["status"] != "Success":
+        raise SystemExit(f"the benchmark model did not succeed: {report['reason']}: {report['message']}")
+    return wall, report, rss
+
+
+def median(values) -> float:
+    return statistics.median(list(values))
+
+
+def bench_floor(model: Path, python: str, runs: int) -> list[tuple[str, str]]:
+    from runner.data import synthetic
+
+    data = synthetic.default_dir()
+    image = f"numerai-sandbox:py{python}-standard"
+    floor = floor_command(image, model.resolve(), data / "live.parquet", data / "live_benchmark_models.parquet")
+    run_report(model)  # warm-up: image lookup, synthetic data, page cache
+    subprocess.run(floor, check=True, capture_output=True)
+    floors, runners, reports = [], [], []
+    for _ in range(runs):
+        wall, code, _, _ = timed(floor)
+        if code != 0:
+            raise SystemExit(f"the floor container failed (exit {code}): {' '.join(floor)}")
+        floors.append(wall)
+        wall, report, _ = run_report(model)
+        runners.append(wall)
+        reports.append(report)
+    f, r = median(floors), median(runners)
+    rows = [("bare `docker run --rm` (the floor)", f"{f:.2f} s"),
+            ("`numerai-sandbox run`, cold", f"{r:.2f} s"),
+            ("**runner / floor, cold**", f"**{r / f:.2f}**")]
+    d = [rep["durations"] for rep in reports]
+    phases = [rep["durations"].get("phases", {}) for rep in reports]
+    rows += [("— Pending (inspect, engine, image, data, create)", f"{median(x['Pending'] for x in d):.2f} s"),
+             ("— Running (container start to exit)", f"{median(x['Running'] for x in d):.2f} s"),
+             ("— — Python and pandas start in the image", f"{median(p.get('starting', 0) for p in phases):.2f} s"),
+             ("— — unpickling", f"{median(p.get('loading', 0) for p in phases):.2f} s"),
+             ("— — reading live.parquet", f"{median(p.get('reading_data', 0) for p in phases):.2f} s"),
+             ("— — the model's predict", f"{median(p.get('predicting', 0) for p in phases):.2f} s"),
+             ("— Validating", f"{median(x['Validating'] for x in d):.2f} s"),
+             ("— the CLI process outside the statuses (start, imports, exit)",
+              f"{median(w - x['total'] for w, x in zip(runners, d)):.2f} s")]
+    return rows
+
+
+def bench_rss(model: Path) -> list[tuple[str, str]]:
+    import cloudpickle
+    import numpy as np
+    import pandas as pd
+
+    from runner.data.synthetic import write_parquet
+
+    rows = [("runner peak RSS, the example model", f"{run_report(model)[2] / 2**20:.0f} MiB")]
+    work = Path(tempfile.mkdtemp(prefix="numerai-sandbox-bench-"))
+    try:
+        n = 1_000_000
+        rng = np.random.default_rng(0)
+        ids = pd.Index([f"n{v:015x}" for v in rng.choice(16**15, size=n, replace=False)], name="id")
+        live = pd.DataFrame({"era": np.array(["X"] * n, dtype=object)}, index=ids)
+        for i in range(5):
+            live[f"feature_bench_column_{'abcde'[i]}"] = rng.integers(0, 5, n, dtype=np.int8)
+        write_parquet(live, work / "live.parquet")
+
+        def predict(live_features):
+            return live_features.iloc[:, 1:].sum(axis=1).rank(pct=True, method="first").to_frame("prediction")
+
+        (work / "million.pkl").write_bytes(cloudpickle.dumps(predict))
+        os.chmod(work, 0o755)
+        for path in work.iterdir():
+            os.chmod(path, 0o644)
+        _, report, rss = run_report(work / "million.pkl", "--data", str(work / "live.parquet"))
+        rows.append((f"runner peak RSS, {report['n_predictions']:,} predictions", f"{rss / 2**20:.0f} MiB"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def bench_validation() -> list[tuple[str, str]]:
+    import numpy as np
+    import pandas as pd
+
+    from runner.verdict import validate
+
+    validate.prewarm()
+    rows = []
+    for n in (6720, 1_000_000):
+        rng = np.random.default_rng(1)
+        ids = [f"n{v:015x}" for v in rng.choice(16**15, size=n, replace=False)]
+        frame = pd.DataFrame({"prediction": rng.random(n)}, index=pd.Index(ids, name="id"))
+        payload = frame.to_csv().encode()
+        facts = {"returned_type": "pandas.core.frame.DataFrame", "exact_dataframe": True, "index_levels": 1,
+                 "rows": n, "first_column_dtype": "float64"}
+        live = pd.Series(ids, name="id", dtype=object)
+        times = []
+        for _ in range(5 if n < 100_000 else 3):
+            started = time.perf_counter()
+            result = validate.validate(facts, payload, live)
+            times.append(time.perf_counter() - started)
+            assert result.passed
+        value = median(times)
+        rows.append((f"validation alone, {n:,} rows", f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"))
+    return rows
+
+
+def bench_check(model: Path, count: int = 10) -> list[tuple[str, str]]:
+    work = Path(tempfile.mkdtemp(prefix="numerai-sandbox-bench-"))
+    try:
+        for i in range(count):
+            shutil.copyfile(model, work / f"model_{i:02d}.pkl")
+        os.chmod(work, 0o755)
+        singles = [run_report(p)[0] for p in sorted(work.glob("*.pkl"))]
+        wall, code, out, _ = timed([*CLI, "check", str(work), "--quiet"])
+        if code != 0:
+            raise SystemExit(f"check failed (exit {code}): {out[-500:]}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    total = sum(singles)
+    return [(f"{count} single cold runs, one after another", f"{total:.1f} s"),
+            (f"`check` of the same {count} pickles", f"{wall:.1f} s"),
+            ("**check / sum of single runs**", f"**{wall / total:.2f}**")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", default="3.11")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--only", default="floor,rss,validation,check")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+    model = args.model or ROOT / "examples" / "build" / f"py{args.python}" / "lgbm_1arg.pkl"
+    if not model.exists():
+        raise SystemExit(f"{model} is missing: `make examples` builds it")
+    wanted = args.only.split(",")
+    rows: list[tuple[str, str]] = []
+    for name, function in (("floor", lambda: bench_floor(model, args.python, args.runs)),
+                           ("rss", lambda: bench_rss(model)), ("validation", bench_validation),
+                           ("check", lambda: bench_check(model))):
+        if name in wanted:
+            print(f"measuring {name}...", file=sys.stderr)
+            rows += function()
+    table = ["| | median |", "|---|---|"] + [f"| {label} | {value} |" for label, value in rows]
+    command = f"python scripts/bench.py --runs {args.runs}" + (f" --only {args.only}" if args.only != parser.get_default("only") else "")
+    note = (f"Measured with `{command}` (`make bench`) on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
+            f"the example model ({model.name}, Python {args.python}, 6,720 x 2,748 synthetic rows):")
+    print(note + "\n\n" + "\n".join(table))
+    if args.update_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        block = f"<!-- bench:start -->\n{note}\n\n" + "\n".join(table) + "\n<!-- bench:end -->"
+        new = re.sub(r"<!-- bench:start -->.*?<!-- bench:end -->", block, text, flags=re.S)
+        readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
