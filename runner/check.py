@@ -113,7 +113,8 @@ class Batch:
     def _one(self, item: Item) -> None:
         if self.cancel.is_set():
             return
-        request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel)
+        request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel,
+                                      leave_prestarted=False)
         console = _ItemConsole(self, item)
         item.report = Run(request, console).execute()
         self.on_change(item)

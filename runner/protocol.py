@@ -16,7 +16,7 @@ from typing import Any
 MAGIC = b"NSBX1 "
 MAX_HEADER = 128
 MAX_JSON_FRAME = 4 * 1024 * 1024
-KINDS = {"hello", "phase", "model", "data", "error", "result", "predictions", "done"}
+KINDS = {"hello", "phase", "model", "data", "error", "result", "predictions", "done", "ready", "go"}
 
 
 @dataclass

@@ -68,6 +68,8 @@ class RunRequest:
     extra_requirements: Path | None = None
     force: bool = False  # run even where the pickle's Python cannot load (auto never needs it)
     live: bool = True  # show elapsed time and memory while the model runs (off for --json, --quiet, check)
+    prestarted: bool = True  # may be served by a pre-started sandbox made for exactly this run
+    leave_prestarted: bool = False  # afterwards, start one for the next run of the same model (`run`)
     cancel: threading.Event | None = None  # set by the caller (check's Ctrl-C): stop and report interrupted
 
 
@@ -230,6 +232,7 @@ class Run:
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
         self.inspection: Inspection | None = None  # what the pickle says about itself, read without running it
         self.data: live_data.LiveData | None = None
+        self._background: threading.Thread | None = None  # starting the next run's pre-started sandbox
         self.logs = LogBuffer(request.limits.max_log_bytes)
 
     # ------------------------------------------------------------ the phases
@@ -248,10 +251,14 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
             self.report.traceback = traceback.format_exc()
             if engine.lost_engine(exc):
-                return self._finish(Verdict("docker_unavailable", "Lost the Docker engine during the run "
-                                            f"({type(exc).__name__}: {str(exc)[:200]})."))
-            self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
-                                 + self.report.traceback.strip().splitlines()[-1][:300]))
+                self._finish(Verdict("docker_unavailable", "Lost the Docker engine during the run "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})."))
+            else:
+                self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
+                                     + self.report.traceback.strip().splitlines()[-1][:300]))
+        finally:
+            if self._background is not None:
+                self._background.join(timeout=60)
         return self.report
 
     def _choose_python(self) -> str | Verdict:
@@ -372,7 +379,8 @@ class Run:
                     Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
             limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
-            labels={"python": image.python})
+            labels={"python": image.python}, preload=self._preload() if request.prestarted and not request.keep
+            else None)
         running = (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
                    f"no network · timeout {limits.timeout_seconds:g}s")
         def created(container_id: str) -> None:
@@ -402,7 +410,30 @@ class Run:
         self._record_outcome(outcome)
         if outcome.aborted == "interrupted":
             raise KeyboardInterrupt("cancelled")
+        if request.leave_prestarted and spec.preload is not None:
+            self._leave_prestarted(backend, spec)
         return outcome
+
+    def _preload(self) -> tuple[str, ...]:
+        """The third-party modules the pickle needs (static inspection): what a pre-started sandbox imports
+        ahead, exactly those unpickling would import anyway."""
+        found = self.inspection
+        return tuple(sorted(u.package for u in (found.modules if found else [])
+                            if u.kind == "third-party" and u.package.isidentifier())) if found else ()
+
+    def _leave_prestarted(self, backend, spec: ContainerSpec) -> None:
+        """Start the next run's sandbox while this one is validated (joined before the run returns)."""
+        def start() -> None:
+            try:
+                name = backend.prestart(spec)
+                if name:
+                    self.report.notes.append(f"left a pre-started sandbox ({name}) for the next run of this model; "
+                                             "it ends itself when idle (NUMERAI_SANDBOX_WARM=0 turns this off)")
+            except Exception:  # noqa: BLE001 - a faster next run is a bonus, never a reason to fail this one
+                pass
+
+        self._background = threading.Thread(target=start, daemon=True, name="prestart")
+        self._background.start()
 
     def _validate(self, live_ids: pd.Series) -> Verdict:
         """Validating: the host re-reads the CSV and applies Numerai's rules."""
@@ -446,7 +477,8 @@ class Run:
         self.report.memory_samples = outcome.memory_samples
         if outcome.started_at is not None and outcome.ended_at is not None:
             self.report.phase_times = self.parser.phase_times(outcome.started_at, outcome.ended_at)
-        self.report.container.update(cpus=outcome.cores, exit_code=outcome.exit_code, oom_killed=outcome.oom_killed,
+        self.report.container.update(cpus=outcome.cores, prestarted=outcome.prestarted, exit_code=outcome.exit_code,
+                                     oom_killed=outcome.oom_killed,
                                      signal=diagnose._signal_name(outcome.signal) if outcome.signal else None,
                                      timed_out=outcome.timed_out)
         self.report.phase = self.parser.phase

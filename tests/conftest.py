@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# A `run` may leave a pre-started sandbox behind on purpose (runner/sandbox/pool.py); tests that are
+# not about that must leave nothing, so it is off unless a test turns it on.
+os.environ.setdefault("NUMERAI_SANDBOX_WARM", "0")
 def _reference() -> Path | None:
     """The steering repo's reference data (shared/reference): beside the checkout, or where $NUMERAI_SANDBOX_REFERENCE says."""
     candidates = [os.environ.get("NUMERAI_SANDBOX_REFERENCE"), ROOT.parent / "shared" / "reference",

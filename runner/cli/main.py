@@ -113,7 +113,8 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
                  f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
                          benchmarks=benchmarks, limits=limits, output=output, debug=debug, keep=keep,
-                         extra_requirements=extra_requirements, force=force, live=not as_json)
+                         extra_requirements=extra_requirements, force=force, live=not as_json,
+                         leave_prestarted=True)
     try:
         report = execute(request, console)
     except UsageError as exc:

@@ -71,6 +71,7 @@ class ContainerSpec:
     environment: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     keep: bool = False
+    preload: tuple[str, ...] | None = None  # may use (and leave) a pre-started sandbox importing these modules
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Outcome:
     run_seconds: float = 0.0
     peak_memory_bytes: int | None = None
     cores: list[int] = field(default_factory=list)  # the host cores the sandbox ran on (its own)
+    prestarted: bool = False  # served by a pre-started sandbox (see runner.sandbox.pool)
     engine_error: str | None = None
     started_at: float | None = None  # the container's start (epoch seconds, the engine's clock)
     ended_at: float | None = None  # when it exited

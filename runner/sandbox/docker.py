@@ -26,7 +26,7 @@ import psutil
 import requests
 
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
-from . import cpus
+from . import cpus, pool
 from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
@@ -91,11 +91,46 @@ class DockerBackend(Backend):
         """One sandbox on cores of its own (waiting for free ones when every core is taken)."""
         with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
                            cancelled=lambda: sink.abort_reason() is not None) as cores:
+            claimed = pool.claim(self.client, spec, spec.preload) if spec.preload is not None else None
+            if claimed is not None:
+                return self._serve(claimed, spec, sink, on_started, on_created, cores)
             with container(self.client, spec, cores) as container_id:
                 on_created(container_id)
                 outcome = run(self.client, container_id, spec.limits, sink, on_started)
                 outcome.cores = cores
                 return outcome
+
+    def _serve(self, claimed, spec: ContainerSpec, sink: StreamSink, on_started, on_created, cores) -> Outcome:
+        """One model in a pre-started sandbox: its cores and full CPU weight, the pickle, go; then it goes.
+
+        A sandbox that does not acknowledge the pickle within pool.ACK_SECONDS is discarded and the
+        model runs cold instead: a broken pre-started sandbox can cost time, never change a verdict."""
+        watch = pool.Acknowledged(sink)
+        try:
+            on_created(claimed.container_id)
+            model = next(m.source for m in spec.mounts if m.target == pool.MODEL_TARGET)
+            pool.hand_over(claimed, model)
+            self.client.api.update_container(claimed.container_id, cpuset_cpus=",".join(map(str, cores)),
+                                             cpu_shares=1024)
+            go = pool.go_line("--debug" in spec.command, spec.limits.max_output_bytes)
+            outcome = follow(self.client, claimed.container_id, spec.limits, watch, on_started,
+                             begin=lambda lifeline: (send(lifeline, go), watch.sent()), replay=True, heartbeat=True)
+            outcome.cores, outcome.prestarted = cores, True
+        finally:
+            pool.release(self.client, claimed)
+        if outcome.aborted != pool.UNRESPONSIVE:
+            return outcome
+        with container(self.client, spec, cores) as container_id:  # the cold run it should have been
+            on_created(container_id)
+            outcome = run(self.client, container_id, spec.limits, sink, lambda: None)
+            outcome.cores = cores
+            return outcome
+
+    def prestart(self, spec: ContainerSpec) -> str | None:
+        """Leave a pre-started sandbox for a next run of the same spec (None when pooling is off)."""
+        if spec.preload is None or not pool.enabled():
+            return None
+        return pool.start(self.client, spec, spec.preload)
 
     def cores(self) -> int:
         """The engine's CPU count (a remote engine's or a VM's, not necessarily this host's)."""
@@ -145,8 +180,11 @@ def sweep(client: docker.DockerClient) -> list[str]:
         containers = client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
     except ENGINE_ERRORS:
         return removed
+    removed += pool.sweep(client)
     for info in containers:
         labels = info.get("Labels") or {}
+        if labels.get(f"{LABEL}.kind") == "warm":
+            continue  # pre-started sandboxes outlive their starter on purpose (pool.sweep judges them)
         if labels.get(f"{LABEL}.keep") == "1" or owner_alive(labels.get(f"{LABEL}.owner", "")):
             continue
         with contextlib.suppress(*ENGINE_ERRORS):
@@ -267,7 +305,8 @@ def engine_time(stamp: str | None) -> float | None:
     return when if when > 0 else None
 
 
-def _host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None) -> dict:
+def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None,
+                cpu_shares: int | None = None) -> dict:
     limits = spec.limits
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
@@ -282,6 +321,7 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[i
         # Also show the model only that many cores, so thread pools (OpenMP in LightGBM/XGBoost)
         # size themselves as on Numerai's 1-CPU machine instead of thrashing inside the quota.
         cpuset_cpus=",".join(map(str, cores)) if cores else None,
+        cpu_shares=cpu_shares,
         pids_limit=limits.pids,
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
@@ -306,7 +346,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
         environment=spec.environment, labels=labels, working_dir="/tmp",
-        network_disabled=True, host_config=_host_config(client, spec, cores),
+        network_disabled=True, host_config=host_config(client, spec, cores),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
     container_id = created["Id"]
@@ -325,19 +365,41 @@ def remove(client: docker.DockerClient, container_id: str) -> None:
 def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
         on_started: Callable[[], None] = lambda: None) -> Outcome:
     """Start the created container, stream its output, enforce the wall clock, and report facts."""
+    return follow(client, container_id, limits, sink, on_started, begin=lambda lifeline: client.api.start(container_id))
+
+
+def send(lifeline, data: bytes) -> None:
+    """Write to the container's stdin through our attachment."""
+    sock = getattr(lifeline, "_sock", lifeline)
+    sock.sendall(data)
+
+
+def follow(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
+           on_started: Callable[[], None], begin: Callable[[object], None], replay: bool = False,
+           heartbeat: bool = False) -> Outcome:
+    """Begin the model (start a created container, or hand a pre-started one its pickle), stream its
+    output, enforce the wall clock from that moment, and report facts.
+
+    `replay` also reads what a pre-started container printed before we attached; `heartbeat` writes
+    a byte a second on its stdin, which the harness of a pre-started container needs to keep going.
+    """
     outcome = Outcome(container=container_id)
     # We hold the container's stdin open for as long as we live: should this process be killed
-    # outright, the harness sees end-of-file and stops the model at once instead of running on
-    # until the next start sweeps the container away.
+    # outright, the harness sees end-of-file (or its heartbeats stop) and stops the model at once
+    # instead of running on until the next start sweeps the container away.
     lifeline = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
-    stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
+    stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True, logs=replay)
     pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True, name="output-pump")
     pump.start()
-    client.api.start(container_id)
+    begin(lifeline)
     started = time.monotonic()
     on_started()
+    beats = threading.Event()
+    if heartbeat:
+        threading.Thread(target=_heartbeat, args=(lifeline, beats), daemon=True, name="heartbeat").start()
     state = client.api.inspect_container(container_id)["State"]
-    outcome.started_at = engine_time(state.get("StartedAt")) or time.time() - (time.monotonic() - started)
+    outcome.started_at = ((time.time() - (time.monotonic() - started)) if replay else
+                          engine_time(state.get("StartedAt")) or time.time() - (time.monotonic() - started))
     watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0, outcome.started_at)
     watcher.start()
     sink.watch_memory(watcher.samples)
@@ -359,6 +421,7 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
                 continue
     finally:
         watcher.stop()
+        beats.set()
         with contextlib.suppress(OSError):
             lifeline.close()
     outcome.run_seconds = time.monotonic() - started
@@ -371,6 +434,14 @@ def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: St
     outcome.memory_samples = watcher.samples.points()
     outcome.ended_at = engine_time(state.get("FinishedAt")) or outcome.started_at + outcome.run_seconds
     return outcome
+
+
+def _heartbeat(lifeline, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        try:
+            send(lifeline, b".")
+        except OSError:
+            return
 
 
 def kill(client: docker.DockerClient, container_id: str) -> None:
@@ -393,7 +464,7 @@ def _pump(stream, sink: StreamSink) -> None:
 
 def remove_all(client: docker.DockerClient) -> list[str]:
     """Every container of ours, whoever owns it and whether kept or not (the `clean` command)."""
-    removed = []
+    removed = pool.sweep(client, everything=True)
     for info in client.api.containers(all=True, filters={"label": f"{LABEL}.owner"}):
         remove(client, info["Id"])
         removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])

@@ -1,0 +1,229 @@
+"""Pre-started sandboxes: ready before the pickle arrives, each serving exactly one model, then destroyed.
+
+A cold run pays, before the model's own work, for a container to start, Python and pandas
+to import and live.parquet to be read. A pre-started sandbox has done that already:
+
+- **Started** (by `run`, for the next run of the same model; by `check`, for the pickles it is
+  about to run) from the same spec as a cold sandbox — image, limits, isolation, the live data
+  mounted read-only — plus a private read-only folder, /input/slot, where the pickle will be put.
+  Its harness imports pandas, reads the live data and imports the modules the pickle needs (as
+  inspection read them from it; unpickling would import them anyway), then waits on stdin.
+- **While idle** it belongs to the user who started it (labels: kind=warm, uid, host, the key of
+  what it was made for, the time it gives up); it runs at the lowest CPU weight on no fixed core,
+  so it never slows a running model, and it ends itself after `idle_seconds`.
+- **Claimed** by a run of the same user on the same host whose key matches (image, data,
+  limits, user, modules): a lock file in its slot makes the claim exclusive, and the container
+  is renamed after its new owner. The claimer takes cores from the allocator, restores the full
+  CPU weight, copies the pickle into the slot and sends the go line; from then on the harness
+  needs the claimer's heartbeat (a byte a second) and ends itself when it stops. After that one
+  model the container is removed, exactly like a cold one; it is never reused.
+- **Swept** by any command that reaches the engine when its idle deadline has passed, when it
+  has exited, or when the run that claimed it is gone; `clean` removes every one of the user's.
+
+The verdict does not depend on any of this: the same checks, limits and isolation apply, and
+the pickle and the data are the same files (tests run the hardening probes in one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from ..paths import LABEL, cache_dir, ensure_dir
+from .backend import ContainerSpec, Mount, StreamSink
+
+PREFIX = "numerai-sandbox-warm-"
+SLOT = "/input/slot"
+SLOT_MODEL = f"{SLOT}/model.pkl"
+MODEL_TARGET = "/input/model.pkl"
+IDLE_SECONDS = float(os.environ.get("NUMERAI_SANDBOX_WARM_IDLE", 600))
+IDLE_SHARES = 2  # the lowest CPU weight the kernel allows: an idle sandbox only uses what nobody else wants
+OWNER = ".owner"  # in the slot: the owner label of the run that claimed it
+
+
+ACK_SECONDS = 15.0  # a pre-started sandbox that has not taken the pickle by then is discarded
+UNRESPONSIVE = "prestarted_unresponsive"
+
+
+class Acknowledged(StreamSink):
+    """Passes the container's output on, and aborts the run when a pre-started sandbox never
+    acknowledges the pickle (its `go` frame): the caller then runs the model cold instead."""
+
+    def __init__(self, inner: StreamSink):
+        self.inner = inner
+        self.acknowledged = False
+        self.deadline: float | None = None
+        self._tail = b""
+
+    def sent(self) -> None:
+        self.deadline = time.monotonic() + ACK_SECONDS
+
+    def stdout(self, chunk: bytes) -> None:
+        if not self.acknowledged:
+            seen = self._tail + chunk
+            self.acknowledged = b"NSBX1 go " in seen
+            self._tail = seen[-16:]
+        self.inner.stdout(chunk)
+
+    def stderr(self, chunk: bytes) -> None:
+        self.inner.stderr(chunk)
+
+    def watch_memory(self, samples) -> None:
+        self.inner.watch_memory(samples)
+
+    def abort_reason(self) -> str | None:
+        if not self.acknowledged and self.deadline is not None and time.monotonic() > self.deadline:
+            return UNRESPONSIVE
+        return self.inner.abort_reason()
+
+
+def enabled() -> bool:
+    """Pre-started sandboxes are on unless NUMERAI_SANDBOX_WARM=0."""
+    return os.environ.get("NUMERAI_SANDBOX_WARM", "1") != "0"
+
+
+def key(spec: ContainerSpec, preload: tuple[str, ...]) -> str:
+    """What a pre-started sandbox was made for: a run may use it only if every part matches."""
+    limits = spec.limits
+    parts = [spec.image, spec.user, sorted((str(m.source), m.target) for m in spec.mounts if m.target != MODEL_TARGET),
+             [limits.memory_bytes, limits.cpus, limits.pids, limits.open_files, limits.tmp_bytes,
+              limits.max_output_bytes], sorted(spec.environment.items()), sorted(preload),
+             getattr(spec, "runtime", None)]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
+
+
+def _slot_root() -> Path:
+    return cache_dir() / "warm"
+
+
+@dataclass
+class Claimed:
+    container_id: str
+    name: str
+    slot: Path
+    lock: object  # the FileLock that makes the claim exclusive; released after the run
+
+
+def start(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...],
+          idle_seconds: float = IDLE_SECONDS) -> str:
+    """Create and start one pre-started sandbox for `spec` (returns at once; it prepares on its own)."""
+    from .docker import host_config, labels_for
+
+    name = PREFIX + secrets.token_hex(5)
+    slot = ensure_dir(_slot_root() / name)
+    slot.chmod(0o755)
+    mounts = [m for m in spec.mounts if m.target != MODEL_TARGET] + [Mount(slot, SLOT)]
+    warm_spec = replace(spec, mounts=mounts, name=name)
+    command = ["--ahead", "--idle-seconds", f"{idle_seconds:g}", "--preload", ",".join(sorted(preload)),
+               "--model", SLOT_MODEL, "--max-output-bytes", str(spec.limits.max_output_bytes)]
+    # No owner label: a pre-started sandbox belongs to its user, not to the process that started it (which is
+    # gone by the time it is used), so the sweep of dead owners leaves it to pool.sweep.
+    labels = labels_for("warm", **spec.labels, key=key(spec, preload), uid=str(os.getuid()),
+                        idle_until=f"{time.time() + idle_seconds:.0f}", slot=str(slot))
+    labels[f"{LABEL}.started_by"] = labels.pop(f"{LABEL}.owner")
+    try:
+        created = client.api.create_container(
+            spec.image, command=command, name=name, user=spec.user, environment=spec.environment, labels=labels,
+            working_dir="/tmp", network_disabled=True, stdin_open=True, detach=True,
+            host_config=host_config(client, warm_spec, cores=None, cpu_shares=IDLE_SHARES))
+        client.api.start(created["Id"])
+    except BaseException:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.api.remove_container(name, force=True)
+        shutil.rmtree(slot, ignore_errors=True)
+        raise
+    return name
+
+
+def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...]) -> Claimed | None:
+    """A running pre-started sandbox made for exactly this spec, now ours alone; None when there is none."""
+    from filelock import FileLock, Timeout
+
+    from .docker import owner_label
+
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec, preload)}", f"{LABEL}.uid={os.getuid()}"],
+               "status": "running"}
+    for info in client.api.containers(filters=filters):
+        name = (info.get("Names") or ["/"])[0].lstrip("/")
+        slot = Path((info.get("Labels") or {}).get(f"{LABEL}.slot", ""))
+        if not name.startswith(PREFIX) or not slot.is_dir() or slot.parent != _slot_root():
+            continue
+        lock = FileLock(str(slot / ".claim"), timeout=0)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            continue
+        if (slot / OWNER).exists():  # claimed by a run that is gone: the sweep's, not ours
+            lock.release()
+            continue
+        (slot / OWNER).write_text(owner_label())
+        new_name = f"numerai-sandbox-run-w{secrets.token_hex(5)}"
+        try:
+            client.api.rename(name, new_name)
+        except docker.errors.DockerException:
+            lock.release()
+            continue
+        return Claimed(info["Id"], new_name, slot, lock)
+    return None
+
+
+def hand_over(claimed: Claimed, model: Path) -> None:
+    """Put the pickle where the sandbox will read it (a copy: the user's file is never touched)."""
+    target = claimed.slot / "model.pkl"
+    shutil.copyfile(model, target)
+    target.chmod(0o644)
+
+
+def go_line(debug: bool, max_output_bytes: int) -> bytes:
+    return (json.dumps({"model": SLOT_MODEL, "debug": debug, "max_output_bytes": max_output_bytes}) + "\n").encode()
+
+
+def release(client: docker.DockerClient, claimed: Claimed) -> None:
+    """After its one model: the container and its slot go."""
+    with contextlib.suppress(docker.errors.DockerException):
+        client.api.remove_container(claimed.container_id, force=True, v=True)
+    shutil.rmtree(claimed.slot, ignore_errors=True)
+    with contextlib.suppress(Exception):
+        claimed.lock.release()
+
+
+def sweep(client: docker.DockerClient, everything: bool = False) -> list[str]:
+    """This user's pre-started sandboxes that can serve no one: idle past their deadline, exited, or
+    claimed by a run that is gone; with `everything`, all of them. And slots left without a sandbox."""
+    from .docker import owner_alive
+
+    removed = []
+    try:
+        containers = client.api.containers(all=True, filters={"label": [f"{LABEL}.kind=warm",
+                                                                        f"{LABEL}.uid={os.getuid()}"]})
+    except docker.errors.DockerException:
+        return removed
+    kept = set()
+    for info in containers:
+        labels = info.get("Labels") or {}
+        slot = Path(labels.get(f"{LABEL}.slot", "/nonexistent"))
+        owner = (slot / OWNER).read_text() if (slot / OWNER).is_file() else None
+        doomed = (everything or info.get("State") != "running"
+                  or (owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time())
+                  or (owner is not None and not owner_alive(owner)))
+        if not doomed:
+            kept.add(slot)
+            continue
+        with contextlib.suppress(docker.errors.DockerException):
+            client.api.remove_container(info["Id"], force=True, v=True)
+            removed.append((info.get("Names") or ["/?"])[0].lstrip("/"))
+    if _slot_root().is_dir():
+        for slot in _slot_root().glob(PREFIX + "*"):
+            if slot not in kept:
+                shutil.rmtree(slot, ignore_errors=True)
+    return removed
