@@ -25,8 +25,9 @@ import docker.errors
 import psutil
 import requests
 
-from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
+from ..paths import LABEL, TEMP_PREFIX
 from . import cpus, pool
+from .ownership import labels_for, owner_alive, owner_label  # noqa: F401 - owner_label: for callers
 from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
@@ -127,10 +128,23 @@ class DockerBackend(Backend):
             return outcome
 
     def prestart(self, spec: ContainerSpec) -> str | None:
-        """Leave a pre-started sandbox for a next run of the same spec (None when pooling is off)."""
+        """Start a pre-started sandbox for a next run of the same spec (None when pooling is off); returns at
+        once: it prepares on its own, at the lowest CPU weight and on no fixed core."""
         if spec.preload is None or not pool.enabled():
             return None
-        return pool.start(self.client, spec, spec.preload)
+        name, slot = pool.new_slot()
+        warm, command, labels = pool.prepared(spec, spec.preload, slot, name)
+        try:
+            created = self.client.api.create_container(
+                spec.image, command=command, name=name, user=spec.user, environment=spec.environment,
+                labels=labels, working_dir="/tmp", network_disabled=True, stdin_open=True, detach=True,
+                host_config=host_config(self.client, warm, cores=None, cpu_shares=pool.IDLE_SHARES))
+            self.client.api.start(created["Id"])
+        except BaseException:
+            remove(self.client, name)
+            shutil.rmtree(slot, ignore_errors=True)
+            raise
+        return name
 
     def cores(self) -> int:
         """The engine's CPU count (a remote engine's or a VM's, not necessarily this host's)."""
@@ -145,33 +159,6 @@ class DockerBackend(Backend):
 
 
 # ---------------------------------------------------------------- ownership and sweeping
-
-def owner_label() -> str:
-    """host/boot/pid/start-time of this process: enough to tell whether it is still alive."""
-    me = psutil.Process()
-    return f"{hostname()}/{boot_id()}/{me.pid}/{me.create_time():.2f}"
-
-
-def owner_alive(owner: str) -> bool:
-    try:
-        host, boot, pid, created = owner.rsplit("/", 3)
-    except ValueError:
-        return False
-    if host != hostname():
-        return True  # another machine's runner on a shared engine: not ours to judge
-    if boot != boot_id():
-        return False
-    try:
-        return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.05
-    except (psutil.Error, ValueError):
-        return False
-
-
-def labels_for(kind: str, **extra: str) -> dict[str, str]:
-    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label()}
-    labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
-    return labels
-
 
 def sweep(client: docker.DockerClient) -> list[str]:
     """Remove containers and temp dirs of ours whose owning process is gone. Returns what went."""

@@ -114,42 +114,36 @@ class Claimed:
     lock: object  # the FileLock that makes the claim exclusive; released after the run
 
 
-def start(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...],
-          idle_seconds: float = IDLE_SECONDS) -> str:
-    """Create and start one pre-started sandbox for `spec` (returns at once; it prepares on its own)."""
-    from .docker import host_config, labels_for
-
+def new_slot() -> tuple[str, Path]:
+    """A name and a private folder for one pre-started sandbox."""
     name = PREFIX + secrets.token_hex(5)
     slot = ensure_dir(_slot_root() / name)
     slot.chmod(0o755)
+    return name, slot
+
+
+def prepared(spec: ContainerSpec, preload: tuple[str, ...], slot: Path, name: str,
+             idle_seconds: float = IDLE_SECONDS) -> tuple[ContainerSpec, list[str], dict[str, str]]:
+    """The spec, harness arguments and labels of a pre-started sandbox for `spec`.
+
+    No owner label: a pre-started sandbox belongs to its user, not to the process that started it
+    (which is gone by the time it is used), so the sweep of dead owners leaves it to `sweep` here."""
+    from .ownership import labels_for
+
     mounts = [m for m in spec.mounts if m.target != MODEL_TARGET] + [Mount(slot, SLOT)]
-    warm_spec = replace(spec, mounts=mounts, name=name)
     command = ["--ahead", "--idle-seconds", f"{idle_seconds:g}", "--preload", ",".join(sorted(preload)),
                "--model", SLOT_MODEL, "--max-output-bytes", str(spec.limits.max_output_bytes)]
-    # No owner label: a pre-started sandbox belongs to its user, not to the process that started it (which is
-    # gone by the time it is used), so the sweep of dead owners leaves it to pool.sweep.
     labels = labels_for("warm", **spec.labels, key=key(spec, preload), uid=str(os.getuid()),
                         idle_until=f"{time.time() + idle_seconds:.0f}", slot=str(slot))
     labels[f"{LABEL}.started_by"] = labels.pop(f"{LABEL}.owner")
-    try:
-        created = client.api.create_container(
-            spec.image, command=command, name=name, user=spec.user, environment=spec.environment, labels=labels,
-            working_dir="/tmp", network_disabled=True, stdin_open=True, detach=True,
-            host_config=host_config(client, warm_spec, cores=None, cpu_shares=IDLE_SHARES))
-        client.api.start(created["Id"])
-    except BaseException:
-        with contextlib.suppress(docker.errors.DockerException):
-            client.api.remove_container(name, force=True)
-        shutil.rmtree(slot, ignore_errors=True)
-        raise
-    return name
+    return replace(spec, mounts=mounts, name=name, command=command), command, labels
 
 
 def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...]) -> Claimed | None:
     """A running pre-started sandbox made for exactly this spec, now ours alone; None when there is none."""
     from filelock import FileLock, Timeout
 
-    from .docker import owner_label
+    from .ownership import owner_label
 
     filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec, preload)}", f"{LABEL}.uid={os.getuid()}"],
                "status": "running"}
@@ -200,7 +194,7 @@ def release(client: docker.DockerClient, claimed: Claimed) -> None:
 def sweep(client: docker.DockerClient, everything: bool = False) -> list[str]:
     """This user's pre-started sandboxes that can serve no one: idle past their deadline, exited, or
     claimed by a run that is gone; with `everything`, all of them. And slots left without a sandbox."""
-    from .docker import owner_alive
+    from .ownership import owner_alive
 
     removed = []
     try:

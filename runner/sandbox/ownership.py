@@ -1,0 +1,38 @@
+"""Who owns a sandbox: the process that started it, by host, boot, pid and start time.
+
+Enough to tell, from any later process on the same host, whether the owner is still alive,
+so a sweep removes what a killed runner left behind and nothing else.
+"""
+
+from __future__ import annotations
+
+import psutil
+
+from ..paths import LABEL, boot_id, hostname
+
+
+def owner_label() -> str:
+    """host/boot/pid/start-time of this process: enough to tell whether it is still alive."""
+    me = psutil.Process()
+    return f"{hostname()}/{boot_id()}/{me.pid}/{me.create_time():.2f}"
+
+
+def owner_alive(owner: str) -> bool:
+    try:
+        host, boot, pid, created = owner.rsplit("/", 3)
+    except ValueError:
+        return False
+    if host != hostname():
+        return True  # another machine's runner on a shared engine: not ours to judge
+    if boot != boot_id():
+        return False
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.05
+    except (psutil.Error, ValueError):
+        return False
+
+
+def labels_for(kind: str, **extra: str) -> dict[str, str]:
+    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label()}
+    labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
+    return labels
