@@ -68,3 +68,12 @@ def boot_id() -> str:
 
 def hostname() -> str:
     return socket.gethostname()
+
+
+def user_id() -> str:
+    """Who runs this process: the uid where there is one (POSIX), else the login name (Windows)."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    import getpass
+
+    return getpass.getuser()

@@ -191,14 +191,26 @@ def inspect_command(model: Path, as_json: bool) -> None:
 # ---------------------------------------------------------------- clean
 
 @cli.command(cls=EngineCommand)
-def clean() -> None:
-    """Remove every container of ours, kept ones included, and our temp dirs."""
+@click.option("--all", "everything", is_flag=True,
+              help="Also runs still going in other processes and other users' containers.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def clean(everything: bool, dry_run: bool) -> None:
+    """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
+    kept with --keep, and our temp dirs. Runs still going elsewhere are left alone (unless --all).
+    """
     from ..sandbox import docker as engine
 
     client = connect_engine()
-    removed = engine.remove_all(client)
-    removed += engine.sweep_temp_dirs()
-    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
+    try:
+        removed, left = engine.clean(client, everything, dry_run)
+    finally:
+        client.close()
+    verb = "would remove" if dry_run else "removed"
+    click.echo("\n".join(f"{verb} {r}" for r in removed) or "nothing to remove")
+    for reason in left:
+        click.echo(f"left {reason}")
+    if left:
+        click.echo("(`numerai-sandbox clean --all` removes those too)")
 
 
 # ---------------------------------------------------------------- entry point

@@ -24,7 +24,7 @@ import docker.errors
 import psutil
 import requests
 
-from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
+from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname, user_id
 from .backend import Backend, ContainerSpec, Limits, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
@@ -116,37 +116,96 @@ def owner_alive(owner: str) -> bool:
 
 
 def labels_for(kind: str, **extra: str) -> dict[str, str]:
-    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label()}
+    """Our labels: what the container is for, the process that owns it and the user running that process."""
+    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label(), f"{LABEL}.uid": user_id()}
     labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
     return labels
+
+
+def container_state(labels: dict[str, str]) -> str:
+    """One of our containers as a sweep sees it: "live" (its owner still runs, here or on another
+    machine sharing the engine), "kept" (--keep, its run over) or "orphan" (its owner is gone: a leak)."""
+    if owner_alive(labels.get(f"{LABEL}.owner", "")):
+        return "live"
+    return "kept" if labels.get(f"{LABEL}.keep") == "1" else "orphan"
+
+
+def is_mine(labels: dict[str, str]) -> bool:
+    """Whether this user on this machine made the container (containers from before the uid label: no)."""
+    host = labels.get(f"{LABEL}.owner", "").rsplit("/", 3)[0]
+    return host == hostname() and labels.get(f"{LABEL}.uid") == user_id()
+
+
+def cleanup_plan(containers: list[dict], everything: bool = False) -> tuple[list[dict], list[dict]]:
+    """(what `clean` removes, what it leaves) among our containers.
+
+    Removed: orphans (whoever made them: nothing can use them) and this user's kept containers.
+    Left, unless `everything`: runs still going in other processes, and other users' kept containers.
+    """
+    doomed, left = [], []
+    for info in containers:
+        labels = info.get("Labels") or {}
+        state = container_state(labels)
+        if everything or state == "orphan" or (state == "kept" and is_mine(labels)):
+            doomed.append(info)
+        else:
+            left.append(info)
+    return doomed, left
+
+
+def container_name(info: dict) -> str:
+    return info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12]
+
+
+def describe_left(info: dict) -> str:
+    """Why `clean` left a container: whose it is and whether it still runs."""
+    labels = info.get("Labels") or {}
+    host, _boot, pid, _created = (labels.get(f"{LABEL}.owner", "").rsplit("/", 3) + ["?"] * 4)[:4]
+    if container_state(labels) == "live":
+        where = f"pid {pid}" if host == hostname() else f"on {host}"
+        return f"{container_name(info)} (a run still going: {where})"
+    return f"{container_name(info)} (kept by user {labels.get(f'{LABEL}.uid', '?')})"
+
+
+def _our_containers(client: docker.DockerClient) -> list[dict]:
+    return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
 
 
 def sweep(client: docker.DockerClient) -> list[str]:
     """Remove containers and temp dirs of ours whose owning process is gone. Returns what went."""
     removed = []
     try:
-        containers = client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+        containers = _our_containers(client)
     except ENGINE_ERRORS:
         return removed
     for info in containers:
-        labels = info.get("Labels") or {}
-        if labels.get(f"{LABEL}.keep") == "1" or owner_alive(labels.get(f"{LABEL}.owner", "")):
-            continue
-        with contextlib.suppress(*ENGINE_ERRORS):
-            client.api.remove_container(info["Id"], force=True, v=True)
-            removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
+        if container_state(info.get("Labels") or {}) == "orphan":
+            remove(client, info["Id"])
+            removed.append(container_name(info))
     removed += sweep_temp_dirs()
     return removed
 
 
-def sweep_temp_dirs() -> list[str]:
+def clean(client: docker.DockerClient, everything: bool = False,
+          dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """The `clean` command: (what was removed, or would be, and what was left and why); see cleanup_plan.
+    Temp dirs go only once their process is gone, even with `everything`."""
+    doomed, left = cleanup_plan(_our_containers(client), everything)
+    for info in doomed if not dry_run else []:
+        remove(client, info["Id"])
+    return [container_name(i) for i in doomed] + sweep_temp_dirs(dry_run), [describe_left(i) for i in left]
+
+
+def sweep_temp_dirs(dry_run: bool = False) -> list[str]:
+    """Our temp dirs whose process is gone (removed unless `dry_run`)."""
     removed = []
     root = Path(tempfile.gettempdir())
     for path in root.glob(TEMP_PREFIX + "*"):
         owner = path.name[len(TEMP_PREFIX):].split("-")
         pid = next((int(p) for p in owner if p.isdigit()), None)
         if pid is not None and not psutil.pid_exists(pid):
-            shutil.rmtree(path, ignore_errors=True)
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True)
             removed.append(str(path))
     return removed
 
@@ -343,15 +402,6 @@ def _pump(stream, sink: StreamSink) -> None:
                 sink.stderr(err)
     except (requests.exceptions.RequestException, OSError, ValueError):
         pass  # the stream ends with the container; a broken stream ends it early
-
-
-def remove_all(client: docker.DockerClient) -> list[str]:
-    """Every container of ours, whoever owns it and whether kept or not (the `clean` command)."""
-    removed = []
-    for info in client.api.containers(all=True, filters={"label": f"{LABEL}.owner"}):
-        remove(client, info["Id"])
-        removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
-    return removed
 
 
 def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts: list[Mount],
