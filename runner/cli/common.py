@@ -82,13 +82,18 @@ def positive_float(ctx, param, value):
 
 # ---------------------------------------------------------------- the engine
 
-def connect_engine():
+def connect_engine(sweep: bool = True):
+    """The engine, for the commands that need it (only they reach it); with `sweep`, what a runner
+    killed outright left behind goes first."""
     from ..sandbox import docker as engine
 
     try:
-        return engine.connect()
+        client = engine.connect()
     except engine.EngineUnavailable as exc:
         fail(str(exc))
+    if sweep:
+        engine.sweep(client)
+    return client
 
 
 def fail(message: str) -> None:

@@ -33,26 +33,10 @@ def cli() -> None:
     """Run a Numerai model pickle exactly the way Numerai's Model Upload runs it, and learn
     before uploading whether it will pass - and if not, why and what to do.
     """
-    _sweep_leftovers()
 
 
 cli.add_command(images_group)
 cli.add_command(data)
-
-
-def _sweep_leftovers() -> None:
-    """Remove containers and temp dirs left by a numerai-sandbox process that was killed outright."""
-    from ..sandbox import docker as engine
-
-    try:
-        client = engine.connect()
-    except engine.EngineUnavailable:
-        engine.sweep_temp_dirs()
-        return
-    try:
-        engine.sweep(client)
-    finally:
-        client.close()
 
 
 # ---------------------------------------------------------------- run
@@ -200,7 +184,7 @@ def clean(everything: bool, dry_run: bool) -> None:
     """
     from ..sandbox import docker as engine
 
-    client = connect_engine()
+    client = connect_engine(sweep=False)  # clean sweeps itself, and says what went
     try:
         removed, left = engine.clean(client, everything, dry_run)
     finally:

@@ -80,7 +80,10 @@ class DockerBackend(Backend):
 
     @classmethod
     def connect(cls) -> "DockerBackend":
-        return cls(connect())
+        """The engine for a run, after sweeping away what runners killed outright left behind."""
+        client = connect()
+        sweep(client)
+        return cls(client)
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
             on_created: Callable[[str], None] = lambda container_id: None) -> Outcome:
