@@ -133,11 +133,29 @@ def _age(iso: str) -> str:
 @click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), help="Only this Python's images.")
 @click.option("--profile", help="Only this profile's images.")
 @click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
-def images_rm(python: str | None, profile: str | None, everything: bool) -> None:
-    """Remove our images (never anyone else's)."""
+@click.option("--yes", "-y", is_flag=True, help="Remove every image without asking (needed without a terminal).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def images_rm(python: str | None, profile: str | None, everything: bool, yes: bool, dry_run: bool) -> None:
+    """Remove our images, never anyone else's: an image you built on one of ours, or tagged yourself,
+    stays. Without --python or --profile every image of ours goes: asked on a terminal, --yes otherwise.
+    """
+    import sys
+
     from ..images import store as images
 
-    removed = images.remove(connect_engine(), python, profile, everything)
-    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
-
-
+    client = connect_engine()
+    doomed = images.removal_plan(client, python, profile, everything)
+    names = [tag for image in doomed for tag in images.own_tags(image)]
+    if not names or dry_run:
+        click.echo("\n".join(f"would remove {n}" for n in names) or "nothing to remove")
+        return
+    if python is None and profile is None and not yes:
+        listed = ", ".join(names)
+        if not sys.stdin.isatty():
+            raise InputError(f"without --python or --profile this removes every image of ours ({listed}): "
+                             "pass --yes to confirm, or --dry-run to list them")
+        click.confirm(f"Remove every numerai-sandbox image ({listed})?", abort=True)
+    removed, refused = images.remove(client, doomed)
+    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing removed")
+    for reason in refused:
+        click.echo(f"kept {reason}")
