@@ -38,6 +38,7 @@ from .lifecycle import Lifecycle, Status
 from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
 from .verdict.report import Report
+from .units import human_bytes
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -267,11 +268,11 @@ class Run:
         request = self.request
         memory = psutil.virtual_memory()
         if request.limits.memory_bytes > memory.total:
-            return Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} GiB) is "
-                           f"more than this machine has ({memory.total / 1024**3:.1f} GiB); the limit would not be "
+            return Verdict("host_resources", f"The memory limit ({human_bytes(request.limits.memory_bytes)}) is "
+                           f"more than this machine has ({human_bytes(memory.total)}); the limit would not be "
                            "the one Numerai enforces.")
         if request.limits.memory_bytes > memory.available:
-            self.report.notes.append(f"only {memory.available / 1024**3:.1f} GiB of memory is free on this "
+            self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
             pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
@@ -314,7 +315,7 @@ class Run:
             limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
-        running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
+        running = (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
                    f"no network · timeout {limits.timeout_seconds:g}s")
         def created(container_id: str) -> None:
             self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,

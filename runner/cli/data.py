@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..verdict.report import human_bytes
+from ..units import human_bytes
 from .common import InputError
 
 @click.group()

@@ -10,7 +10,7 @@ import click
 
 from ..console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS
-from ..verdict.report import human_bytes
+from ..units import human_bytes
 from .common import EngineCommand, InputError, connect_engine, fail
 
 @click.group("images")
@@ -70,7 +70,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
     again += f" --requirements {requirements}" if requirements else ""
     again += f" --extra-requirements {extra_requirements}" if extra_requirements else ""
     console.line(f"fetched Python {python} ({pins.tag_profile}): {len(stock.present)} wheels, "
-                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
+                 f"{human_bytes(size)}, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
 
 
 @images_group.command("build", cls=EngineCommand)

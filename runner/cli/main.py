@@ -17,7 +17,8 @@ from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
-from ..verdict.report import human_bytes, summary_lines
+from ..units import human_bytes
+from ..verdict.report import summary_lines
 from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_duration, parse_memory,
                      positive_float)
 from .data import data

@@ -35,6 +35,7 @@ from .. import __version__
 from . import bases, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
 from ..paths import LABEL, cache_dir, ensure_dir, file_lock
+from ..units import human_bytes
 from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
 
 Progress = Callable[[str], None]
@@ -243,7 +244,7 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     files.update({f"wheels/{p.name}": p for p in stock.present.values()})
     size = sum(p.stat().st_size for p in stock.present.values())
     progress(f"building {tag} from {base.description} and {len(stock.present)} wheels "
-             f"({size / 1e6:,.0f} MB), network disabled")
+             f"({human_bytes(size)}), network disabled")
     labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
               f"{LABEL}.digest": digest, f"{LABEL}.base": base.description,
               f"{LABEL}.python-full": base.python_full}
@@ -410,8 +411,8 @@ def _check_disk(client: docker.DockerClient, need: int) -> None:
         return  # a remote engine: its disk is not ours to see
     free = psutil.disk_usage(str(root)).free
     if free < need:
-        raise HostResources(f"building needs about {need / 1024**3:.1f} GiB free under {root}, "
-                            f"which has {free / 1024**3:.1f} GiB")
+        raise HostResources(f"building needs about {human_bytes(need)} free under {root}, "
+                            f"which has {human_bytes(free)}")
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
