@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
 import click
 
 from ..lifecycle import EXIT_USAGE
+from ..units import human_bytes
 
 
 EXIT_HELP = """\b
@@ -73,10 +75,31 @@ def converter(parser):
     return convert
 
 
-def positive_float(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be more than 0", ctx=ctx, param=param)
+MIN_CPUS = 0.01  # the smallest CPU quota the engine accepts
+
+
+def cpu_limit(ctx, param, value):
+    """--cpus within what the engine can grant: 0.01 up to this machine's cores."""
+    cores = os.cpu_count() or 1
+    if value is not None and not MIN_CPUS <= value <= cores:
+        raise click.BadParameter(f"{value:g} is out of range: from {MIN_CPUS:g} to {cores} (the cores of this "
+                                 "machine)", ctx=ctx, param=param)
     return value
+
+
+def memory_limit(ctx, param, value):
+    """--memory as bytes; a limit the user chose that this machine cannot give is a usage error.
+
+    (The default, Numerai's 4 GB, on a smaller machine is the machine's problem: Error/host_resources.)"""
+    size = converter(parse_memory)(ctx, param, value)
+    if size is not None and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT:
+        import psutil
+
+        total = psutil.virtual_memory().total
+        if size > total:
+            raise click.BadParameter(f"{value} is more than this machine's memory ({human_bytes(total)})",
+                                     ctx=ctx, param=param)
+    return size
 
 
 

@@ -19,8 +19,8 @@ from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..units import human_bytes
 from ..verdict.report import summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_duration, parse_memory,
-                     positive_float)
+from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, cpu_limit, memory_limit,
+                     parse_duration)
 from .data import data
 from .images import images_group
 
@@ -57,9 +57,9 @@ cli.add_command(data)
                    "needs the network). Default: embedded synthetic live data.")
 @click.option("--benchmarks", metavar="PATH|DATASET",
               help="live_benchmark_models.parquet for 2-argument models. Default: synthetic, matching the live ids.")
-@click.option("--memory", default="4g", show_default=True, callback=converter(parse_memory),
+@click.option("--memory", default="4g", show_default=True, callback=memory_limit,
               help="Memory limit, swap off (Numerai: 4 GB).")
-@click.option("--cpus", type=float, default=1.0, show_default=True, callback=positive_float,
+@click.option("--cpus", type=float, default=1.0, show_default=True, callback=cpu_limit,
               help="CPU limit (Numerai: 1).")
 @click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration),
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
