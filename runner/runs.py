@@ -35,6 +35,7 @@ from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
+from .machine import emulation_note
 from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
 from .verdict.report import Report
@@ -186,7 +187,9 @@ class Run:
         # numerai-tools takes ~1.5 s to import (scipy.stats); do it while the container runs.
         threading.Thread(target=validate.prewarm, daemon=True, name="prewarm").start()
         try:
-            self.life.enter(Status.PENDING)
+            emulated = emulation_note()
+            self.life.enter(Status.PENDING, emulated or "")
+            self.report.notes += [emulated] if emulated else []
             self._run()
         except UsageError:
             raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import threading
 
-import cloudpickle
 import pytest
 
 from conftest import run_cli
@@ -57,13 +56,8 @@ def silent_engine(tmp_path):
 
 
 @pytest.fixture
-def model(tmp_path):
-    def predict(live_features):
-        return live_features
-
-    path = tmp_path / "model.pkl"
-    path.write_bytes(cloudpickle.dumps(predict))
-    return path
+def model(host_pickle):
+    return host_pickle
 
 
 @pytest.mark.parametrize("args", [

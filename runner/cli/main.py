@@ -211,5 +211,6 @@ def main() -> None:
     # interrupt must always stop the run and remove its container, however we were started.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, _interrupt)
     cli(prog_name="numerai-sandbox")

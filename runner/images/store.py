@@ -34,6 +34,7 @@ import docker.errors
 from .. import __version__
 from . import bases, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
+from ..machine import PLATFORM
 from ..paths import LABEL, cache_dir, ensure_dir, file_lock
 from ..units import human_bytes
 from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
@@ -330,7 +331,7 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         with open(context, "rb") as handle:
             stream = client.api.build(fileobj=handle, custom_context=True, tag=tag, labels=labels,
                                       buildargs=buildargs, network_mode="none", rm=True, forcerm=True,
-                                      decode=True, pull=False, nocache=nocache)
+                                      decode=True, pull=False, nocache=nocache, platform=PLATFORM)
             for chunk in stream:
                 if "error" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]

@@ -24,6 +24,7 @@ import docker.errors
 import psutil
 import requests
 
+from ..machine import PLATFORM
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname, user_id
 from .backend import Backend, ContainerSpec, Limits, Mount, Outcome, StreamSink
 
@@ -306,10 +307,15 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
 
 
 def choose_cpus(cpus: float) -> str | None:
-    """ceil(cpus) of this machine's cores, picked at random so concurrent runs spread out."""
+    """ceil(cpus) of this machine's cores, picked at random so concurrent runs spread out.
+
+    Only where this process can see the engine's cores (Linux); elsewhere the engine runs in a VM
+    whose cores are not these, and the CPU quota alone applies."""
     import math
     import random
 
+    if not hasattr(os, "sched_getaffinity"):
+        return None
     available = sorted(os.sched_getaffinity(0))
     wanted = math.ceil(cpus)
     if wanted >= len(available):
@@ -325,7 +331,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]
         labels[f"{LABEL}.keep"] = "1"
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
-        environment=spec.environment, labels=labels, working_dir="/tmp",
+        environment=spec.environment, labels=labels, working_dir="/tmp", platform=PLATFORM,
         network_disabled=True, host_config=_host_config(client, spec),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
@@ -419,7 +425,7 @@ def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts:
     created = client.api.create_container(
         image, entrypoint=["/opt/venv/bin/python", "-I"], command=argv, user=f"{os.getuid()}:{os.getgid()}",
         environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, labels=labels_for("script"),
-        working_dir="/tmp", network_disabled=True, host_config=host_config)
+        working_dir="/tmp", network_disabled=True, host_config=host_config, platform=PLATFORM)
     try:
         client.api.start(created["Id"])
         try:
