@@ -67,8 +67,7 @@ REASONS: dict[str, Reason] = {
                "`def predict(live_features, live_benchmark_models)`."),
         Reason("model_exception", _M,
                "The model raised an exception.",
-               "Read the traceback (--debug shows all of it) and fix the model code; "
-               "the sandbox, like Numerai, has no network."),
+               "Read the traceback (--debug shows all of it) and fix the model code."),
         Reason("crashed", _M,
                "The model's process was killed by a signal (a native crash).",
                "A native crash usually means the Python or a compiled library differs from the "

@@ -52,3 +52,54 @@ def test_out_of_memory_explains_that_the_peak_is_sampled():
     assert "150 MiB memory limit while predicting" in verdict.message
     assert "the highest sample was 97 MiB" in verdict.message and "after the last sample" in verdict.message
     assert verdict.evidence["peak_is_sampled"] is True
+
+
+def _exception(kind: str, module: str, message: str, **extra) -> dict:
+    frames = [{"file": "/opt/numerai-sandbox/harness.py", "line": 283, "function": "run", "code": "model(live)"},
+              {"file": "/work/notebook.py", "line": 7, "function": "predict", "code": "fetch()"}]
+    return {"type": kind, "module": module, "mro": [f"{module}.{kind}", "builtins.Exception"], "message": message,
+            "frames": frames, **extra}
+
+
+def test_model_exception_advice_mentions_the_network_only_when_the_network_failed():
+    plain = diagnose.classify_model_exception(_exception("ValueError", "builtins", "bad shape"), _context(), {})
+    assert plain.reason == "model_exception" and "network" not in plain.action.lower()
+    offline = diagnose.classify_model_exception(
+        _exception("gaierror", "socket", "[Errno -3] Temporary failure in name resolution", errno=-3), _context(), {})
+    assert offline.reason == "model_exception" and "no network" in offline.action
+
+
+def test_last_lines_are_the_models_own_not_the_harnesss():
+    from runner.lifecycle import Status
+    from runner.verdict.report import Report, summary_lines
+
+    report = Report(Status.FAILED, "timeout", "The model ran past the limit.", action="Be faster.",
+                    logs_tail="numerai-sandbox harness: Loading model /input/model.pkl\nepoch 1 of 900\n"
+                              "numerai-sandbox harness: Predicting on 6720 rows of live features\nepoch 2 of 900")
+    shown = [line for line in summary_lines(report) if "│" in line]
+    assert [line.split("│ ")[1] for line in shown] == ["epoch 1 of 900", "epoch 2 of 900"]
+    only_harness = Report(Status.FAILED, "timeout", "The model ran past the limit.", action="Be faster.",
+                          logs_tail="numerai-sandbox harness: Predicting on 6720 rows of live features")
+    assert not any("Last lines" in line for line in summary_lines(only_harness))
+
+
+@pytest.mark.parametrize("content", [b"id,prediction\nn1,0.5\n", b"<html><body>Sign in</body></html>", b""])
+def test_inspect_of_a_file_that_is_no_pickle_says_so_once(tmp_path, content):
+    from conftest import run_cli
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(content)
+    result = run_cli("inspect", path)
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("not a pickle") and len(lines) == 3, result.stdout
+    assert "ok?" not in result.stdout and "Python:" not in result.stdout and "Images" not in result.stdout
+
+
+def test_debug_shows_the_traceback_once(models):
+    from conftest import run_cli
+
+    result = run_cli("run", models["raises"], "--debug")
+    assert result.code == 1
+    assert result.stdout.count("Traceback (most recent call last)") == 1, result.stdout
+    assert "the model is broken on purpose" in result.stdout

@@ -94,8 +94,8 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
         raise InputError(str(exc)) from exc
     for line in summary_lines(report, debug):
         console.line(line)
-    if debug and report.traceback:
-        console.line(report.traceback.rstrip() if report.reason != "internal_error" else "")
+    if debug and report.traceback and report.reason != "internal_error" and not _shown_live(report, console):
+        console.line(report.traceback.rstrip())
     if report.reason == "internal_error":
         console.line("  (the traceback is in the JSON report: --json or --report PATH)")
     if keep and report.container.get("name"):
@@ -106,6 +106,12 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     if as_json:
         click.echo(report.to_json())
     sys.exit(report.exit_code)
+
+
+def _shown_live(report, console: Console) -> bool:
+    """Whether --debug's live output already showed the traceback (the harness writes it there)."""
+    last = report.traceback.strip().splitlines()[-1][:200] if report.traceback.strip() else ""
+    return not console.echo_cut and bool(last) and last in report.logs_tail
 
 
 def _check_model_file(model: Path) -> None:

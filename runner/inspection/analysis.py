@@ -979,6 +979,11 @@ def _dedupe(items: list[str]) -> list[str]:
 def render(inspection: Inspection) -> list[str]:
     """The report as lines of text."""
     i = inspection
+    if i.serializer == "not a pickle":  # what it is instead, and nothing per image or per Python
+        return [f"{i.path}: {human_bytes(i.size_bytes)}, sha256 {i.sha256[:16] if i.sha256 else '?'}…, not a pickle",
+                f"  ✗ {i.problems[0].removeprefix('not a pickle: ')}",
+                "No image can load it (Numerai: \"Invalid pickle\"): upload the file cloudpickle.dump(predict, f) "
+                "writes."]
     lines = [f"{i.path}: {human_bytes(i.size_bytes)}, sha256 {i.sha256[:16] if i.sha256 else '?'}…, "
              f"protocol {i.protocol if i.protocol is not None else '?'}, {i.serializer}"]
     for text in i.serializer_evidence:

@@ -70,6 +70,7 @@ class Verdict:
     subcode: str | None = None
     phase: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    advice: str | None = None  # what to do in this case, when the reason's own action does not fit it
 
     @property
     def blame(self) -> Blame | None:
@@ -77,6 +78,8 @@ class Verdict:
 
     @property
     def action(self) -> str | None:
+        if self.advice:
+            return self.advice
         if self.subcode and self.subcode in OUTPUT_RULES:
             return OUTPUT_RULES[self.subcode].action
         return REASONS[self.reason].action if self.reason else None
@@ -404,7 +407,9 @@ def _network_verdict(exc: dict[str, Any], phase: str, evidence: dict) -> Verdict
     return Verdict("model_exception", f"The model tried to use the network{when} ({exc.get('type')}: "
                    f"{_first_line(exc.get('message'))}); the sandbox, like Numerai, has no network: ship "
                    "everything inside the pickle.", phase=phase,
-                   evidence=evidence | {"network": True, "traceback": trim(exc)})
+                   evidence=evidence | {"network": True, "traceback": trim(exc)},
+                   advice="Ship everything the model needs (data, files, weights) inside the pickle: the sandbox, "
+                          "like Numerai, has no network.")
 
 
 def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import __version__
 from ..lifecycle import EXIT_CODES, Status
+from ..protocol import HARNESS_LOG_PREFIX
 from ..units import human_bytes
 
 SCHEMA = 1
@@ -126,7 +127,7 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                                                                 "out_of_memory", "timeout",
                                                                 "python_version_mismatch"):
             crash = crash_lines(report.logs_tail)
-            tail = crash or report.logs_tail.strip().splitlines()[-6:]
+            tail = crash or model_lines(report.logs_tail)[-6:]
             if tail:
                 lines.append("  Where it crashed (Python's fault handler):" if crash
                              else "  Last lines of the model's output:")
@@ -134,6 +135,11 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
     for note in report.notes:
         lines.append(f"  note: {note}")
     return lines
+
+
+def model_lines(log: str) -> list[str]:
+    """The model's own lines of its output: the harness's log lines left out."""
+    return [line for line in log.strip().splitlines() if not line.startswith(HARNESS_LOG_PREFIX)]
 
 
 def crash_lines(log: str, limit: int = 8) -> list[str]:
