@@ -63,6 +63,7 @@ class RunRequest:
     benchmarks: str | None = None
     limits: Limits = field(default_factory=Limits)
     output: Path | None = None
+    output_rejected: Path | None = None  # where the predictions of an invalid_output run go, for debugging
     debug: bool = False
     keep: bool = False
     extra_requirements: Path | None = None
@@ -180,6 +181,7 @@ class Run:
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
         self.inspection: Inspection | None = None  # what the pickle says about itself, read without running it
         self.logs = LogBuffer(request.limits.max_log_bytes)
+        self.submission: pd.DataFrame | None = None  # the predictions as read back, once validated
 
     # ------------------------------------------------------------ the phases
 
@@ -346,7 +348,22 @@ class Run:
         verdict = diagnose.from_validation(validation)
         if verdict.reason is None and self.request.output is not None:
             self.report.predictions_path = str(write_predictions(validation.frame, self.request.output))
+        self.submission = validation.frame
         return verdict
+
+    def _write_rejected(self, frame: pd.DataFrame | None) -> None:
+        """--output-rejected: the predictions as the model made them; they broke a rule, so they may not fit
+        the format (a parquet file needs unique, typed columns): then a note says why none was written."""
+        path = self.request.output_rejected
+        if frame is None:
+            self.report.notes.append(f"no predictions to write to {path}: the model returned nothing that reads "
+                                     "as predictions")
+            return
+        try:
+            self.report.rejected_predictions_path = str(write_predictions(frame, path))
+        except Exception as exc:  # noqa: BLE001 - the model's data, whatever it holds, must not become our error
+            self.report.notes.append(f"the rejected predictions could not be written to {path} "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})")
 
     # ------------------------------------------------------------ filling the report
 
@@ -393,6 +410,8 @@ class Run:
         report.evidence = verdict.evidence
         if not report.logs_tail and self.logs.total:
             report.logs_tail = self.logs.last_lines()
+        if verdict.reason == "invalid_output" and self.request.output_rejected is not None:
+            self._write_rejected(self.submission)
         note = verdict.reason if status is Status.ERROR or status is Status.FAILED else ""
         self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
         report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
@@ -400,13 +419,17 @@ class Run:
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
-    """The accepted predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix."""
+    """The predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix. Written whole
+    or not at all (a temp file beside it, renamed)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.set_index(frame.columns[0]).to_parquet(tmp)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.set_index(frame.columns[0]).to_parquet(tmp)
+        else:
+            frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path.resolve()
 
 

@@ -30,12 +30,16 @@ def a_file(tmp_path):
     (["run", "{file}", "--data", "{file}"], "not a readable parquet file"),
     (["run", "{file}", "--output", "{file}"], "is one of the inputs"),
     (["run", "{file}", "--report", "/nonexistent-dir/r.json"], "does not exist"),
+    (["run", "{file}", "--output-rejected", "{file}"], "is one of the inputs"),
+    (["run", "{file}", "--output-rejected", "/nonexistent-dir/rejected.csv"], "does not exist"),
+    (["run", "{file}", "--output", "{dir}/p.csv", "--output-rejected", "{dir}/p.csv"], "name the same file"),
+    (["run", "{file}", "--output-rejected", "{dir}/p.csv", "--report", "{dir}/p.csv"], "name the same file"),
     (["images", "build", "--python", "3.11", "--extra-requirements", "{bad_pins}"], "not an exact pin"),
 ])
 def test_usage_errors(a_file, tmp_path, args, message):
     bad_pins = tmp_path / "extra.txt"
     bad_pins.write_text("numpy>=1\n")
-    argv = [a.format(file=a_file, bad_pins=bad_pins) for a in args]
+    argv = [a.format(file=a_file, bad_pins=bad_pins, dir=tmp_path) for a in args]
     before = a_file.read_bytes()
     result = run_cli(*argv)
     assert result.code == 2, result.stdout + result.stderr

@@ -141,6 +141,24 @@ def test_failed_run_writes_no_predictions(models, tmp_path):
     assert report["predictions_path"] is None and not out.exists()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_rejected_predictions_are_written_only_where_asked(models, tmp_path, suffix):
+    import pandas as pd
+
+    accepted, rejected = tmp_path / f"accepted{suffix}", tmp_path / f"rejected{suffix}"
+    result = run_cli("run", models["nan_output"], "--output", accepted, "--output-rejected", rejected, "--json")
+    report = result.report
+    assert (result.code, report["reason"], report["subcode"]) == (1, "invalid_output", "nan")
+    assert report["predictions_path"] is None and not accepted.exists()
+    assert report["rejected_predictions_path"] == str(rejected)
+    frame = pd.read_parquet(rejected).reset_index() if suffix == ".parquet" else pd.read_csv(rejected)
+    assert list(frame.columns) == ["id", "prediction"] and len(frame) == report["data"]["rows"]
+    assert frame["prediction"].isna().sum() == next(c for c in report["checks"] if c["rule"] == "nan")["count"]
+    good = run_cli("run", models["good_1arg"], "--output-rejected", tmp_path / "never.csv", "--json").report
+    assert good["status"] == "Success" and good["rejected_predictions_path"] is None
+    assert not (tmp_path / "never.csv").exists()
+
+
 def test_report_file_and_debug(models, tmp_path):
     path = tmp_path / "report.json"
     result = run_cli("run", models["raises"], "--report", path, "--debug")

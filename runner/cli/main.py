@@ -65,14 +65,16 @@ cli.add_command(data)
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
+@click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the predictions of a run that Failed validation (invalid_output), same format as --output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report to this file.")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
-        benchmarks: str | None, memory: int, cpus: float, timeout: float, output: Path | None, as_json: bool,
-        report_path: Path | None, debug: bool, keep: bool) -> None:
+        benchmarks: str | None, memory: int, cpus: float, timeout: float, output: Path | None,
+        output_rejected: Path | None, as_json: bool, report_path: Path | None, debug: bool, keep: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -80,13 +82,14 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     """
     from ..runs import RunRequest, UsageError, execute
 
-    _check_inputs(model, data, benchmarks, output, report_path)
+    _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
+                                            "--report": report_path})
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
     console = Console(stream=sys.stderr if as_json else sys.stdout)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, benchmarks=benchmarks,
-                         limits=limits, output=output, debug=debug, keep=keep,
+                         limits=limits, output=output, output_rejected=output_rejected, debug=debug, keep=keep,
                          extra_requirements=extra_requirements, force=force)
     try:
         report = execute(request, console)
@@ -126,8 +129,7 @@ def _check_model_file(model: Path) -> None:
         raise InputError(f"cannot read {model}: {exc.strerror}") from exc
 
 
-def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
-                  report_path: Path | None) -> None:
+def _check_inputs(model: Path, data: str | None, benchmarks: str | None, outputs: dict[str, Path | None]) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
     _check_model_file(model)
     from .. import data as live_data
@@ -145,15 +147,17 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             if not path.is_file():
                 raise InputError(f"{option}: {value} is not a file (nor a numerapi dataset like v5.2/live.parquet)")
             inputs.add(path.resolve())
-    for value, option in ((output, "--output"), (report_path, "--report")):
+    named: dict[Path, str] = {}
+    for option, value in outputs.items():
         if value is None:
             continue
         if value.resolve() in inputs:
             raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
         if not value.resolve().parent.is_dir():
             raise InputError(f"{option}: directory {value.parent} does not exist")
-    if output is not None and report_path is not None and output.resolve() == report_path.resolve():
-        raise InputError("--output and --report name the same file")
+        if value.resolve() in named:
+            raise InputError(f"{named[value.resolve()]} and {option} name the same file")
+        named[value.resolve()] = option
 
 
 # ---------------------------------------------------------------- inspect

@@ -34,6 +34,7 @@ class Report:
     library_versions: dict[str, str] = field(default_factory=dict)
     n_predictions: int | None = None
     predictions_path: str | None = None
+    rejected_predictions_path: str | None = None  # --output-rejected, after invalid_output
     logs_tail: str = ""
     logs_truncated: bool = False
     model: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Report:
             "library_versions": self.library_versions,
             "n_predictions": self.n_predictions,
             "predictions_path": self.predictions_path,
+            "rejected_predictions_path": self.rejected_predictions_path,
             "logs_tail": self.logs_tail,
             "logs_truncated": self.logs_truncated,
             "model": self.model,
@@ -107,6 +109,8 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
         lines.append(f"{report.status.value} ({code}): {report.message}")
         if report.action:
             lines.append(f"  What to do: {report.action}")
+        if report.rejected_predictions_path:
+            lines.append(f"  the rejected predictions are in {report.rejected_predictions_path}")
         failed = [c for c in report.checks if c.get("passed") is False]
         for check in failed[:6]:
             examples = f" e.g. {', '.join(check['examples'][:3])}" if check.get("examples") else ""
