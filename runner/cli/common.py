@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..lifecycle import EXIT_USAGE
+from ..paths import cache_dir
 from ..units import human_bytes
 
 
@@ -18,6 +19,16 @@ Exit codes:
   1  Failed   - the model's fault (see the reason and what to do)
   2  usage    - a bad option or input file
   3  Error    - not the model's fault (Docker, image, data, machine, interrupted, a bug)
+"""
+
+ENVIRONMENT_HELP = f"""
+\b
+Environment:
+  NUMERAI_SANDBOX_CACHE  wheels, base root filesystems and synthetic data
+                         (default ~/.cache/numerai-sandbox; here: {cache_dir()})
+  DOCKER_HOST            the Docker engine (default: the local socket)
+  NUMERAI_SANDBOX_PYTHON, _PROFILE, _DATA, _MEMORY, _CPUS, _TIMEOUT
+                         defaults for run's options (see run --help)
 """
 
 
@@ -120,9 +131,24 @@ def connect_engine(sweep: bool = True):
 
 
 def fail(message: str) -> None:
-    """An Error outside a run: one line on stderr, exit code 3."""
+    """An Error outside a run: one line on stderr (and the JSON object --json promises), exit code 3."""
+    if json_requested():
+        echo_error_object(message, 3)
     click.echo(f"numerai-sandbox: error: {message}", err=True)
     sys.exit(3)
+
+
+def json_requested() -> bool:
+    """Whether --json is on the command line (before any `--`): then stdout holds one JSON object, whatever happens."""
+    args = sys.argv[1:]
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def echo_error_object(message: str, exit_code: int) -> None:
+    """What --json prints when there is no report to print (a usage error, an Error outside a run)."""
+    import json
+
+    click.echo(json.dumps({"status": None, "reason": None, "exit_code": exit_code, "message": message}))
 
 
 class EngineCommand(click.Command):

@@ -19,8 +19,8 @@ from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..units import human_bytes
 from ..verdict.report import summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, cpu_limit, memory_limit,
-                     parse_duration)
+from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, connect_engine, converter, cpu_limit,
+                     echo_error_object, json_requested, memory_limit, parse_duration)
 from .data import data
 from .images import images_group
 
@@ -28,7 +28,7 @@ from .images import images_group
 # ---------------------------------------------------------------- the group
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog=EXIT_HELP)
+             epilog=EXIT_HELP + ENVIRONMENT_HELP)
 @click.version_option(__version__, prog_name="numerai-sandbox")
 def cli() -> None:
     """Run a Numerai model pickle exactly the way Numerai's Model Upload runs it, and learn
@@ -45,30 +45,36 @@ cli.add_command(data)
 @cli.command(epilog=EXIT_HELP)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--python", "python", type=click.Choice(("auto",) + SUPPORTED_PYTHONS), default="auto",
-              show_default=True, help="Python version of the image; auto: the one that made the pickle "
-              f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
+              metavar="PYTHON", envvar="NUMERAI_SANDBOX_PYTHON", show_envvar=True, show_default=True,
+              help=f"Python version of the image: {', '.join(('auto',) + SUPPORTED_PYTHONS)}; auto: the one that "
+              f"made the pickle (read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
-@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
-              help="Image profile: standard packages, or Numerai's full pin list.")
-@click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True, metavar="PROFILE",
+              envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,
+              help="Image profile: standard (Numerai's versions of the usual packages) or full (Numerai's whole "
+                   "pin list).")
+@click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Extra pins layered on the profile (the image must have been fetched with them).")
-@click.option("--data", metavar="PATH|DATASET",
+@click.option("--data", metavar="PATH|DATASET", envvar="NUMERAI_SANDBOX_DATA", show_envvar=True,
               help="live.parquet: a local file, or a numerapi dataset like v5.2/live.parquet (downloads; "
                    "needs the network). Default: embedded synthetic live data.")
 @click.option("--benchmarks", metavar="PATH|DATASET",
               help="live_benchmark_models.parquet for 2-argument models. Default: synthetic, matching the live ids.")
-@click.option("--memory", default="4g", show_default=True, callback=memory_limit,
-              help="Memory limit, swap off (Numerai: 4 GB).")
-@click.option("--cpus", type=float, default=1.0, show_default=True, callback=cpu_limit,
-              help="CPU limit (Numerai: 1).")
-@click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration),
+@click.option("--memory", default="4g", show_default=True, callback=memory_limit, metavar="SIZE",
+              envvar="NUMERAI_SANDBOX_MEMORY", show_envvar=True,
+              help="Memory limit, swap off: 512m, 4g, 2.5g (Numerai: 4 GB).")
+@click.option("--cpus", type=float, default=1.0, show_default=True, callback=cpu_limit, metavar="N",
+              envvar="NUMERAI_SANDBOX_CPUS", show_envvar=True,
+              help="CPU limit, from 0.01 to this machine's cores (Numerai: 1).")
+@click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration), metavar="DURATION",
+              envvar="NUMERAI_SANDBOX_TIMEOUT", show_envvar=True,
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
-@click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the predictions of a run that Failed validation (invalid_output), same format as --output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the JSON report to this file.")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
@@ -223,4 +229,14 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     if hasattr(signal, "SIGHUP"):  # not on Windows
         signal.signal(signal.SIGHUP, _interrupt)
-    cli(prog_name="numerai-sandbox")
+    try:
+        outcome = cli.main(prog_name="numerai-sandbox", standalone_mode=False)
+    except click.ClickException as exc:  # a usage error, click's own or ours: --json still gets its object
+        if json_requested():
+            echo_error_object(exc.format_message(), exc.exit_code)
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(outcome if isinstance(outcome, int) else 0)
