@@ -64,7 +64,7 @@ def test_clean_leaves_another_live_run_and_other_users_kept_containers(client, i
         assert client.containers.get(kept).labels[f"{LABEL}.uid"] == user_id()
         for name, extra in ((f"numerai-sandbox-test-kept-{token}", {f"{LABEL}.keep": "1"}),
                             (f"numerai-sandbox-test-orphan-{token}", {})):
-            client.api.create_container(image311.id, name=name, labels={
+            client.api.create_container(image311.ref, name=name, labels={
                 f"{LABEL}.kind": "run", f"{LABEL}.owner": DEAD_OWNER, f"{LABEL}.uid": "99999", **extra})
             others.append(name)
         other_kept, orphan = others
