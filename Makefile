@@ -70,5 +70,5 @@ clean:
 	rm -rf examples/build .pytest_cache
 
 distclean: clean
-	-@[ -x $(SANDBOX) ] && $(SANDBOX) images rm --all
+	-@[ -x $(SANDBOX) ] && $(SANDBOX) images rm --all --yes
 	rm -rf $(VENV)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .console import Console
+from .units import human_bytes
 from .lifecycle import EXIT_CODES, Entry, Status
 from .runs import RunRequest, Run, UsageError
 from .verdict.diagnose import Verdict
@@ -61,7 +62,7 @@ def parallel_jobs(requested: int | None, cpus: float, memory_bytes: int, cores: 
     by_memory = max(1, host_memory // max(1, memory_bytes))
     bound = min(by_cores, by_memory, count)
     if requested is None:
-        return bound, f"{bound} at once ({cores} cores, {host_memory / 1024**3:.0f} GiB of memory)"
+        return bound, f"{bound} at once ({cores} cores, {human_bytes(host_memory)} of memory)"
     if requested > min(by_cores, by_memory):
         limit = "cores" if by_cores <= by_memory else "memory"
         return bound, f"{bound} at once (--jobs {requested} asks for more than this machine's {limit} allow)"

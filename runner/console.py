@@ -59,6 +59,11 @@ class Console:
     def line(self, text: str = "") -> None:
         self._write(text)
 
+    @property
+    def echo_cut(self) -> bool:
+        """Whether --debug's live echo of the model's output stopped at its cap."""
+        return self._echoed > self._echo_limit
+
     def model_output(self, chunk: bytes) -> None:
         """--debug: the model's stdout/stderr as it comes, capped so a flood cannot drown the terminal."""
         if self.quiet or self._echoed > self._echo_limit:

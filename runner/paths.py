@@ -8,7 +8,6 @@ so a sweep can find and remove what a killed runner left behind.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import socket
@@ -50,13 +49,10 @@ def file_lock(name: str) -> Iterator[None]:
     Concurrent runs that need the same image or the same synthetic data wait for
     the first one to make it instead of both writing it.
     """
-    lock_dir = ensure_dir(cache_dir() / "locks")
-    with open(lock_dir / f"{name}.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    from filelock import FileLock  # portable (flock, or Windows' locking); imported only by those who lock
+
+    with FileLock(ensure_dir(cache_dir() / "locks") / f"{name}.lock"):
+        yield
 
 
 def boot_id() -> str:
@@ -68,3 +64,12 @@ def boot_id() -> str:
 
 def hostname() -> str:
     return socket.gethostname()
+
+
+def user_id() -> str:
+    """Who runs this process: the uid where there is one (POSIX), else the login name (Windows)."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
+    import getpass
+
+    return getpass.getuser()

@@ -17,6 +17,8 @@ MAGIC = b"NSBX1 "
 MAX_HEADER = 128
 MAX_JSON_FRAME = 4 * 1024 * 1024
 KINDS = {"hello", "phase", "model", "data", "error", "result", "predictions", "done", "ready", "go"}
+# The harness's own lines in the model's log (harness.log writes them): kept in the log, never shown as the model's.
+HARNESS_LOG_PREFIX = "numerai-sandbox harness: "
 
 
 @dataclass

@@ -67,8 +67,7 @@ REASONS: dict[str, Reason] = {
                "`def predict(live_features, live_benchmark_models)`."),
         Reason("model_exception", _M,
                "The model raised an exception.",
-               "Read the traceback (--debug shows all of it) and fix the model code; "
-               "the sandbox, like Numerai, has no network."),
+               "Read the traceback (--debug shows all of it) and fix the model code."),
         Reason("missing_columns", _M,
                "The model asks for live-data columns that the data does not have (a renamed or retired "
                "feature, a typo, or a name that is not Numerai's).",

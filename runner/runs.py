@@ -36,9 +36,11 @@ from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
+from .machine import emulation_note
 from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
-from .verdict.report import Report, human_bytes, unchecked_names_note
+from .units import human_bytes
+from .verdict.report import Report, unchecked_names_note
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -63,6 +65,7 @@ class RunRequest:
     data_version: str | None = None  # the dataset version of the cached round or features.json to use
     limits: Limits = field(default_factory=Limits)
     output: Path | None = None
+    output_rejected: Path | None = None  # where the predictions of an invalid_output run go, for debugging
     debug: bool = False
     keep: bool = False
     extra_requirements: Path | None = None
@@ -234,6 +237,7 @@ class Run:
         self.data: live_data.LiveData | None = None
         self._background: threading.Thread | None = None  # starting the next run's pre-started sandbox
         self.logs = LogBuffer(request.limits.max_log_bytes)
+        self.submission: pd.DataFrame | None = None  # the predictions as read back, once validated
 
     # ------------------------------------------------------------ the phases
 
@@ -241,7 +245,9 @@ class Run:
         # numerai-tools takes ~1.5 s to import (scipy.stats); do it while the container runs.
         threading.Thread(target=validate.prewarm, daemon=True, name="prewarm").start()
         try:
-            self.life.enter(Status.PENDING)
+            emulated = emulation_note()
+            self.life.enter(Status.PENDING, emulated or "")
+            self.report.notes += [emulated] if emulated else []
             self._run()
         except UsageError:
             raise
@@ -330,11 +336,11 @@ class Run:
         request = self.request
         memory = psutil.virtual_memory()
         if request.limits.memory_bytes > memory.total:
-            return Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} GiB) is "
-                           f"more than this machine has ({memory.total / 1024**3:.1f} GiB); the limit would not be "
+            return Verdict("host_resources", f"The memory limit ({human_bytes(request.limits.memory_bytes)}) is "
+                           f"more than this machine has ({human_bytes(memory.total)}); the limit would not be "
                            "the one Numerai enforces.")
         if request.limits.memory_bytes > memory.available:
-            self.report.notes.append(f"only {memory.available / 1024**3:.1f} GiB of memory is free on this "
+            self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
             pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
@@ -450,7 +456,22 @@ class Run:
         verdict = diagnose.from_validation(validation)
         if verdict.reason is None and self.request.output is not None:
             self.report.predictions_path = str(write_predictions(validation.frame, self.request.output))
+        self.submission = validation.frame
         return verdict
+
+    def _write_rejected(self, frame: pd.DataFrame | None) -> None:
+        """--output-rejected: the predictions as the model made them; they broke a rule, so they may not fit
+        the format (a parquet file needs unique, typed columns): then a note says why none was written."""
+        path = self.request.output_rejected
+        if frame is None:
+            self.report.notes.append(f"no predictions to write to {path}: the model returned nothing that reads "
+                                     "as predictions")
+            return
+        try:
+            self.report.rejected_predictions_path = str(write_predictions(frame, path))
+        except Exception as exc:  # noqa: BLE001 - the model's data, whatever it holds, must not become our error
+            self.report.notes.append(f"the rejected predictions could not be written to {path} "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})")
 
     # ------------------------------------------------------------ filling the report
 
@@ -507,6 +528,8 @@ class Run:
         report.evidence = verdict.evidence
         if not report.logs_tail and self.logs.total:
             report.logs_tail = self.logs.last_lines()
+        if verdict.reason == "invalid_output" and self.request.output_rejected is not None:
+            self._write_rejected(self.submission)
         note = verdict.reason if status is Status.ERROR or status is Status.FAILED else ""
         self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
         report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
@@ -520,13 +543,17 @@ def data_facts(data: live_data.LiveData) -> DataFacts:
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
-    """The accepted predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix."""
+    """The predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix. Written whole
+    or not at all (a temp file beside it, renamed)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.set_index(frame.columns[0]).to_parquet(tmp)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.set_index(frame.columns[0]).to_parquet(tmp)
+        else:
+            frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path.resolve()
 
 

@@ -191,3 +191,16 @@ def pickle_with(python: Path, out: Path) -> Path:
     """A 1-argument predict function cloudpickled by the given interpreter."""
     subprocess.run([str(python), "-c", PICKLE_A_FUNCTION, str(out)], check=True)
     return out
+
+
+@pytest.fixture
+def host_pickle(tmp_path) -> Path:
+    """A 1-argument function cloudpickled by the host's own Python (nothing runs it here)."""
+    import cloudpickle
+
+    def predict(live_features):
+        return live_features
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(cloudpickle.dumps(predict))
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import run_cli
@@ -19,7 +21,10 @@ def a_file(tmp_path):
     (["run", "{file}", "--memory", "lots"], "not a memory size"),
     (["run", "{file}", "--memory", "1m"], "below the 64m minimum"),
     (["run", "{file}", "--timeout", "soon"], "not a duration"),
-    (["run", "{file}", "--cpus", "0"], "must be more than 0"),
+    (["run", "{file}", "--cpus", "0"], "from 0.01 to"),
+    (["run", "{file}", "--cpus", "0.001"], "from 0.01 to"),
+    (["run", "{file}", "--cpus", "100"], f"from 0.01 to {os.cpu_count()} (the cores of this machine)"),
+    (["run", "{file}", "--memory", "100000g"], "is more than this machine's memory"),
     (["run", "{file}", "--python", "3.9"], "'3.9' is not one of"),
     (["run", "{file}", "--data", "/nonexistent/live.parquet"], "no such file or directory"),
     (["run", "{file}", "--data", "{dir}/v5.2/live.parquet"], "no such file in the local directory"),
@@ -29,6 +34,10 @@ def a_file(tmp_path):
     (["run", "{file}", "--data", "{file}"], "not a readable parquet file"),
     (["run", "{file}", "--output", "{file}"], "is one of the inputs"),
     (["run", "{file}", "--report", "/nonexistent-dir/r.json"], "does not exist"),
+    (["run", "{file}", "--output-rejected", "{file}"], "is one of the inputs"),
+    (["run", "{file}", "--output-rejected", "/nonexistent-dir/rejected.csv"], "does not exist"),
+    (["run", "{file}", "--output", "{dir}/p.csv", "--output-rejected", "{dir}/p.csv"], "name the same file"),
+    (["run", "{file}", "--output-rejected", "{dir}/p.csv", "--report", "{dir}/p.csv"], "name the same file"),
     (["images", "build", "--python", "3.11", "--extra-requirements", "{bad_pins}"], "not an exact pin"),
 ])
 def test_usage_errors(a_file, tmp_path, args, message):

@@ -27,7 +27,7 @@ def test_live_progress_shows_time_and_memory_against_the_limits():
     live.stop()
     live.join()
     line = out.getvalue().splitlines()[0]
-    assert "predicting..." in line and "s of 60s" in line and "memory 256.0 MiB of 1.0 GiB (25%)" in line
+    assert "predicting..." in line and "s of 60s" in line and "memory 256 MiB of 1 GiB (25%)" in line
 
 
 def test_headroom_and_warnings_on_the_verdict_line():
@@ -39,7 +39,7 @@ def test_headroom_and_warnings_on_the_verdict_line():
     report.peak_memory_bytes = int(0.9 * 1024**3)
     report.durations = {"container_seconds": 20.0, "total": 21.0}
     lines = summary_lines(report)
-    assert "peak memory 921.6 MiB of 1.0 GiB (90%)" in lines[0] and "20.0s of the 100s limit" in lines[0]
+    assert "peak memory 922 MiB of 1 GiB (90%)" in lines[0] and "20.0s of the 100s limit" in lines[0]
     assert any("warning: peak memory reached 90%" in line for line in lines)
     assert not any("warning: the run took" in line for line in lines)
 

@@ -100,7 +100,7 @@ def test_out_of_memory_under_default_limit(models):
     report = result.report
     assert (report["status"], report["reason"]) == ("Failed", "out_of_memory"), report["message"]
     assert report["evidence"]["limit_bytes"] == 4 * 1024**3
-    assert "4.00 GiB" in report["message"] and report["phase"] == "predicting"
+    assert "4 GiB memory limit" in report["message"] and report["phase"] == "predicting"
 
 
 def test_timeout_kills_within_limit(models):
@@ -139,6 +139,24 @@ def test_failed_run_writes_no_predictions(models, tmp_path):
     out = tmp_path / "preds.csv"
     report = run_cli("run", models["nan_output"], "--output", out, "--json").report
     assert report["predictions_path"] is None and not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_rejected_predictions_are_written_only_where_asked(models, tmp_path, suffix):
+    import pandas as pd
+
+    accepted, rejected = tmp_path / f"accepted{suffix}", tmp_path / f"rejected{suffix}"
+    result = run_cli("run", models["nan_output"], "--output", accepted, "--output-rejected", rejected, "--json")
+    report = result.report
+    assert (result.code, report["reason"], report["subcode"]) == (1, "invalid_output", "nan")
+    assert report["predictions_path"] is None and not accepted.exists()
+    assert report["rejected_predictions_path"] == str(rejected)
+    frame = pd.read_parquet(rejected).reset_index() if suffix == ".parquet" else pd.read_csv(rejected)
+    assert list(frame.columns) == ["id", "prediction"] and len(frame) == report["data"]["rows"]
+    assert frame["prediction"].isna().sum() == next(c for c in report["checks"] if c["rule"] == "nan")["count"]
+    good = run_cli("run", models["good_1arg"], "--output-rejected", tmp_path / "never.csv", "--json").report
+    assert good["status"] == "Success" and good["rejected_predictions_path"] is None
+    assert not (tmp_path / "never.csv").exists()
 
 
 def test_report_file_and_debug(models, tmp_path):

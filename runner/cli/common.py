@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
 import click
 
 from ..lifecycle import EXIT_USAGE
+from ..paths import cache_dir
+from ..units import human_bytes
 
 
 EXIT_HELP = """\b
@@ -16,6 +19,16 @@ Exit codes:
   1  Failed   - the model's fault (see the reason and what to do)
   2  usage    - a bad option or input file
   3  Error    - not the model's fault (Docker, image, data, machine, interrupted, a bug)
+"""
+
+ENVIRONMENT_HELP = f"""
+\b
+Environment:
+  NUMERAI_SANDBOX_CACHE  wheels, base root filesystems and synthetic data
+                         (default ~/.cache/numerai-sandbox; here: {cache_dir()})
+  DOCKER_HOST            the Docker engine (default: the local socket)
+  NUMERAI_SANDBOX_PYTHON, _PROFILE, _DATA, _MEMORY, _CPUS, _TIMEOUT
+                         defaults for run's options (see run --help)
 """
 
 
@@ -80,28 +93,69 @@ def converter(parser):
     return convert
 
 
-def positive_float(ctx, param, value):
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be more than 0", ctx=ctx, param=param)
+MIN_CPUS = 0.01  # the smallest CPU quota the engine accepts
+
+
+def cpu_limit(ctx, param, value):
+    """--cpus within what the engine can grant: 0.01 up to this machine's cores."""
+    cores = os.cpu_count() or 1
+    if value is not None and not MIN_CPUS <= value <= cores:
+        raise click.BadParameter(f"{value:g} is out of range: from {MIN_CPUS:g} to {cores} (the cores of this "
+                                 "machine)", ctx=ctx, param=param)
     return value
+
+
+def memory_limit(ctx, param, value):
+    """--memory as bytes; a limit the user chose that this machine cannot give is a usage error.
+
+    (The default, Numerai's 4 GB, on a smaller machine is the machine's problem: Error/host_resources.)"""
+    size = converter(parse_memory)(ctx, param, value)
+    if size is not None and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT:
+        import psutil
+
+        total = psutil.virtual_memory().total
+        if size > total:
+            raise click.BadParameter(f"{value} is more than this machine's memory ({human_bytes(total)})",
+                                     ctx=ctx, param=param)
+    return size
 
 
 
 # ---------------------------------------------------------------- the engine
 
-def connect_engine():
+def connect_engine(sweep: bool = True):
+    """The engine, for the commands that need it (only they reach it); with `sweep`, what a runner
+    killed outright left behind goes first."""
     from ..sandbox import docker as engine
 
     try:
-        return engine.connect()
+        client = engine.connect()
     except engine.EngineUnavailable as exc:
         fail(str(exc))
+    if sweep:
+        engine.sweep(client)
+    return client
 
 
 def fail(message: str) -> None:
-    """An Error outside a run: one line on stderr, exit code 3."""
+    """An Error outside a run: one line on stderr (and the JSON object --json promises), exit code 3."""
+    if json_requested():
+        echo_error_object(message, 3)
     click.echo(f"numerai-sandbox: error: {message}", err=True)
     sys.exit(3)
+
+
+def json_requested() -> bool:
+    """Whether --json is on the command line (before any `--`): then stdout holds one JSON object, whatever happens."""
+    args = sys.argv[1:]
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def echo_error_object(message: str, exit_code: int) -> None:
+    """What --json prints when there is no report to print (a usage error, an Error outside a run)."""
+    import json
+
+    click.echo(json.dumps({"status": None, "reason": None, "exit_code": exit_code, "message": message}))
 
 
 class EngineCommand(click.Command):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..verdict.report import human_bytes
+from ..units import human_bytes
 from .common import InputError, fail
 
 @click.group()
@@ -22,12 +22,14 @@ def data() -> None:
 
 @data.command("synth")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              metavar="DIR",
               help="Directory for live.parquet, live_benchmark_models.parquet and features.json.")
-@click.option("--rows", type=click.IntRange(min=1), default=6720, show_default=True,
+@click.option("--rows", type=click.IntRange(min=1), default=6720, show_default=True, metavar="N",
               help="Rows (stocks) in the live era.")
-@click.option("--features", type=click.IntRange(min=1), default=2748, show_default=True,
+@click.option("--features", type=click.IntRange(min=1), default=2748, show_default=True, metavar="N",
               help="Feature columns (v5.2's 'all' set has 2,748).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, metavar="N",
+              help="Random seed: the same seed makes the same files.")
 @click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> None:
     """Write synthetic live data shaped like a v5.2 live era (deterministic by seed)."""

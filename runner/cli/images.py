@@ -10,7 +10,7 @@ import click
 
 from ..console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS
-from ..verdict.report import human_bytes
+from ..units import human_bytes
 from .common import EngineCommand, InputError, connect_engine, fail
 
 @click.group("images")
@@ -28,19 +28,22 @@ def _pins(python: str, profile: str, requirements: Path | None, extra: Path | No
 
 
 python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), required=True,
-                             help="Python version of the image.")
-profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True)
+                             metavar="PYTHON", help=f"Python version of the image: {', '.join(SUPPORTED_PYTHONS)}.")
+profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
+                              metavar="PROFILE", envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,
+                              help="standard (Numerai's versions of the usual packages) or full (Numerai's whole "
+                                   "pin list).")
 extra_option = click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                            help="Your own exact pins (name==version) layered on top of the profile.")
+                            metavar="FILE", help="Your own exact pins (name==version) layered on top of the profile.")
 
 
 @images_group.command("fetch", cls=EngineCommand)
 @python_option
 @profile_option
-@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Numerai's full pin list as a file (default for --profile full: download it).")
 @extra_option
-@click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="A local CPython installation for the offline base (pyenv, uv, python-build-standalone).")
 @click.option("--no-pull", is_flag=True, help="Do not try a registry for python:X-slim.")
 def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
@@ -70,13 +73,13 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
     again += f" --requirements {requirements}" if requirements else ""
     again += f" --extra-requirements {extra_requirements}" if extra_requirements else ""
     console.line(f"fetched Python {python} ({pins.tag_profile}): {len(stock.present)} wheels, "
-                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
+                 f"{human_bytes(size)}, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
 
 
 @images_group.command("build", cls=EngineCommand)
 @python_option
 @profile_option
-@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Numerai's full pin list as a file (for --profile full).")
 @extra_option
 @click.option("--force", is_flag=True, help="Rebuild even if an image with the same inputs exists.")
@@ -98,7 +101,7 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
 
 
 @images_group.command("list", cls=EngineCommand)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the images as a JSON array.")
 def images_list(as_json: bool) -> None:
     """Our images: Python, profile, inputs digest, size and age."""
     from ..images import store as images
@@ -130,14 +133,35 @@ def _age(iso: str) -> str:
 
 
 @images_group.command("rm", cls=EngineCommand)
-@click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), help="Only this Python's images.")
-@click.option("--profile", help="Only this profile's images.")
+@click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), metavar="PYTHON",
+              help=f"Only this Python's images: {', '.join(SUPPORTED_PYTHONS)}.")
+@click.option("--profile", metavar="PROFILE",
+              help="Only this profile's images: standard, full, or the profile `images list` shows for an image "
+                   "with --extra-requirements.")
 @click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
-def images_rm(python: str | None, profile: str | None, everything: bool) -> None:
-    """Remove our images (never anyone else's)."""
+@click.option("--yes", "-y", is_flag=True, help="Remove every image without asking (needed without a terminal).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def images_rm(python: str | None, profile: str | None, everything: bool, yes: bool, dry_run: bool) -> None:
+    """Remove our images, never anyone else's: an image you built on one of ours, or tagged yourself,
+    stays. Without --python or --profile every image of ours goes: asked on a terminal, --yes otherwise.
+    """
+    import sys
+
     from ..images import store as images
 
-    removed = images.remove(connect_engine(), python, profile, everything)
-    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
-
-
+    client = connect_engine()
+    doomed = images.removal_plan(client, python, profile, everything)
+    names = [tag for image in doomed for tag in images.own_tags(image)]
+    if not names or dry_run:
+        click.echo("\n".join(f"would remove {n}" for n in names) or "nothing to remove")
+        return
+    if python is None and profile is None and not yes:
+        listed = ", ".join(names)
+        if not sys.stdin.isatty():
+            raise InputError(f"without --python or --profile this removes every image of ours ({listed}): "
+                             "pass --yes to confirm, or --dry-run to list them")
+        click.confirm(f"Remove every numerai-sandbox image ({listed})?", abort=True)
+    removed, refused = images.remove(client, doomed)
+    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing removed")
+    for reason in refused:
+        click.echo(f"kept {reason}")

@@ -17,10 +17,12 @@ from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
-from ..verdict.report import human_bytes, summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, check_outputs, connect_engine, converter,
-                     parse_data_version, parse_duration, parse_memory, positive_float)
+from ..units import human_bytes
+from ..verdict.report import summary_lines
 from .check import SHARED_RUN_OPTIONS, check
+from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, check_outputs, connect_engine,
+                     converter, cpu_limit, echo_error_object, json_requested, memory_limit, parse_data_version,
+                     parse_duration)
 from .data import data
 from .images import images_group
 
@@ -28,13 +30,12 @@ from .images import images_group
 # ---------------------------------------------------------------- the group
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog=EXIT_HELP)
+             epilog=EXIT_HELP + ENVIRONMENT_HELP)
 @click.version_option(__version__, prog_name="numerai-sandbox")
 def cli() -> None:
     """Run a Numerai model pickle exactly the way Numerai's Model Upload runs it, and learn
     before uploading whether it will pass - and if not, why and what to do.
     """
-    _sweep_leftovers()
 
 
 cli.add_command(images_group)
@@ -42,53 +43,47 @@ cli.add_command(data)
 cli.add_command(check)
 
 
-def _sweep_leftovers() -> None:
-    """Remove containers and temp dirs left by a numerai-sandbox process that was killed outright."""
-    from ..sandbox import docker as engine
-
-    try:
-        client = engine.connect()
-    except engine.EngineUnavailable:
-        engine.sweep_temp_dirs()
-        return
-    try:
-        engine.sweep(client)
-    finally:
-        client.close()
-
-
 # ---------------------------------------------------------------- run
 
 @cli.command(epilog=EXIT_HELP)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--python", "python", type=click.Choice(("auto",) + SUPPORTED_PYTHONS), default="auto",
-              show_default=True, help="Python version of the image; auto: the one that made the pickle "
-              f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
+              metavar="PYTHON", envvar="NUMERAI_SANDBOX_PYTHON", show_envvar=True, show_default=True,
+              help=f"Python version of the image: {', '.join(('auto',) + SUPPORTED_PYTHONS)}; auto: the one that "
+              f"made the pickle (read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
-@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
-              help="Image profile: standard packages, or Numerai's full pin list.")
-@click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True, metavar="PROFILE",
+              envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,
+              help="Image profile: standard (Numerai's versions of the usual packages) or full (Numerai's whole "
+                   "pin list).")
+@click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Extra pins layered on the profile (the image must have been fetched with them).")
-@click.option("--data", metavar="PATH|DATASET",
-              help="live.parquet: a local file, or a numerapi dataset like v5.2/live.parquet (downloads; "
-                   "needs the network). Default: embedded synthetic live data.")
+@click.option("--data", metavar="PATH|DIR|DATASET", envvar="NUMERAI_SANDBOX_DATA", show_envvar=True,
+              help="live.parquet: a local file, a directory holding it, or a numerapi dataset like "
+                   "v5.2/live.parquet (downloads; needs the network). Default: the newest round `data fetch` "
+                   "cached, else synthetic live data carrying the columns the pickle names.")
 @click.option("--data-version", metavar="VERSION", callback=converter(parse_data_version),
               help="Numerai dataset version (e.g. v5.3), as on Numerai's upload form: which cached round or "
                    "features.json a run without --data uses.")
 @click.option("--benchmarks", metavar="PATH|DATASET",
               help="live_benchmark_models.parquet for 2-argument models. Default: synthetic, matching the live ids.")
-@click.option("--memory", default="4g", show_default=True, callback=converter(parse_memory),
-              help="Memory limit, swap off (Numerai: 4 GB).")
-@click.option("--cpus", type=float, default=1.0, show_default=True, callback=positive_float,
-              help="CPU limit (Numerai: 1).")
-@click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration),
+@click.option("--memory", default="4g", show_default=True, callback=memory_limit, metavar="SIZE",
+              envvar="NUMERAI_SANDBOX_MEMORY", show_envvar=True,
+              help="Memory limit, swap off: 512m, 4g, 2.5g (Numerai: 4 GB).")
+@click.option("--cpus", type=float, default=1.0, show_default=True, callback=cpu_limit, metavar="N",
+              envvar="NUMERAI_SANDBOX_CPUS", show_envvar=True,
+              help="CPU limit, from 0.01 to this machine's cores (Numerai: 1).")
+@click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration), metavar="DURATION",
+              envvar="NUMERAI_SANDBOX_TIMEOUT", show_envvar=True,
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
+@click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the predictions of a run that Failed validation (invalid_output), same format as --output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write the JSON report to this file.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write a one-file HTML report: verdict, memory and time chart, predictions "
                    "(needs pip install 'numerai-sandbox[html]').")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
@@ -96,8 +91,8 @@ def _sweep_leftovers() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict (no statuses, progress or details).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
-        output: Path | None, as_json: bool, report_path: Path | None, html_path: Path | None, debug: bool,
-        keep: bool, quiet: bool) -> None:
+        output: Path | None, output_rejected: Path | None, as_json: bool, report_path: Path | None,
+        html_path: Path | None, debug: bool, keep: bool, quiet: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -105,16 +100,17 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     """
     from ..runs import RunRequest, UsageError, execute
 
-    _check_inputs(model, data, benchmarks, output, report_path, html_path)
+    _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
+                                            "--report": report_path, "--html": html_path})
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
     stream = sys.stderr if as_json else sys.stdout
     console = Console(stream=stream, quiet=quiet)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
-                         benchmarks=benchmarks, limits=limits, output=output, debug=debug, keep=keep,
-                         extra_requirements=extra_requirements, force=force, live=not as_json,
-                         leave_prestarted=True)
+                         benchmarks=benchmarks, limits=limits, output=output, output_rejected=output_rejected,
+                         debug=debug, keep=keep, extra_requirements=extra_requirements, force=force,
+                         live=not as_json, leave_prestarted=True)
     try:
         report = execute(request, console)
     except UsageError as exc:
@@ -122,8 +118,8 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     console = Console(stream=stream)  # the verdict is printed even with --quiet
     for line in summary_lines(report, debug):
         console.line(line)
-    if debug and report.traceback:
-        console.line(report.traceback.rstrip() if report.reason != "internal_error" else "")
+    if debug and report.traceback and report.reason != "internal_error" and not _shown_live(report, console):
+        console.line(report.traceback.rstrip())
     if report.reason == "internal_error":
         console.line("  (the traceback is in the JSON report: --json or --report PATH)")
     if keep and report.container.get("name"):
@@ -156,6 +152,12 @@ def _write_html(path: Path, report, console: Console) -> int | None:
     return None
 
 
+def _shown_live(report, console: Console) -> bool:
+    """Whether --debug's live output already showed the traceback (the harness writes it there)."""
+    last = report.traceback.strip().splitlines()[-1][:200] if report.traceback.strip() else ""
+    return not console.echo_cut and bool(last) and last in report.logs_tail
+
+
 def _check_model_file(model: Path) -> None:
     if not model.exists():
         raise InputError(f"model file {model} does not exist")
@@ -168,8 +170,7 @@ def _check_model_file(model: Path) -> None:
         raise InputError(f"cannot read {model}: {exc.strerror}") from exc
 
 
-def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
-                  report_path: Path | None, html_path: Path | None = None) -> None:
+def _check_inputs(model: Path, data: str | None, benchmarks: str | None, outputs: dict[str, Path | None]) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
     _check_model_file(model)
     from .. import data as live_data
@@ -184,7 +185,7 @@ def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output:
             raise InputError(str(exc)) from exc
         if local is not None:
             inputs.add(local)
-    check_outputs(inputs, {"--output": output, "--report": report_path, "--html": html_path})
+    check_outputs(inputs, outputs)
 
 
 # ---------------------------------------------------------------- inspect
@@ -213,14 +214,26 @@ def inspect_command(model: Path, as_json: bool) -> None:
 # ---------------------------------------------------------------- clean
 
 @cli.command(cls=EngineCommand)
-def clean() -> None:
-    """Remove every container of ours, kept ones included, and our temp dirs."""
+@click.option("--all", "everything", is_flag=True,
+              help="Also runs still going in other processes and other users' containers.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def clean(everything: bool, dry_run: bool) -> None:
+    """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
+    kept with --keep, and our temp dirs. Runs still going elsewhere are left alone (unless --all).
+    """
     from ..sandbox import docker as engine
 
-    client = connect_engine()
-    removed = engine.remove_all(client)
-    removed += engine.sweep_temp_dirs()
-    click.echo("\n".join(f"removed {r}" for r in removed) or "nothing to remove")
+    client = connect_engine(sweep=False)  # clean sweeps itself, and says what went
+    try:
+        removed, left = engine.clean(client, everything, dry_run)
+    finally:
+        client.close()
+    verb = "would remove" if dry_run else "removed"
+    click.echo("\n".join(f"{verb} {r}" for r in removed) or "nothing to remove")
+    for reason in left:
+        click.echo(f"left {reason}")
+    if left:
+        click.echo("(`numerai-sandbox clean --all` removes those too)")
 
 
 # ---------------------------------------------------------------- entry point
@@ -236,5 +249,16 @@ def main() -> None:
     # interrupt must always stop the run and remove its container, however we were started.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
-    cli(prog_name="numerai-sandbox")
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        outcome = cli.main(prog_name="numerai-sandbox", standalone_mode=False)
+    except click.ClickException as exc:  # a usage error, click's own or ours: --json still gets its object
+        if json_requested():
+            echo_error_object(exc.format_message(), exc.exit_code)
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(outcome if isinstance(outcome, int) else 0)

@@ -27,6 +27,7 @@ import docker
 import docker.errors
 
 from ..sandbox.docker import labels_for, temp_dir
+from ..machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
 from ..paths import LABEL, cache_dir, ensure_dir, file_sha256
 
 Progress = Callable[[str], None]
@@ -139,7 +140,7 @@ def _pull(client: docker.DockerClient, ref: str, progress: Progress):
     progress(f"base: trying to pull {ref}")
     try:
         repository, tag = ref.split(":")
-        return client.images.pull(repository, tag=tag)
+        return client.images.pull(repository, tag=tag, platform=PLATFORM)
     except docker.errors.DockerException as exc:
         why = getattr(exc, "explanation", None) or str(exc)
         why = "no registry reachable" if not why or "Internal Server Error" in str(exc) else why
@@ -149,6 +150,9 @@ def _pull(client: docker.DockerClient, ref: str, progress: Progress):
 
 def _describe_image(client: docker.DockerClient, image, python: str, kind: str, ref: str) -> BaseInfo:
     """Find the interpreter in an existing image (e.g. python:3.11-slim) with a network-less probe."""
+    if image.attrs.get("Architecture", ARCH) != ARCH:
+        raise BaseError(f"{ref} here is a {image.attrs['Architecture']} image, and Numerai runs {PLATFORM}: "
+                        f"`docker pull --platform {PLATFORM} {ref}` while online, then fetch again")
     probe = ("import sys; print(sys.executable); print('.'.join(map(str, sys.version_info[:3])))")
     find = f'exec "$(command -v python{python} || command -v python3)" -c "{probe}"'
     try:
@@ -219,6 +223,9 @@ def _run(command: list[str], progress: Progress, what: str) -> None:
 
 
 def _bootstrap(python: str, suite: str, home: Path | None, progress: Progress) -> BaseInfo:
+    problem = bootstrap_problem(python, python_binary_arch=elf_arch(home / "bin" / f"python{python}") if home else None)
+    if problem:
+        raise BaseError(problem)
     if os.geteuid() != 0:
         raise BaseError("the offline base bootstrap needs root (debootstrap and chroot): run "
                         f"`sudo numerai-sandbox images fetch --python {python}`, or load a "

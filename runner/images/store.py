@@ -5,6 +5,11 @@ Three layers, each labelled with a digest of its inputs so an unchanged build is
   numerai-sandbox-env:py3.X-<profile>-<d>   + a venv with exactly the pinned wheels
   numerai-sandbox:py3.X-<profile>           + the harness, as a non-root user (what runs)
 Every build runs with the network disabled: pip sees only the wheels in the context.
+
+An image is ours by its name, not by its labels alone: an image a user builds FROM one of
+ours inherits every label we set, but never our tag (see own_tags). Untagged images of ours
+(a rebuild moved the tag while a container still used the old one) are known by the id
+recorded when it happened, in the cache.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ import docker.errors
 from .. import __version__
 from . import bases, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
-from ..paths import LABEL, file_lock
+from ..machine import PLATFORM
+from ..paths import LABEL, cache_dir, ensure_dir, file_lock
+from ..units import human_bytes
 from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
 
 Progress = Callable[[str], None]
 REPOSITORY = "numerai-sandbox"
 ENV_REPOSITORY = "numerai-sandbox-env"
+BASE_REPOSITORY = "numerai-sandbox-base"  # bases.BaseInfo.tag
 
 
 class ImageUnavailable(Exception):
@@ -75,7 +83,7 @@ class Image:
         def label(key: str, default: str = "") -> str:
             return labels.get(f"{LABEL}.{key}", default)
 
-        tags = image.tags or [image.id]
+        tags = own_tags(image, "image") or image.tags or [image.id]
         return cls(tags[0], image.id, label("python"), label("python-full"), label("profile"),
                    label("digest"), pin_set_from_label(label("packages", "{}")), label("base"),
                    label("extra") or None, label("built"), int(image.attrs.get("Size", 0)),
@@ -121,16 +129,45 @@ def env_digest(base: bases.BaseInfo, pins: PinSet) -> str:
 
 # ---------------------------------------------------------------- finding
 
+def own_tags(image, kind: str | None = None) -> list[str]:
+    """The image's tags that our naming gives it from its own labels: how we know we built it.
+
+    Runtime images are numerai-sandbox:py<python>-<profile>, env images
+    numerai-sandbox-env:py<python>-<profile>-<digest[:12]>, bases numerai-sandbox-base:py<python>-<digest[:12]>.
+    A derived image inherits those labels but carries its own name, so it has none of these tags.
+    `kind` (image, env, base) defaults to the image's own kind label.
+    """
+    labels = image.labels or {}
+    kind = kind or labels.get(f"{LABEL}.kind")
+    python, digest = labels.get(f"{LABEL}.python"), (labels.get(f"{LABEL}.digest") or "")[:12]
+    if not python:
+        return []
+    if kind == "image":
+        return [t for t in image.tags if t == f"{REPOSITORY}:py{python}-{labels.get(f'{LABEL}.profile')}"]
+    if not digest:
+        return []
+    if kind == "env":
+        return [t for t in image.tags if t.startswith(f"{ENV_REPOSITORY}:py{python}-") and t.endswith(f"-{digest}")]
+    return [t for t in image.tags if t == f"{BASE_REPOSITORY}:py{python}-{digest}"]
+
+
 def _ours(client: docker.DockerClient, kind: str, **labels: str) -> list:
+    """Our images of this kind with these labels: labelled so, and named by us (see own_tags)."""
     filters = [f"{LABEL}.kind={kind}"] + [f"{LABEL}.{k}={v}" for k, v in labels.items()]
-    return client.images.list(filters={"label": filters})
+    return [image for image in client.images.list(filters={"label": filters}) if own_tags(image, kind)]
 
 
 def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
-    """The newest runtime image for these pins with the current harness, if the engine has it."""
-    found = [Image.from_engine(i) for i in _ours(client, "image", python=pins.python, lock=pins.digest(),
-                                                   harness=harness_digest())]
-    return max(found, key=lambda i: i.built) if found else None
+    """The runtime image our tag names for these pins, if it is ours and has the current harness."""
+    try:
+        image = client.images.get(runtime_tag(pins))
+    except docker.errors.ImageNotFound:
+        return None
+    labels = image.labels or {}
+    if (not own_tags(image, "image") or labels.get(f"{LABEL}.kind") != "image"
+            or labels.get(f"{LABEL}.lock") != pins.digest() or labels.get(f"{LABEL}.harness") != harness_digest()):
+        return None
+    return Image.from_engine(image)
 
 
 def is_current(image: Image, pins: PinSet) -> bool:
@@ -208,7 +245,7 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     files.update({f"wheels/{p.name}": p for p in stock.present.values()})
     size = sum(p.stat().st_size for p in stock.present.values())
     progress(f"building {tag} from {base.description} and {len(stock.present)} wheels "
-             f"({size / 1e6:,.0f} MB), network disabled")
+             f"({human_bytes(size)}), network disabled")
     labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
               f"{LABEL}.digest": digest, f"{LABEL}.base": base.description,
               f"{LABEL}.python-full": base.python_full}
@@ -294,7 +331,7 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         with open(context, "rb") as handle:
             stream = client.api.build(fileobj=handle, custom_context=True, tag=tag, labels=labels,
                                       buildargs=buildargs, network_mode="none", rm=True, forcerm=True,
-                                      decode=True, pull=False, nocache=nocache)
+                                      decode=True, pull=False, nocache=nocache, platform=PLATFORM)
             for chunk in stream:
                 if "error" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
@@ -307,15 +344,13 @@ def _build(client: docker.DockerClient, files: dict[str, bytes | Path], tag: str
         failed = False
         image_id = image_id or client.images.get(tag).id
         if previous and previous != image_id:  # the image this tag named before: replaced
-            with contextlib.suppress(*ENGINE_ERRORS):
-                client.images.remove(previous)
+            _discard(client, previous)
         return image_id
     except docker.errors.APIError as exc:
         raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from exc
     finally:
         for stale in log.leftovers(failed):
-            with contextlib.suppress(*ENGINE_ERRORS):
-                client.images.remove(stale)
+            _discard(client, stale)
         prune_untagged(client)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -333,14 +368,39 @@ def retire_older(client: docker.DockerClient, kind: str, keep: str, **labels: st
                 client.images.remove(image.id)
 
 
-def prune_untagged(client: docker.DockerClient) -> None:
-    """Remove runtime images of ours that a rebuild left without a tag, once no container uses them.
+def _untagged_ledger() -> Path:
+    return ensure_dir(cache_dir() / "images") / "untagged-ids.txt"
 
-    Only finished runtime images carry the harness label; the layers of a build still in
-    progress (which inherit the labels of the image they start from) are left alone.
+
+def _discard(client: docker.DockerClient, image_id: str) -> None:
+    """Remove an untagged image this process made or untagged; if a container still uses it,
+    record its id so a later prune_untagged removes it (its labels cannot tell it from a user's)."""
+    try:
+        client.images.remove(image_id)
+    except docker.errors.ImageNotFound:
+        pass
+    except ENGINE_ERRORS:
+        with file_lock("untagged-images"), open(_untagged_ledger(), "a") as ledger:
+            ledger.write(image_id + "\n")
+
+
+def prune_untagged(client: docker.DockerClient) -> None:
+    """Remove the untagged images of ours recorded by _discard, once no container uses them.
+
+    Nothing is found by label: a user's image built FROM ours inherits our labels.
     """
-    with contextlib.suppress(*ENGINE_ERRORS):
-        client.images.prune(filters={"dangling": True, "label": [f"{LABEL}.kind=image", f"{LABEL}.harness"]})
+    with file_lock("untagged-images"):
+        ledger = _untagged_ledger()
+        waiting = []
+        for image_id in dict.fromkeys(ledger.read_text().split() if ledger.exists() else []):
+            try:
+                if not client.images.get(image_id).tags:  # tagged again: someone's image now
+                    client.images.remove(image_id)
+            except docker.errors.ImageNotFound:
+                pass
+            except ENGINE_ERRORS:
+                waiting.append(image_id)
+        ledger.write_text("".join(f"{i}\n" for i in waiting))
 
 
 def _check_disk(client: docker.DockerClient, need: int) -> None:
@@ -352,8 +412,8 @@ def _check_disk(client: docker.DockerClient, need: int) -> None:
         return  # a remote engine: its disk is not ours to see
     free = psutil.disk_usage(str(root)).free
     if free < need:
-        raise HostResources(f"building needs about {need / 1024**3:.1f} GiB free under {root}, "
-                            f"which has {free / 1024**3:.1f} GiB")
+        raise HostResources(f"building needs about {human_bytes(need)} free under {root}, "
+                            f"which has {human_bytes(free)}")
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
@@ -365,13 +425,11 @@ def _image_id(client: docker.DockerClient, ref: str) -> str | None:
 
 # ---------------------------------------------------------------- removing
 
-def remove(client: docker.DockerClient, python: str | None = None, profile: str | None = None,
-           everything: bool = False) -> list[str]:
-    """Remove our runtime images and the environment layers only they used.
-
-    With `everything`, every env and base layer of ours goes too (the cache stays, so
-    `images build` can make them again offline).
-    """
+def removal_plan(client: docker.DockerClient, python: str | None = None, profile: str | None = None,
+                 everything: bool = False) -> list:
+    """What `images rm` removes: our runtime images (of this Python and profile) and the environment
+    layers only they use; with `everything`, every env and base layer of ours too (the cache stays, so
+    `images build` can make them again offline)."""
     labels = {"python": python} if python else {}
     doomed = [i for i in _ours(client, "image", **labels)
               if not profile or (i.labels or {}).get(f"{LABEL}.profile") == profile]
@@ -381,12 +439,23 @@ def remove(client: docker.DockerClient, python: str | None = None, profile: str 
                if everything or (i.labels or {}).get(f"{LABEL}.lock") in locks - kept_locks]
     if everything:
         doomed += _ours(client, "base", **labels)
-    removed = []
+    return doomed
+
+
+def remove(client: docker.DockerClient, doomed: list) -> tuple[list[str], list[str]]:
+    """Remove the planned images by our own names: (names removed, names that could not go and why).
+
+    Only our tags go: an image a user also tagged, or built an image on, stays for them.
+    """
     prune_untagged(client)
+    removed, refused = [], []
     for image in doomed:
-        try:
-            client.images.remove(image.id, force=True)
-            removed.append((image.tags or [image.id])[0])
-        except docker.errors.APIError:
-            pass
-    return removed
+        for tag in own_tags(image):
+            try:
+                client.images.remove(tag, force=True)
+                removed.append(tag)
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as exc:
+                refused.append(f"{tag}: {exc.explanation or exc}")
+    return removed, refused

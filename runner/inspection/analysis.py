@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..paths import file_sha256
+from ..units import human_bytes
 from .columns import ColumnNames, scan_columns
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
 from ..images.pins import DEFAULT_PYTHON, PinError, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
@@ -983,7 +984,12 @@ def _dedupe(items: list[str]) -> list[str]:
 def render(inspection: Inspection) -> list[str]:
     """The report as lines of text."""
     i = inspection
-    lines = [f"{i.path}: {i.size_bytes:,} bytes, sha256 {i.sha256[:16] if i.sha256 else '?'}…, "
+    if i.serializer == "not a pickle":  # what it is instead, and nothing per image or per Python
+        return [f"{i.path}: {human_bytes(i.size_bytes)}, sha256 {i.sha256[:16] if i.sha256 else '?'}…, not a pickle",
+                f"  ✗ {i.problems[0].removeprefix('not a pickle: ')}",
+                "No image can load it (Numerai: \"Invalid pickle\"): upload the file cloudpickle.dump(predict, f) "
+                "writes."]
+    lines = [f"{i.path}: {human_bytes(i.size_bytes)}, sha256 {i.sha256[:16] if i.sha256 else '?'}…, "
              f"protocol {i.protocol if i.protocol is not None else '?'}, {i.serializer}"]
     for text in i.serializer_evidence:
         lines.append(f"  · {text}")

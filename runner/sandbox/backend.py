@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..units import human_bytes
+
 MAX_MEMORY_SAMPLES = 3000  # 10 minutes at 0.2 s; longer runs are thinned evenly
 
 
@@ -32,7 +34,7 @@ class Limits:
         if self.cpus > numerai.cpus:
             out.append(f"{self.cpus:g} CPUs")
         if self.memory_bytes > numerai.memory_bytes:
-            out.append(f"{self.memory_bytes / 1024**3:g} GiB of memory")
+            out.append(f"{human_bytes(self.memory_bytes)} of memory")
         if self.timeout_seconds > numerai.timeout_seconds:
             out.append(f"{self.timeout_seconds:g} s")
         return out

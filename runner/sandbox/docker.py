@@ -25,10 +25,11 @@ import docker.errors
 import psutil
 import requests
 
-from ..paths import LABEL, TEMP_PREFIX
+from ..machine import PLATFORM
+from ..paths import LABEL, TEMP_PREFIX, hostname, user_id
 from . import cpus, pool
-from .ownership import labels_for, owner_alive, owner_label  # noqa: F401 - owner_label: for callers
 from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
+from .ownership import labels_for, owner_alive, owner_label  # noqa: F401  (owner_label: for callers)
 
 KILL_GRACE_SECONDS = 10
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
@@ -84,7 +85,10 @@ class DockerBackend(Backend):
 
     @classmethod
     def connect(cls) -> "DockerBackend":
-        return cls(connect())
+        """The engine for a run, after sweeping away what runners killed outright left behind."""
+        client = connect()
+        sweep(client)
+        return cls(client)
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
             on_created: Callable[[str], None] = lambda container_id: None,
@@ -160,35 +164,93 @@ class DockerBackend(Backend):
 
 # ---------------------------------------------------------------- ownership and sweeping
 
+def container_state(labels: dict[str, str]) -> str:
+    """One of our containers as a sweep sees it: "live" (its owner still runs, here or on another
+    machine sharing the engine), "kept" (--keep, its run over) or "orphan" (its owner is gone: a leak)."""
+    if owner_alive(labels.get(f"{LABEL}.owner", "")):
+        return "live"
+    return "kept" if labels.get(f"{LABEL}.keep") == "1" else "orphan"
+
+
+def is_mine(labels: dict[str, str]) -> bool:
+    """Whether this user on this machine made the container (containers from before the uid label: no)."""
+    host = labels.get(f"{LABEL}.owner", "").rsplit("/", 3)[0]
+    return host == hostname() and labels.get(f"{LABEL}.uid") == user_id()
+
+
+def cleanup_plan(containers: list[dict], everything: bool = False) -> tuple[list[dict], list[dict]]:
+    """(what `clean` removes, what it leaves) among our containers.
+
+    Removed: orphans (whoever made them: nothing can use them) and this user's kept containers.
+    Left, unless `everything`: runs still going in other processes, and other users' kept containers.
+    """
+    doomed, left = [], []
+    for info in containers:
+        labels = info.get("Labels") or {}
+        state = container_state(labels)
+        if everything or state == "orphan" or (state == "kept" and is_mine(labels)):
+            doomed.append(info)
+        else:
+            left.append(info)
+    return doomed, left
+
+
+def container_name(info: dict) -> str:
+    return info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12]
+
+
+def describe_left(info: dict) -> str:
+    """Why `clean` left a container: whose it is and whether it still runs."""
+    labels = info.get("Labels") or {}
+    host, _boot, pid, _created = (labels.get(f"{LABEL}.owner", "").rsplit("/", 3) + ["?"] * 4)[:4]
+    if container_state(labels) == "live":
+        where = f"pid {pid}" if host == hostname() else f"on {host}"
+        return f"{container_name(info)} (a run still going: {where})"
+    return f"{container_name(info)} (kept by user {labels.get(f'{LABEL}.uid', '?')})"
+
+
+def _our_containers(client: docker.DockerClient) -> list[dict]:
+    return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+
+
 def sweep(client: docker.DockerClient) -> list[str]:
     """Remove containers and temp dirs of ours whose owning process is gone. Returns what went."""
     removed = []
     try:
-        containers = client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+        containers = _our_containers(client)
     except ENGINE_ERRORS:
         return removed
     removed += pool.sweep(client)
     for info in containers:
-        labels = info.get("Labels") or {}
-        if labels.get(f"{LABEL}.kind") == "warm":
-            continue  # pre-started sandboxes outlive their starter on purpose (pool.sweep judges them)
-        if labels.get(f"{LABEL}.keep") == "1" or owner_alive(labels.get(f"{LABEL}.owner", "")):
-            continue
-        with contextlib.suppress(*ENGINE_ERRORS):
-            client.api.remove_container(info["Id"], force=True, v=True)
-            removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
+        if container_state(info.get("Labels") or {}) == "orphan":
+            remove(client, info["Id"])
+            removed.append(container_name(info))
     removed += sweep_temp_dirs()
     return removed
 
 
-def sweep_temp_dirs() -> list[str]:
+def clean(client: docker.DockerClient, everything: bool = False,
+          dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """The `clean` command: (what was removed, or would be, and what was left and why); see cleanup_plan.
+    Temp dirs go only once their process is gone, even with `everything`."""
+    doomed, left = cleanup_plan(_our_containers(client), everything)
+    for info in doomed if not dry_run else []:
+        remove(client, info["Id"])
+    warm = pool.sweep(client, everything=True, dry_run=dry_run)  # this user's pre-started sandboxes
+    return ([container_name(i) for i in doomed] + warm + sweep_temp_dirs(dry_run),
+            [describe_left(i) for i in left])
+
+
+def sweep_temp_dirs(dry_run: bool = False) -> list[str]:
+    """Our temp dirs whose process is gone (removed unless `dry_run`)."""
     removed = []
     root = Path(tempfile.gettempdir())
     for path in root.glob(TEMP_PREFIX + "*"):
         owner = path.name[len(TEMP_PREFIX):].split("-")
         pid = next((int(p) for p in owner if p.isdigit()), None)
         if pid is not None and not psutil.pid_exists(pid):
-            shutil.rmtree(path, ignore_errors=True)
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True)
             removed.append(str(path))
     return removed
 
@@ -332,7 +394,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
         labels[f"{LABEL}.keep"] = "1"
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
-        environment=spec.environment, labels=labels, working_dir="/tmp",
+        environment=spec.environment, labels=labels, working_dir="/tmp", platform=PLATFORM,
         network_disabled=True, host_config=host_config(client, spec, cores),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
@@ -449,15 +511,6 @@ def _pump(stream, sink: StreamSink) -> None:
         pass  # the stream ends with the container; a broken stream ends it early
 
 
-def remove_all(client: docker.DockerClient) -> list[str]:
-    """Every container of ours, whoever owns it and whether kept or not (the `clean` command)."""
-    removed = pool.sweep(client, everything=True)
-    for info in client.api.containers(all=True, filters={"label": f"{LABEL}.owner"}):
-        remove(client, info["Id"])
-        removed.append(info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12])
-    return removed
-
-
 def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts: list[Mount],
                timeout: float = 900) -> tuple[int, str]:
     """Run one of our own scripts (e.g. making example pickles) in an image: no network, the caller's
@@ -470,7 +523,7 @@ def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts:
     created = client.api.create_container(
         image, entrypoint=["/opt/venv/bin/python", "-I"], command=argv, user=f"{os.getuid()}:{os.getgid()}",
         environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, labels=labels_for("script"),
-        working_dir="/tmp", network_disabled=True, host_config=host_config)
+        working_dir="/tmp", network_disabled=True, host_config=host_config, platform=PLATFORM)
     try:
         client.api.start(created["Id"])
         try:

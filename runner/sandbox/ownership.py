@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import psutil
 
-from ..paths import LABEL, boot_id, hostname
+from ..paths import LABEL, boot_id, hostname, user_id
 
 
 def owner_label() -> str:
@@ -33,6 +33,7 @@ def owner_alive(owner: str) -> bool:
 
 
 def labels_for(kind: str, **extra: str) -> dict[str, str]:
-    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label()}
+    """Our labels: what the container is for, the process that owns it and the user running that process."""
+    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label(), f"{LABEL}.uid": user_id()}
     labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
     return labels

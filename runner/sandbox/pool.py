@@ -191,7 +191,7 @@ def release(client: docker.DockerClient, claimed: Claimed) -> None:
         claimed.lock.release()
 
 
-def sweep(client: docker.DockerClient, everything: bool = False) -> list[str]:
+def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool = False) -> list[str]:
     """This user's pre-started sandboxes that can serve no one: idle past their deadline, exited, or
     claimed by a run that is gone; with `everything`, all of them. And slots left without a sandbox."""
     from .ownership import owner_alive
@@ -210,8 +210,10 @@ def sweep(client: docker.DockerClient, everything: bool = False) -> list[str]:
         doomed = (everything or info.get("State") != "running"
                   or (owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time())
                   or (owner is not None and not owner_alive(owner)))
-        if not doomed:
+        if not doomed or dry_run:
             kept.add(slot)
+            if doomed:
+                removed.append((info.get("Names") or ["/?"])[0].lstrip("/"))
             continue
         with contextlib.suppress(docker.errors.DockerException):
             client.api.remove_container(info["Id"], force=True, v=True)

@@ -28,6 +28,7 @@ from ..images.pins import SUBSTITUTES, distribution_for_module, installed_distri
 from ..protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
 from ..reasons import OUTPUT_RULES, REASONS, Blame
+from ..units import human_bytes
 from .validate import Validation
 
 PHASES = {
@@ -70,6 +71,7 @@ class Verdict:
     subcode: str | None = None
     phase: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    advice: str | None = None  # what to do in this case, when the reason's own action does not fit it
 
     @property
     def blame(self) -> Blame | None:
@@ -77,6 +79,8 @@ class Verdict:
 
     @property
     def action(self) -> str | None:
+        if self.advice:
+            return self.advice
         if self.subcode and self.subcode in OUTPUT_RULES:
             return OUTPUT_RULES[self.subcode].action
         return REASONS[self.reason].action if self.reason else None
@@ -140,10 +144,6 @@ def _same_version(recorded: str, have: str) -> bool:
     return recorded == have
 
 
-def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
-
-
 def _duration(seconds: float) -> str:
     if seconds >= 120 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
@@ -167,13 +167,16 @@ def from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict 
         return Verdict("timeout", f"The model ran past the {_duration(ctx.limits.timeout_seconds)} limit "
                        f"while {where} and was killed.", phase=phase, evidence=evidence)
     if outcome.oom_killed:
-        return Verdict("out_of_memory", f"The model needed more than the {_gib(ctx.limits.memory_bytes)} memory "
-                       f"limit while {where} and was killed (peak seen {_gib(peak)}).", phase=phase,
-                       evidence={"limit_bytes": ctx.limits.memory_bytes, "peak_bytes": peak, "phase": phase})
+        limit = ctx.limits.memory_bytes
+        sampled = (f" Memory is sampled while the model runs: the highest sample was {human_bytes(peak)}, so the "
+                   "allocation that crossed the limit came after the last sample." if peak and peak < limit else "")
+        return Verdict("out_of_memory", f"The model reached the {human_bytes(limit)} memory limit while {where} "
+                       f"and the kernel killed it.{sampled}", phase=phase,
+                       evidence={"limit_bytes": limit, "peak_bytes": peak, "peak_is_sampled": True, "phase": phase})
     if outcome.aborted or parser.oversized:
         size = parser.oversized
-        return Verdict("invalid_output", f"The predictions are {_gib(size)}, over the "
-                       f"{_gib(ctx.limits.max_output_bytes)} output cap.", subcode="output_too_large",
+        return Verdict("invalid_output", f"The predictions are {human_bytes(size)}, over the "
+                       f"{human_bytes(ctx.limits.max_output_bytes)} output cap.", subcode="output_too_large",
                        phase=phase, evidence={"bytes": size})
     error = parser.last("error")
     if isinstance(error, dict):
@@ -193,8 +196,8 @@ def _unsent_predictions(result: dict[str, Any], ctx: Context) -> Verdict | None:
                        phase="writing", evidence={"rule": "unwritable", "exception": _summary(exc)})
     if isinstance(result.get("output_too_large"), int):
         size = result["output_too_large"]
-        return Verdict("invalid_output", f"The predictions are {_gib(size)} as CSV, over the "
-                       f"{_gib(ctx.limits.max_output_bytes)} output cap.", subcode="output_too_large",
+        return Verdict("invalid_output", f"The predictions are {human_bytes(size)} as CSV, over the "
+                       f"{human_bytes(ctx.limits.max_output_bytes)} output cap.", subcode="output_too_large",
                        phase="writing", evidence={"rule": "output_too_large", "bytes": size})
     return None
 
@@ -417,7 +420,9 @@ def _network_verdict(exc: dict[str, Any], phase: str, evidence: dict) -> Verdict
     return Verdict("model_exception", f"The model tried to use the network{when} ({exc.get('type')}: "
                    f"{_first_line(exc.get('message'))}); the sandbox, like Numerai, has no network: ship "
                    "everything inside the pickle.", phase=phase,
-                   evidence=evidence | {"network": True, "traceback": trim(exc)})
+                   evidence=evidence | {"network": True, "traceback": trim(exc)},
+                   advice="Ship everything the model needs (data, files, weights) inside the pickle: the sandbox, "
+                          "like Numerai, has no network.")
 
 
 def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
@@ -429,7 +434,7 @@ def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Ve
         evidence = evidence | {"exception": _summary(root), "pandas_retry": _summary(exc)}
     if "builtins.MemoryError" in mro:
         return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}); the "
-                       f"limit is {_gib(ctx.limits.memory_bytes)}.", phase="loading",
+                       f"limit is {human_bytes(ctx.limits.memory_bytes)}.", phase="loading",
                        evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes, "phase": "loading"})
     if kind == "ValueError" and "unsupported pickle protocol" in message:
         return Verdict("python_version_mismatch", f"The pickle uses a newer pickle protocol than Python "
@@ -563,7 +568,7 @@ def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) 
                                 "cannot run the function's bytecode faithfully", "predicting")
     if "builtins.MemoryError" in mro:
         return Verdict("out_of_memory", f"The model ran out of memory while predicting ({kind}: "
-                       f"{_first_line(message)}); the limit is {_gib(ctx.limits.memory_bytes)}.",
+                       f"{_first_line(message)}); the limit is {human_bytes(ctx.limits.memory_bytes)}.",
                        phase="predicting", evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes,
                                                                 "phase": "predicting"})
     if calling:
@@ -679,7 +684,7 @@ def _errno_hint(exc: dict[str, Any], ctx: Context) -> str:
     message = exc.get("message") or ""
     limits = ctx.limits
     if number == errnos.ENOSPC:
-        return (f" Only /tmp is writable in the sandbox, and it holds at most {_gib(limits.tmp_bytes)} "
+        return (f" Only /tmp is writable in the sandbox, and it holds at most {human_bytes(limits.tmp_bytes)} "
                 "(in memory, counted against the memory limit).")
     if number in (errnos.EROFS, errnos.EACCES, errnos.EPERM) and exc.get("type") != "ConnectionRefusedError":
         return (" The sandbox runs the model as an unprivileged user on a read-only file system: "

@@ -9,6 +9,8 @@ from typing import Any
 
 from .. import __version__
 from ..lifecycle import EXIT_CODES, Status
+from ..protocol import HARNESS_LOG_PREFIX
+from ..units import human_bytes
 
 SCHEMA = 1
 
@@ -35,6 +37,7 @@ class Report:
     n_predictions: int | None = None
     predictions_summary: dict[str, Any] | None = None  # count, NaN, range, ties, histogram (see validate)
     predictions_path: str | None = None
+    rejected_predictions_path: str | None = None  # --output-rejected, after invalid_output
     logs_tail: str = ""
     logs_truncated: bool = False
     model: dict[str, Any] = field(default_factory=dict)
@@ -74,6 +77,7 @@ class Report:
             "n_predictions": self.n_predictions,
             "predictions_summary": self.predictions_summary,
             "predictions_path": self.predictions_path,
+            "rejected_predictions_path": self.rejected_predictions_path,
             "logs_tail": self.logs_tail,
             "logs_truncated": self.logs_truncated,
             "model": self.model,
@@ -94,15 +98,6 @@ class Report:
         tmp.replace(path)
 
 
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
 def summary_lines(report: Report, debug: bool = False) -> list[str]:
     """The closing lines a person reads: verdict, why, what to do, and the evidence worth seeing."""
     lines = []
@@ -121,6 +116,8 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
         lines.append(f"{report.status.value} ({code}): {report.message}" + relaxed_note(report.limits))
         if report.action:
             lines.append(f"  What to do: {report.action}")
+        if report.rejected_predictions_path:
+            lines.append(f"  the rejected predictions are in {report.rejected_predictions_path}")
         failed = [c for c in report.checks if c.get("passed") is False]
         for check in failed[:6]:
             examples = f" e.g. {', '.join(check['examples'][:3])}" if check.get("examples") else ""
@@ -141,7 +138,7 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
                                                                 "out_of_memory", "timeout",
                                                                 "python_version_mismatch"):
             crash = crash_lines(report.logs_tail)
-            tail = crash or report.logs_tail.strip().splitlines()[-6:]
+            tail = crash or model_lines(report.logs_tail)[-6:]
             if tail:
                 lines.append("  Where it crashed (Python's fault handler):" if crash
                              else "  Last lines of the model's output:")
@@ -201,6 +198,11 @@ def unchecked_names_note(data: dict) -> str:
         return ""
     return (f" · column names not checked against Numerai's data ({data['features_named_by_pickle']:,} from the "
             "pickle) — `numerai-sandbox data fetch` once online checks them")
+
+
+def model_lines(log: str) -> list[str]:
+    """The model's own lines of its output: the harness's log lines left out."""
+    return [line for line in log.strip().splitlines() if not line.startswith(HARNESS_LOG_PREFIX)]
 
 
 def crash_lines(log: str, limit: int = 8) -> list[str]:
