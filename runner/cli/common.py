@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import click
@@ -29,45 +28,7 @@ class InputError(click.ClickException):
 
 
 # ---------------------------------------------------------------- option parsing
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
-          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
-MIN_MEMORY = 64 * 1024**2
-
-
-def parse_memory(text: str) -> int:
-    """`4g`, `512m`, `4GiB`, `2.5g` or a number of bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a memory size (examples: 4g, 512m, 2.5g)")
-    value = int(float(match.group(1)) * _UNITS[unit])
-    if value < MIN_MEMORY:
-        raise ValueError(f"{text!r} is below the 64m minimum a Python process with pandas needs")
-    return value
-
-
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `20m`, `1h`, `1h30m`, `1.5m` as seconds."""
-    cleaned = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        seconds = float(cleaned)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", cleaned)
-        if not parts or "".join(n + u for n, u in parts) != cleaned:
-            raise ValueError(f"{text!r} is not a duration (examples: 90, 90s, 20m, 1h, 1h30m)")
-        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError("the timeout must be more than 0 seconds")
-    return seconds
-
-
-def parse_data_version(text: str) -> str:
-    """A Numerai dataset version: v5.3, v5."""
-    if not re.fullmatch(r"v\d+(\.\d+)?", text.strip()):
-        raise ValueError(f"{text!r} is not a dataset version (examples: v5.2, v5.3)")
-    return text.strip()
-
+# (the parsers themselves are in runner/inputs.py, shared with the Python API)
 
 def converter(parser):
     def convert(ctx, param, value):

@@ -18,8 +18,8 @@ from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..verdict.report import human_bytes, summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_data_version,
-                     parse_duration, parse_memory, positive_float)
+from ..inputs import BadInput, check_inputs, check_model_file, parse_data_version, parse_duration, parse_memory
+from .common import EXIT_HELP, EngineCommand, InputError, connect_engine, converter, positive_float
 from .data import data
 from .images import images_group
 
@@ -147,51 +147,19 @@ def _write_html(path: Path, report, console: Console) -> int | None:
 
 
 def _check_model_file(model: Path) -> None:
-    if not model.exists():
-        raise InputError(f"model file {model} does not exist")
-    if not model.is_file():
-        raise InputError(f"{model} is not a file")
     try:
-        with open(model, "rb"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot read {model}: {exc.strerror}") from exc
+        check_model_file(model)
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
                   report_path: Path | None, html_path: Path | None = None) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
-    _check_model_file(model)
-    from .. import data as live_data
-
-    inputs = {model.resolve()}
-    for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
-        if value is None:
-            continue
-        try:
-            local = live_data.check_option(value, option)
-        except live_data.DataError as exc:
-            raise InputError(str(exc)) from exc
-        if local is not None:
-            inputs.add(local)
-    written: dict[Path, str] = {}
-    for value, option in ((output, "--output"), (report_path, "--report"), (html_path, "--html")):
-        if value is None:
-            continue
-        if value.resolve() in inputs:
-            raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
-        if not value.resolve().parent.is_dir():
-            raise InputError(f"{option}: directory {value.parent} does not exist")
-        if value.resolve() in written:
-            raise InputError(f"{written[value.resolve()]} and {option} name the same file")
-        written[value.resolve()] = option
-    if html_path is not None:
-        from ..verdict.html import HtmlUnavailable, check_available
-
-        try:
-            check_available()
-        except HtmlUnavailable as exc:
-            raise InputError(str(exc)) from exc
+    try:
+        check_inputs(model, data, benchmarks, {"--output": output, "--report": report_path, "--html": html_path})
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- inspect
