@@ -48,6 +48,33 @@ def positive_float(ctx, param, value):
 
 
 
+# ---------------------------------------------------------------- showing and asking
+
+def ago(iso: str) -> str:
+    """How long ago an ISO 8601 time was, in the largest whole unit: 3d ago, 5h ago, 40s ago."""
+    from datetime import datetime, timezone
+
+    try:
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    except (TypeError, ValueError):
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{max(seconds, 0):.0f}s ago"
+
+
+def confirm(question: str, yes: bool, refusal: str) -> None:
+    """Before destroying much: --yes, or a yes typed at the terminal; `refusal` is the usage error without one."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"{refusal}; add --yes (there is no terminal to ask on)")
+    if not click.confirm(question, default=False):
+        click.echo("nothing removed")
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------- the engine
 
 def connect_engine():

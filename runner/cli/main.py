@@ -21,6 +21,7 @@ from ..verdict.report import human_bytes, summary_lines
 from ..inputs import BadInput, check_inputs, check_model_file, parse_data_version, parse_duration, parse_memory
 from .common import EXIT_HELP, EngineCommand, InputError, connect_engine, converter, positive_float
 from .data import data
+from .history import record_run, runs_group
 from .images import images_group
 
 
@@ -38,6 +39,7 @@ def cli() -> None:
 
 cli.add_command(images_group)
 cli.add_command(data)
+cli.add_command(runs_group)
 
 
 def _sweep_leftovers() -> None:
@@ -91,10 +93,11 @@ def _sweep_leftovers() -> None:
                    "(needs pip install 'numerai-sandbox[html]').")
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
+@click.option("--no-history", is_flag=True, help="Do not record this run in the run history (`numerai-sandbox runs`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
         output: Path | None, as_json: bool, report_path: Path | None, html_path: Path | None, debug: bool,
-        keep: bool) -> None:
+        keep: bool, no_history: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -123,11 +126,12 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     if keep and report.container.get("name"):
         console.line(f"  container kept: {report.container['name']} (docker logs/inspect it; "
                      "`numerai-sandbox clean` removes it)")
+    html_failed = _write_html(html_path, report, console) if html_path is not None else None
+    exit_code = html_failed or report.exit_code
+    if not no_history:
+        record_run(report, console, html=None if html_failed else html_path)
     if report_path is not None:
         report.write(report_path)
-    exit_code = report.exit_code
-    if html_path is not None:
-        exit_code = _write_html(html_path, report, console) or exit_code
     if as_json:
         click.echo(report.to_json())
     sys.exit(exit_code)
