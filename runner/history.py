@@ -2,8 +2,9 @@
 
 One directory per run, `<history>/<id>/`, holding `report.json` (the report exactly as `--json`
 prints it, log tail included) and `entry.json` (a small index entry: what `runs list` shows,
-read without parsing any report). Ids are the UTC time the run was recorded plus four random
-hex digits, `20261201-210412-3f9a`: they sort by time, and any unique prefix names a run.
+read without parsing any report). An id is the UTC time the run was recorded, to a sixteenth of
+a second (the first hex digit after the seconds), and three random hex digits: `20261201-210412-3f9a`.
+Ids sort by time, and any unique prefix names a run.
 
 Concurrent runs (check's workers, two terminals) record safely: a record is written whole in a
 hidden directory and renamed into place, so nobody sees half of one, and a removal renames the
@@ -89,8 +90,8 @@ def record(report: Report, *, html: Path | None = None, batch: str | None = None
 def _write(report: Report, html: Path | None, batch: str | None, when: datetime) -> str:
     root = history_dir()
     root.mkdir(parents=True, exist_ok=True)
-    for _ in range(5):
-        run_id = f"{when:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    for _ in range(10):
+        run_id = f"{when:%Y%m%d-%H%M%S}-{when.microsecond * 16 // 1_000_000:x}{secrets.token_hex(2)[:3]}"
         report.history_id = run_id
         tmp = root / f".tmp-{run_id}-{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
@@ -103,7 +104,7 @@ def _write(report: Report, html: Path | None, batch: str | None, when: datetime)
             shutil.rmtree(tmp, ignore_errors=True)
             if not (root / run_id).exists():
                 raise
-    raise OSError("five record ids in a row were taken")
+    raise OSError("ten record ids in a row were taken")
 
 
 def entry_for(report: Report, run_id: str, when: datetime, html: Path | None, batch: str | None) -> dict[str, Any]:

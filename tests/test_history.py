@@ -77,6 +77,13 @@ def test_a_record_holds_the_report_and_an_index_entry(runs_dir, model, tmp_path)
     assert sorted(p.name for p in runs_dir.iterdir()) == [run_id]  # nothing half-written left beside it
 
 
+def test_ids_sort_by_time_within_a_second(runs_dir, model):
+    base = NOW.replace(microsecond=0)
+    offsets = [0.5, 0.0, 0.9, 0.2]
+    made = {history.record(a_report(model), when=base + timedelta(seconds=o)): o for o in offsets}
+    assert [made[i] for i in history.ids()] == sorted(offsets, reverse=True)
+
+
 def test_a_report_reads_back_as_it_was(runs_dir, model):
     report = a_report(model, Status.FAILED, "model_exception")
     run_id = history.record(report)
@@ -95,6 +102,17 @@ def test_recording_that_fails_is_a_note_and_a_warning_never_a_changed_verdict(tm
     assert history.record(report, warn=warnings.append) is None
     assert report.status is Status.SUCCESS and report.history_id is None
     assert len(warnings) == 1 and "not recorded in the run history" in warnings[0] and warnings == report.notes[-1:]
+
+
+def test_a_run_whose_recording_fails_keeps_its_verdict(models, tmp_path):
+    """End to end: an unwritable history is a warning line and a note; the Success and its exit code stand."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("run", models["good_1arg"], "--json", env={history.ENV_DIR: str(blocker / "runs")})
+    assert result.code == 0 and result.report["status"] == "Success" and result.report["history_id"] is None
+    assert "numerai-sandbox: warning: this run was not recorded in the run history" in result.stderr
+    assert any("not recorded in the run history" in note for note in result.report["notes"])
+    assert "Traceback" not in result.stderr
 
 
 def test_no_history_records_nothing(runs_dir, monkeypatch, model):
@@ -123,7 +141,7 @@ print(" ".join(map(str, ids)))
 
 
 def test_concurrent_recorders_never_lose_or_mix_a_record(runs_dir):
-    """Four processes of three threads record 96 runs, all in the same second (the ids differ only by chance)."""
+    """Four processes of three threads record 96 runs at the same instant: the ids differ by their random digits."""
     when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, when], stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for _ in range(4)]
@@ -224,7 +242,7 @@ def runs(runs_dir, *args):
 
 def test_runs_list_newest_first_filtered_and_as_json(runs_dir, model):
     good = recorded(model, ago_days=1)
-    bad = recorded(model, status=Status.FAILED, reason="invalid_output", subcode="nan")
+    bad = recorded(model, ago_days=0.001, status=Status.FAILED, reason="invalid_output", subcode="nan")
     error = recorded(model, status=Status.ERROR, reason="docker_unavailable")
     table = runs(runs_dir, "list")
     assert table.code == 0, table.stderr
