@@ -134,6 +134,15 @@ def history_of_the_tests(tmp_path_factory):
         os.environ["NUMERAI_SANDBOX_HISTORY_DIR"] = before
 
 
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """A run history of this test's own, recording on (what `numerai-sandbox runs` reads)."""
+    where = tmp_path / "history"
+    monkeypatch.setenv("NUMERAI_SANDBOX_HISTORY_DIR", str(where))
+    monkeypatch.delenv("NUMERAI_SANDBOX_NO_HISTORY", raising=False)
+    return where
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_containers(request):
     """After every Docker test: nothing of ours remains (kept containers excepted, and removed)."""

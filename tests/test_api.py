@@ -16,14 +16,6 @@ from runner import history
 from runner.api import BadInput, last_runs, load_run, run_pickle
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    where = tmp_path / "history"
-    monkeypatch.setenv(history.ENV_DIR, str(where))
-    monkeypatch.delenv(history.ENV_OFF, raising=False)
-    return where
-
-
 def verdict(report: dict) -> tuple:
     return report["status"], report["reason"], report["subcode"], report["n_predictions"]
 

@@ -24,14 +24,6 @@ from runner.verdict.report import Report
 NOW = datetime.now(timezone.utc)
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    where = tmp_path / "history"
-    monkeypatch.setenv(history.ENV_DIR, str(where))
-    monkeypatch.delenv(history.ENV_OFF, raising=False)
-    return where
-
-
 def a_report(model, status=Status.SUCCESS, reason=None, subcode=None, logs="") -> Report:
     return Report(status, reason, "what happened" if reason else "", action="what to do" if reason else None,
                   subcode=subcode, python="3.11", python_full="3.11.2", limits={"memory_bytes": 4 * 1024**3,
