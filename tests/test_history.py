@@ -259,7 +259,7 @@ def test_runs_list_and_show_on_an_empty_history(runs_dir):
 
 
 def test_runs_show_tells_the_run_again(runs_dir, model, tmp_path):
-    report = a_report(model, Status.FAILED, "model_exception", logs="line one\nline two")
+    report = a_report(model, Status.FAILED, "model_exception", logs="line one\nline two\x1b[2J\x07")
     report.traceback = "Traceback (most recent call last):\nValueError: broken"
     report.predictions_path = str(tmp_path / "gone.csv")
     run_id = history.record(report)
@@ -268,7 +268,8 @@ def test_runs_show_tells_the_run_again(runs_dir, model, tmp_path):
     text = shown.stdout
     assert text.startswith(f"run {run_id}") and str(model) in text and "3.11.2" in text
     assert "Failed (model_exception): what happened" in text and "What to do: what to do" in text
-    assert "ValueError: broken" in text and "│ line two" in text
+    assert "ValueError: broken" in text and "│ line two\\x1b[2J\\x07" in text
+    assert "\x1b" not in text and "\x07" not in text  # the model's output cannot drive the terminal
     assert str(runs_dir / run_id / "report.json") in text and "gone.csv  (no longer there)" in text
     as_json = runs(runs_dir, "show", "lgbm.pkl", "--json")
     assert as_json.stdout == (runs_dir / run_id / "report.json").read_text()

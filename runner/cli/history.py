@@ -6,6 +6,7 @@ each run is kept the same way and says where.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from ..verdict.report import human_bytes
 from .common import InputError, ago, confirm, converter
 
 STATUS_COLOURS = {"Success": "green", "Failed": "red", "Error": "magenta"}
+# The model wrote its output and its exception's text: shown escaped, they cannot drive the terminal.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MODEL_WIDTH = 32
 
 
@@ -129,7 +132,7 @@ def runs_show(ref: str, as_json: bool) -> None:
         return
     entry = history.entry(run_id) or {}
     for line in _show_lines(run_id, entry, report, path):
-        click.echo(line)
+        click.echo(CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line))
 
 
 def _show_lines(run_id: str, entry: dict, report, path: Path) -> list[str]:
