@@ -39,7 +39,8 @@ def runs_group() -> None:
     """The run history: each run's report, the model's last output and where its files went.
 
     Kept in $NUMERAI_SANDBOX_HISTORY_DIR (default: the cache's runs/): the last 500 runs of
-    the last 30 days. NUMERAI_SANDBOX_NO_HISTORY=1 (or run --no-history) records nothing.
+    the last 30 days. Nothing is recorded with NUMERAI_SANDBOX_NO_HISTORY=1, nor for a run
+    given --no-history.
     """
 
 
