@@ -114,7 +114,7 @@ def entry_for(report: Report, run_id: str, when: datetime, html: Path | None, ba
     return {
         "schema": ENTRY_SCHEMA,
         "id": run_id,
-        "time": when.isoformat(timespec="seconds"),
+        "time": when.isoformat(timespec="milliseconds"),
         "started": report.timeline[0]["at"] if report.timeline else None,
         "model": {"path": str(path) if path else None, "name": path.name if path else None,
                   "size_bytes": model.get("size_bytes"), "sha256": model.get("sha256")},
