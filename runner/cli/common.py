@@ -50,7 +50,7 @@ def positive_float(ctx, param, value):
 
 # ---------------------------------------------------------------- showing and asking
 
-def ago(iso: str) -> str:
+def ago(iso: str | None) -> str:
     """How long ago an ISO 8601 time was, in the largest whole unit: 3d ago, 5h ago, 40s ago."""
     from datetime import datetime, timezone
 
