@@ -14,12 +14,14 @@ import dataclasses
 import glob
 import math
 import os
+import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import history
 from .console import Console
 from .units import human_bytes
 from .lifecycle import EXIT_CODES, Entry, Status
@@ -87,8 +89,10 @@ class Batch:
     template: RunRequest  # every option but the model
     jobs: int
     on_change: Callable[[Item], None] = lambda item: None
+    history: bool = True  # record every run in the run history, under one batch id
     items: list[Item] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
+    batch_id: str = field(default_factory=lambda: "check-" + secrets.token_hex(4))
 
     def __post_init__(self):
         self.items = [Item(i, m) for i, m in enumerate(self.models)]
@@ -117,7 +121,10 @@ class Batch:
         request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel,
                                       leave_prestarted=False)
         console = _ItemConsole(self, item)
-        item.report = Run(request, console).execute()
+        report = Run(request, console).execute()
+        if self.history:
+            history.record(report, batch=self.batch_id)
+        item.report = report
         self.on_change(item)
 
     def _report_of(self, item: Item) -> Report:

@@ -125,6 +125,27 @@ def our_containers(client) -> list[dict]:
     return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
 
 
+@pytest.fixture(autouse=True, scope="session")
+def history_of_the_tests(tmp_path_factory):
+    """The runs the tests make are recorded in a history of their own, never in the user's."""
+    before = os.environ.get("NUMERAI_SANDBOX_HISTORY_DIR")
+    os.environ["NUMERAI_SANDBOX_HISTORY_DIR"] = str(tmp_path_factory.mktemp("history"))
+    yield
+    if before is None:
+        os.environ.pop("NUMERAI_SANDBOX_HISTORY_DIR", None)
+    else:
+        os.environ["NUMERAI_SANDBOX_HISTORY_DIR"] = before
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """A run history of this test's own, recording on (what `numerai-sandbox runs` reads)."""
+    where = tmp_path / "history"
+    monkeypatch.setenv("NUMERAI_SANDBOX_HISTORY_DIR", str(where))
+    monkeypatch.delenv("NUMERAI_SANDBOX_NO_HISTORY", raising=False)
+    return where
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_containers(request):
     """After every Docker test: nothing of ours remains (kept containers excepted, and removed)."""

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runner import reasons
-from runner.cli.common import parse_duration, parse_memory
+from runner.inputs import parse_duration, parse_memory
 from runner.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
 from runner.protocol import FrameParser
 from runner.verdict.report import Report

@@ -14,7 +14,7 @@ from ..console import COLOURS
 from ..lifecycle import Status
 from ..sandbox.backend import NUMERAI_LIMITS, Limits
 from ..verdict.report import human_bytes
-from .common import EXIT_HELP, InputError, check_outputs
+from .common import EXIT_HELP, InputError
 
 SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data", "data_version", "benchmarks",
                       "memory", "cpus", "timeout")
@@ -62,7 +62,12 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
                 inputs.add(live_data.check_option(value, option))
             except live_data.DataError as exc:
                 raise InputError(str(exc)) from exc
-    check_outputs(inputs, {"--junit": junit_path, "--html": html_path})
+    from ..inputs import BadInput, check_outputs
+
+    try:
+        check_outputs(inputs, {"--junit": junit_path, "--html": html_path})
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
     template = RunRequest(model=models[0], python=run_options["python"], profile=run_options["profile"],
                           data=run_options["data"], data_version=run_options["data_version"],
                           benchmarks=run_options["benchmarks"], limits=limits,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 import click
 
+from ..inputs import parse_memory
 from ..lifecycle import EXIT_USAGE
 from ..paths import cache_dir
 from ..units import human_bytes
@@ -42,45 +42,7 @@ class InputError(click.ClickException):
 
 
 # ---------------------------------------------------------------- option parsing
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
-          "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
-MIN_MEMORY = 64 * 1024**2
-
-
-def parse_memory(text: str) -> int:
-    """`4g`, `512m`, `4GiB`, `2.5g` or a number of bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a memory size (examples: 4g, 512m, 2.5g)")
-    value = int(float(match.group(1)) * _UNITS[unit])
-    if value < MIN_MEMORY:
-        raise ValueError(f"{text!r} is below the 64m minimum a Python process with pandas needs")
-    return value
-
-
-def parse_duration(text: str) -> float:
-    """`90`, `90s`, `20m`, `1h`, `1h30m`, `1.5m` as seconds."""
-    cleaned = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        seconds = float(cleaned)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", cleaned)
-        if not parts or "".join(n + u for n, u in parts) != cleaned:
-            raise ValueError(f"{text!r} is not a duration (examples: 90, 90s, 20m, 1h, 1h30m)")
-        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError("the timeout must be more than 0 seconds")
-    return seconds
-
-
-def parse_data_version(text: str) -> str:
-    """A Numerai dataset version: v5.3, v5."""
-    if not re.fullmatch(r"v\d+(\.\d+)?", text.strip()):
-        raise ValueError(f"{text!r} is not a dataset version (examples: v5.2, v5.3)")
-    return text.strip()
-
+# (the parsers themselves are in runner/inputs.py, shared with the Python API)
 
 def converter(parser):
     def convert(ctx, param, value):
@@ -119,6 +81,33 @@ def memory_limit(ctx, param, value):
                                      ctx=ctx, param=param)
     return size
 
+
+
+# ---------------------------------------------------------------- showing and asking
+
+def ago(iso: str | None) -> str:
+    """How long ago an ISO 8601 time was, in the largest whole unit: 3d ago, 5h ago, 40s ago."""
+    from datetime import datetime, timezone
+
+    try:
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    except (TypeError, ValueError):
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{max(seconds, 0):.0f}s ago"
+
+
+def confirm(question: str, yes: bool, refusal: str) -> None:
+    """Before destroying much: --yes, or a yes typed at the terminal; `refusal` is the usage error without one."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"{refusal}; add --yes (there is no terminal to ask on)")
+    if not click.confirm(question, default=False):
+        click.echo("nothing removed")
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------- the engine
@@ -170,29 +159,3 @@ class EngineCommand(click.Command):
             if lost_engine(exc):
                 fail(f"lost the Docker engine ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
             fail(f"the Docker engine refused: {getattr(exc, 'explanation', None) or exc}")
-
-
-
-
-def check_outputs(inputs: set, outputs: dict) -> None:
-    """Files we are asked to write: never one of the inputs, in a directory that exists, each named once;
-    and the HTML page only when its extra is installed."""
-    written: dict = {}
-    for option, value in outputs.items():
-        if value is None:
-            continue
-        where = value.resolve()
-        if where in inputs:
-            raise InputError(f"{option} {value} is one of the inputs; it would be overwritten")
-        if not where.parent.is_dir():
-            raise InputError(f"{option}: directory {value.parent} does not exist")
-        if where in written:
-            raise InputError(f"{written[where]} and {option} name the same file")
-        written[where] = option
-    if outputs.get("--html") is not None:
-        from ..verdict.html import HtmlUnavailable, check_available
-
-        try:
-            check_available()
-        except HtmlUnavailable as exc:
-            raise InputError(str(exc)) from exc

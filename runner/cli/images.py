@@ -11,7 +11,7 @@ import click
 from ..console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS
 from ..units import human_bytes
-from .common import EngineCommand, InputError, connect_engine, fail
+from .common import EngineCommand, InputError, ago, connect_engine, fail
 
 @click.group("images")
 def images_group() -> None:
@@ -116,20 +116,7 @@ def images_list(as_json: bool) -> None:
     click.echo(f"{'IMAGE':<42} {'PYTHON':<8} {'PROFILE':<18} {'DIGEST':<13} {'SIZE':>10}  AGE")
     for image in found:
         click.echo(f"{image.ref:<42} {image.python_full:<8} {image.profile:<18} {image.digest[:12]:<13} "
-                   f"{human_bytes(image.size):>10}  {_age(image.built)}")
-
-
-def _age(iso: str) -> str:
-    from datetime import datetime, timezone
-
-    try:
-        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
-    except ValueError:
-        return "?"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
+                   f"{human_bytes(image.size):>10}  {ago(image.built)}")
 
 
 @images_group.command("rm", cls=EngineCommand)

@@ -17,13 +17,14 @@ from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
+from ..inputs import BadInput, check_inputs, check_model_file, parse_data_version, parse_duration
 from ..units import human_bytes
 from ..verdict.report import summary_lines
 from .check import SHARED_RUN_OPTIONS, check
-from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, check_outputs, connect_engine,
-                     converter, cpu_limit, echo_error_object, json_requested, memory_limit, parse_data_version,
-                     parse_duration)
+from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, connect_engine, converter, cpu_limit,
+                     echo_error_object, json_requested, memory_limit)
 from .data import data
+from .history import record_run, runs_group
 from .images import images_group
 
 
@@ -41,6 +42,7 @@ def cli() -> None:
 cli.add_command(images_group)
 cli.add_command(data)
 cli.add_command(check)
+cli.add_command(runs_group)
 
 
 # ---------------------------------------------------------------- run
@@ -89,10 +91,11 @@ cli.add_command(check)
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict (no statuses, progress or details).")
+@click.option("--no-history", is_flag=True, help="Do not record this run in the run history (`numerai-sandbox runs`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
         output: Path | None, output_rejected: Path | None, as_json: bool, report_path: Path | None,
-        html_path: Path | None, debug: bool, keep: bool, quiet: bool) -> None:
+        html_path: Path | None, debug: bool, keep: bool, quiet: bool, no_history: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -125,11 +128,12 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     if keep and report.container.get("name"):
         console.line(f"  container kept: {report.container['name']} (docker logs/inspect it; "
                      "`numerai-sandbox clean` removes it)")
+    html_failed = _write_html(html_path, report, console) if html_path is not None else None
+    exit_code = html_failed or report.exit_code
+    if not no_history:
+        record_run(report, console, html=None if html_failed else html_path)
     if report_path is not None:
         report.write(report_path)
-    exit_code = report.exit_code
-    if html_path is not None:
-        exit_code = _write_html(html_path, report, console) or exit_code
     if as_json:
         click.echo(report.to_json())
     sys.exit(exit_code)
@@ -159,33 +163,18 @@ def _shown_live(report, console: Console) -> bool:
 
 
 def _check_model_file(model: Path) -> None:
-    if not model.exists():
-        raise InputError(f"model file {model} does not exist")
-    if not model.is_file():
-        raise InputError(f"{model} is not a file")
     try:
-        with open(model, "rb"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot read {model}: {exc.strerror}") from exc
+        check_model_file(model)
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _check_inputs(model: Path, data: str | None, benchmarks: str | None, outputs: dict[str, Path | None]) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
-    _check_model_file(model)
-    from .. import data as live_data
-
-    inputs = {model.resolve()}
-    for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
-        if value is None:
-            continue
-        try:
-            local = live_data.check_option(value, option)
-        except live_data.DataError as exc:
-            raise InputError(str(exc)) from exc
-        if local is not None:
-            inputs.add(local)
-    check_outputs(inputs, outputs)
+    try:
+        check_inputs(model, data, benchmarks, outputs)
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- inspect

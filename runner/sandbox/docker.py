@@ -29,7 +29,7 @@ from ..machine import PLATFORM
 from ..paths import LABEL, TEMP_PREFIX, hostname, user_id
 from . import cpus, pool
 from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
-from .ownership import labels_for, owner_alive, owner_label  # noqa: F401  (owner_label: for callers)
+from .ownership import labels_for, owner_alive
 
 KILL_GRACE_SECONDS = 10
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all

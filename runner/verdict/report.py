@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,36 @@ class Report:
     evidence: dict[str, Any] = field(default_factory=dict)
     traceback: str | None = None  # the model's full traceback, or ours for internal errors
     notes: list[str] = field(default_factory=list)
+    history_id: str | None = None  # the run's id in the run history (`runs show ID`), once recorded
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.status]
+
+    @property
+    def ok(self) -> bool:
+        """Numerai would accept the predictions."""
+        return self.status is Status.SUCCESS
+
+    def __repr__(self) -> str:
+        """One line for a notebook: the verdict and the model (the dataclass default would print every sample)."""
+        model = Path(self.model["path"]).name if self.model.get("path") else "?"
+        where = f"{model}, Python {self.python or '?'}" + (f", run {self.history_id}" if self.history_id else "")
+        verdict = (summary_lines(self)[0].replace(unchecked_names_note(self.data), "") if self.status.terminal
+                   else self.status.value)  # the note stays in str() and in notes
+        return f"<Report {verdict if len(verdict) <= 160 else verdict[:159] + '…'} ({where})>"
+
+    def __str__(self) -> str:
+        """What the command line prints when the run ends."""
+        return "\n".join(summary_lines(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        """A report read back from its JSON (the run history, a saved --report); unknown keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["status"] = Status(data["status"])
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +113,7 @@ class Report:
             "evidence": self.evidence,
             "traceback": self.traceback,
             "notes": self.notes,
+            "history_id": self.history_id,
         }
 
     def to_json(self) -> str:
