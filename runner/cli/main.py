@@ -1,6 +1,6 @@
 """The numerai-sandbox command line (also `python -m runner`): the root group, `run`, `inspect`, `clean`.
 
-Command groups live beside this module (images, data); each imports what it needs when it
+Commands and groups live beside this module (images, data, doctor); each imports what it needs when it
 runs, so `--help` loads nothing heavy.
 """
 
@@ -215,6 +215,13 @@ def inspect_command(model: Path, as_json: bool) -> None:
     else:
         click.echo("\n".join(render(inspection)))
     sys.exit(0 if inspection.is_pickle else 1)
+
+
+# ---------------------------------------------------------------- shell and doctor (own modules)
+
+from .doctor import doctor  # noqa: E402
+
+cli.add_command(doctor)
 
 
 # ---------------------------------------------------------------- clean
