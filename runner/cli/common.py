@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import click
 
@@ -26,6 +27,36 @@ class InputError(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"numerai-sandbox: error: {self.format_message()}", err=True)
+
+
+def check_model_file(model: Path) -> None:
+    if not model.exists():
+        raise InputError(f"model file {model} does not exist")
+    if not model.is_file():
+        raise InputError(f"{model} is not a file")
+    try:
+        with open(model, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot read {model}: {exc.strerror}") from exc
+
+
+def check_model_and_data(model: Path, data: str | None, benchmarks: str | None) -> set[Path]:
+    """The model file and --data/--benchmarks checked before anything starts; the local inputs among them."""
+    check_model_file(model)
+    from .. import data as live_data
+
+    inputs = {model.resolve()}
+    for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
+        if value is None:
+            continue
+        try:
+            local = live_data.check_option(value, option)
+        except live_data.DataError as exc:
+            raise InputError(str(exc)) from exc
+        if local is not None:
+            inputs.add(local)
+    return inputs
 
 
 # ---------------------------------------------------------------- option parsing

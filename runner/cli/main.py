@@ -1,6 +1,6 @@
 """The numerai-sandbox command line (also `python -m runner`): the root group, `run`, `inspect`, `clean`.
 
-Commands and groups live beside this module (images, data, doctor); each imports what it needs when it
+Commands and groups live beside this module (images, data, shell, doctor); each imports what it needs when it
 runs, so `--help` loads nothing heavy.
 """
 
@@ -18,8 +18,8 @@ from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
 from ..verdict.report import human_bytes, summary_lines
-from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_data_version,
-                     parse_duration, parse_memory, positive_float)
+from .common import (EXIT_HELP, EngineCommand, InputError, check_model_and_data, check_model_file, connect_engine,
+                     converter, parse_data_version, parse_duration, parse_memory, positive_float)
 from .data import data
 from .images import images_group
 
@@ -146,34 +146,10 @@ def _write_html(path: Path, report, console: Console) -> int | None:
     return None
 
 
-def _check_model_file(model: Path) -> None:
-    if not model.exists():
-        raise InputError(f"model file {model} does not exist")
-    if not model.is_file():
-        raise InputError(f"{model} is not a file")
-    try:
-        with open(model, "rb"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot read {model}: {exc.strerror}") from exc
-
-
 def _check_inputs(model: Path, data: str | None, benchmarks: str | None, output: Path | None,
                   report_path: Path | None, html_path: Path | None = None) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
-    _check_model_file(model)
-    from .. import data as live_data
-
-    inputs = {model.resolve()}
-    for value, option in ((data, "--data"), (benchmarks, "--benchmarks")):
-        if value is None:
-            continue
-        try:
-            local = live_data.check_option(value, option)
-        except live_data.DataError as exc:
-            raise InputError(str(exc)) from exc
-        if local is not None:
-            inputs.add(local)
+    inputs = check_model_and_data(model, data, benchmarks)
     written: dict[Path, str] = {}
     for value, option in ((output, "--output"), (report_path, "--report"), (html_path, "--html")):
         if value is None:
@@ -208,7 +184,7 @@ def inspect_command(model: Path, as_json: bool) -> None:
     from ..inspection.analysis import inspect_pickle, render
     from ..images.pins import remembered_full_pins
 
-    _check_model_file(model)
+    check_model_file(model)
     inspection = inspect_pickle(model, full_pins=remembered_full_pins())
     if as_json:
         click.echo(json.dumps(inspection.to_dict(), indent=2, default=str))
@@ -219,8 +195,10 @@ def inspect_command(model: Path, as_json: bool) -> None:
 
 # ---------------------------------------------------------------- shell and doctor (own modules)
 
-from .doctor import doctor  # noqa: E402
+from .doctor import doctor  # noqa: E402 - after run, whose options shell takes
+from .shell import shell_command  # noqa: E402
 
+cli.add_command(shell_command(run))
 cli.add_command(doctor)
 
 
