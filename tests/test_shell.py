@@ -162,9 +162,9 @@ def test_closing_the_terminal_removes_the_container(client, models, open_shell):
 
 
 def test_timeout_ends_the_session_and_says_so(client, models, open_shell):
-    shell = open_shell(models["good_1arg"], "--timeout", "5s")
-    assert "timeout 5s" in shell.opening
-    shell.child.expect("--timeout 5s reached", timeout=120)
+    shell = open_shell(models["good_1arg"], "--timeout", "15s")
+    assert "timeout 15s" in shell.opening  # the banner says so
+    shell.child.expect("--timeout 15s reached", timeout=120)
     assert shell.finish() == 1
     assert gone(client, shell.container)
 

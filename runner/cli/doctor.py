@@ -21,8 +21,8 @@ LEVEL_COLOURS = {"ok": "green", "warning": "yellow", "problem": "red"}
 
 @click.command(epilog=DOCTOR_EXIT_HELP)
 @click.option("--python", "pythons", type=click.Choice(SUPPORTED_PYTHONS), multiple=True, metavar="PYTHON",
-              help=f"A Python whose image must be usable (repeatable; default {DEFAULT_PYTHON}, Numerai's default); "
-                   "the other Pythons' missing images are warnings.")
+              help=f"A Python whose image must be usable: {', '.join(SUPPORTED_PYTHONS)} (repeatable; default "
+                   f"{DEFAULT_PYTHON}, Numerai's default); the other Pythons' missing images are warnings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
 def doctor(pythons: tuple[str, ...], as_json: bool) -> None:
     """Check the Docker engine, the images per Python, the cache, disk, memory, CPUs and gVisor, and
