@@ -21,6 +21,7 @@ class Console:
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.quiet = quiet
+        self.gone = False  # the stream stopped taking output
         self._lock = threading.Lock()
         self._transient = False  # a progress line is on screen and may be overwritten
         self._echoed = 0
@@ -30,16 +31,19 @@ class Console:
         if self.quiet:
             return
         with self._lock:
-            if self._transient:
-                self.stream.write("\r\x1b[2K")
-            if transient and self.tty:
-                width = 118
-                self.stream.write(text[:width])
-                self._transient = True
-            else:
-                self.stream.write(text + "\n")
-                self._transient = False
-            self.stream.flush()
+            try:
+                if self._transient:
+                    self.stream.write("\r\x1b[2K")
+                if transient and self.tty:
+                    width = 118
+                    self.stream.write(text[:width])
+                    self._transient = True
+                else:
+                    self.stream.write(text + "\n")
+                    self._transient = False
+                self.stream.flush()
+            except OSError:  # the terminal closed (or the pipe's reader left): nobody is left to read
+                self.quiet = self.gone = True
 
     def _paint(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.tty else text

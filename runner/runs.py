@@ -8,10 +8,15 @@ Validating the host re-reads the CSV and applies Numerai's rules (validate).
 Whatever goes wrong is decided where it is caught: the model's fault is Failed, ours
 or the machine's is Error, and an unexpected exception is an internal error with its
 traceback in the report, never on the terminal.
+
+A shell (`numerai-sandbox shell`) goes through the same Pending (`Run.prepare`: Python,
+engine, image, data, the container's spec), then opens an interactive session in that
+sandbox instead of Running a prediction.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import stat
@@ -74,6 +79,16 @@ class RunRequest:
     prestarted: bool = True  # may be served by a pre-started sandbox made for exactly this run
     leave_prestarted: bool = False  # afterwards, start one for the next run of the same model (`run`)
     cancel: threading.Event | None = None  # set by the caller (check's Ctrl-C): stop and report interrupted
+
+
+@dataclass
+class Prepared:
+    """What Pending readies before any container exists; a run and a shell both start from it."""
+
+    backend: engine.DockerBackend
+    image: image_store.Image
+    data: live_data.LiveData
+    live_ids: pd.Series
 
 
 class LogBuffer:
@@ -244,15 +259,29 @@ class Run:
     def execute(self) -> Report:
         # numerai-tools takes ~1.5 s to import (scipy.stats); do it while the container runs.
         threading.Thread(target=validate.prewarm, daemon=True, name="prewarm").start()
+        return self._guarded(self._run, "run")
+
+    def shell(self, terminal) -> tuple[Report, Outcome | None]:
+        """Pending as for a run, then an interactive session in the same sandbox.
+
+        Returns the report (a verdict only when the shell could not open, or was interrupted)
+        and how the session ended, once it opened.
+        """
+        session: list[Outcome] = []
+        report = self._guarded(lambda: self._shell(terminal, session), "shell")
+        return report, session[0] if session else None
+
+    def _guarded(self, body, what: str) -> Report:
         try:
             emulated = emulation_note()
             self.life.enter(Status.PENDING, emulated or "")
             self.report.notes += [emulated] if emulated else []
-            self._run()
+            body()
         except UsageError:
             raise
-        except KeyboardInterrupt:
-            self._finish(Verdict("interrupted", "The run was interrupted before it finished; "
+        except KeyboardInterrupt as exc:
+            cause = f" ({exc})" if str(exc) else ""
+            self._finish(Verdict("interrupted", f"The {what} was interrupted{cause} before it finished; "
                                  "its container was removed."))
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
             self.report.traceback = traceback.format_exc()
@@ -299,37 +328,72 @@ class Run:
                                      "candidates": found.python.candidates})
         return request.python
 
-    def _run(self) -> None:
-        """Pending (python, engine, image, data, container) -> Running -> Validating -> verdict."""
-        request = self.request
+    def prepare(self) -> Prepared | Verdict:
+        """Pending up to the container: the Python, the engine, the image and the live data.
+
+        The caller closes the prepared backend; a Verdict means nothing is left open.
+        """
         python = self._choose_python()
         if isinstance(python, Verdict):
-            return self._finish(python)
+            return python
         try:
             backend = engine.DockerBackend.connect()
         except engine.EngineUnavailable as exc:
-            return self._finish(Verdict("docker_unavailable", sentence(str(exc))))
+            return Verdict("docker_unavailable", sentence(str(exc)))
         try:
             image = self._image(backend.client, python)
-            if isinstance(image, Verdict):
-                return self._finish(image)
-            staged = self._data()
-            if isinstance(staged, Verdict):
-                return self._finish(staged)
-            data, live_ids = staged
-            outcome = self._contain(backend, image, data)
-        finally:
+            staged = self._data() if not isinstance(image, Verdict) else image
+        except BaseException:
             backend.close()
+            raise
+        if isinstance(staged, Verdict):
+            backend.close()
+            return staged
+        return Prepared(backend, image, *staged)
+
+    def _run(self) -> None:
+        """Pending (python, engine, image, data, container) -> Running -> Validating -> verdict."""
+        request = self.request
+        prepared = self.prepare()
+        if isinstance(prepared, Verdict):
+            return self._finish(prepared)
+        try:
+            outcome = self._contain(prepared)
+        finally:
+            prepared.backend.close()
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
-        found = self.inspection
+        found, image = self.inspection, prepared.image
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found),
-                          remembered_full_pins().get(image.python), data_facts(data))
+                          remembered_full_pins().get(image.python), data_facts(prepared.data))
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
-        self._finish(self._validate(live_ids))
+        self._finish(self._validate(prepared.live_ids))
+
+    def _shell(self, terminal, session: list[Outcome]) -> None:
+        """Pending, then Running an interactive session instead of a prediction (no verdict after it)."""
+        prepared = self.prepare()
+        if isinstance(prepared, Verdict):
+            if prepared.reason == "python_version_mismatch" and "--force" not in prepared.message:
+                prepared.message += " (`--python X --force` opens the shell in an image anyway, to look.)"
+            return self._finish(prepared)
+        spec = self._spec(prepared, "shell", ["--hold"])
+        spec.environment["TERM"] = shell_term()
+        spec.remove_on_exit = True
+        banner = shell_banner(prepared, self.request.limits)
+        running = self._running_note(spec)
+        try:
+            session.append(prepared.backend.interact(spec, ["--shell", "--banner", banner], terminal,
+                                                     on_started=lambda: self.life.enter(Status.RUNNING, running)))
+        except docker.errors.ImageNotFound as exc:
+            return self._finish(Verdict("image_unavailable", f"The image disappeared from Docker: {exc}"))
+        finally:
+            prepared.backend.close()
+        self.report.container.update(name=spec.name, exit_code=session[0].exit_code,
+                                     oom_killed=session[0].oom_killed, timed_out=session[0].timed_out)
+        self.report.peak_memory_bytes = session[0].peak_memory_bytes
 
     def _image(self, client, python: str) -> image_store.Image | Verdict:
         """The image to run in: checked against this machine, found, or built offline."""
@@ -373,25 +437,34 @@ class Run:
         self.console.detail(f"data: {data.description}")
         return data, live_ids
 
-    def _contain(self, backend: engine.DockerBackend, image: image_store.Image, data: live_data.LiveData) -> Outcome | Verdict:
-        """Create the container (last step of Pending) and run it (Running)."""
-        request, limits = self.request, self.request.limits
-        spec = ContainerSpec(
-            image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
-            command=["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
-            + (["--debug"] if request.debug else []),
+    def _spec(self, prepared: Prepared, kind: str, command: list[str]) -> ContainerSpec:
+        """The container: the same inputs, limits, user and isolation for a run and a shell."""
+        request, data = self.request, prepared.data
+        return ContainerSpec(
+            image=prepared.image.id, name=f"numerai-sandbox-{kind}-{secrets.token_hex(5)}", command=command,
             mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
                     Mount(data.live, "/input/live.parquet"),
                     Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
-            limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
+            limits=request.limits, user=container_user([request.model, data.live, data.benchmarks]),
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
-            labels={"python": image.python}, preload=self._preload() if request.prestarted and not request.keep
-            else None)
-        running = (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
-                   f"no network · timeout {limits.timeout_seconds:g}s")
+            labels={"python": prepared.image.python, "purpose": kind},
+            preload=self._preload() if kind == "run" and request.prestarted and not request.keep else None)
+
+    def _running_note(self, spec: ContainerSpec) -> str:
+        limits = spec.limits
+        self.report.container = {"name": spec.name, "kept": spec.keep, "user": spec.user}
+        return (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
+                f"no network · {timeout_text(limits)}")
+
+    def _contain(self, prepared: Prepared) -> Outcome | Verdict:
+        """Create the container (last step of Pending) and run it (Running)."""
+        request, limits = self.request, self.request.limits
+        spec = self._spec(prepared, "run", ["--max-output-bytes", str(limits.max_output_bytes),
+                                            "--exit-on-stdin-eof"] + (["--debug"] if request.debug else []))
+        running = self._running_note(spec)
+
         def created(container_id: str) -> None:
-            self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
-                                     "user": spec.user}
+            self.report.container["id"] = container_id[:12]
 
         live = LiveProgress(self.console, limits, self.parser) if request.live and not self.console.quiet else None
 
@@ -407,7 +480,7 @@ class Run:
 
         sink = RunSink(self.parser, self.logs, self.console, request.debug, request.cancel, live)
         try:
-            outcome = backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
+            outcome = prepared.backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
         except docker.errors.ImageNotFound as exc:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
         finally:
@@ -417,7 +490,7 @@ class Run:
         if outcome.aborted == "interrupted":
             raise KeyboardInterrupt("cancelled")
         if request.leave_prestarted and spec.preload is not None:
-            self._leave_prestarted(backend, spec)
+            self._leave_prestarted(spec)
         return outcome
 
     def _preload(self) -> tuple[str, ...]:
@@ -427,11 +500,16 @@ class Run:
         return tuple(sorted(u.package for u in (found.modules if found else [])
                             if u.kind == "third-party" and u.package.isidentifier())) if found else ()
 
-    def _leave_prestarted(self, backend, spec: ContainerSpec) -> None:
-        """Start the next run's sandbox while this one is validated (joined before the run returns)."""
+    def _leave_prestarted(self, spec: ContainerSpec) -> None:
+        """Start the next run's sandbox while this one is validated (joined before the run returns; its own
+        engine connection, as the run's closes meanwhile)."""
         def start() -> None:
             try:
-                name = backend.prestart(spec)
+                backend = engine.DockerBackend.connect()
+                try:
+                    name = backend.prestart(spec)
+                finally:
+                    backend.close()
                 if name:
                     self.report.notes.append(f"left a pre-started sandbox ({name}) for the next run of this model; "
                                              "it ends itself when idle (NUMERAI_SANDBOX_WARM=0 turns this off)")
@@ -534,6 +612,28 @@ class Run:
         self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
         report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
         report.durations.update(self.life.durations())
+
+
+def timeout_text(limits: Limits) -> str:
+    return f"timeout {limits.timeout_seconds:g}s" if math.isfinite(limits.timeout_seconds) else "no timeout"
+
+
+def shell_term() -> str:
+    """The user's TERM for the shell's terminal (line editing needs it), when it is a plain name."""
+    term = os.environ.get("TERM", "")
+    return term if term.replace("-", "").replace(".", "").isalnum() else "xterm-256color"
+
+
+def shell_banner(prepared: Prepared, limits: Limits) -> str:
+    """The host's lines of the shell's banner: where the user is and under which limits."""
+    image = prepared.image
+    timeout = (f"timeout {limits.timeout_seconds:g}s: then the container is killed"
+               if math.isfinite(limits.timeout_seconds) else "no timeout (--timeout sets one)")
+    return "\n".join([
+        f"numerai-sandbox shell · {image.ref} · Python {image.python_full} · {image.profile}",
+        f"limits: {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} memory, no swap · no network · "
+        f"read-only root (writable: /tmp, {human_bytes(limits.tmp_bytes)}) · non-root · {timeout}",
+        f"data: {prepared.data.description}"])
 
 
 def data_facts(data: live_data.LiveData) -> DataFacts:

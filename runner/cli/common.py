@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -39,6 +40,17 @@ class InputError(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"numerai-sandbox: error: {self.format_message()}", err=True)
+
+
+def checked_inputs(model: Path, data: str | None, benchmarks: str | None,
+                   outputs: dict[str, Path | None] | None = None) -> None:
+    """runner.inputs' checks of the model, the data options and the files to write, as usage errors."""
+    from ..inputs import BadInput, check_inputs
+
+    try:
+        check_inputs(model, data, benchmarks, outputs or {})
+    except BadInput as exc:
+        raise InputError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- option parsing

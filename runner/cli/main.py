@@ -1,6 +1,6 @@
 """The numerai-sandbox command line (also `python -m runner`): the root group, `run`, `inspect`, `clean`.
 
-Command groups live beside this module (images, data); each imports what it needs when it
+Commands and groups live beside this module (images, data, shell, doctor); each imports what it needs when it
 runs, so `--help` loads nothing heavy.
 """
 
@@ -17,12 +17,12 @@ from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import Limits
-from ..inputs import BadInput, check_inputs, check_model_file, parse_data_version, parse_duration
+from ..inputs import parse_data_version, parse_duration
 from ..units import human_bytes
 from ..verdict.report import summary_lines
 from .check import SHARED_RUN_OPTIONS, check
-from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, connect_engine, converter, cpu_limit,
-                     echo_error_object, json_requested, memory_limit)
+from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
+                     converter, cpu_limit, echo_error_object, json_requested, memory_limit)
 from .data import data
 from .history import record_run, runs_group
 from .images import images_group
@@ -163,18 +163,12 @@ def _shown_live(report, console: Console) -> bool:
 
 
 def _check_model_file(model: Path) -> None:
-    try:
-        check_model_file(model)
-    except BadInput as exc:
-        raise InputError(str(exc)) from exc
+    checked_inputs(model, None, None)
 
 
 def _check_inputs(model: Path, data: str | None, benchmarks: str | None, outputs: dict[str, Path | None]) -> None:
     """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
-    try:
-        check_inputs(model, data, benchmarks, outputs)
-    except BadInput as exc:
-        raise InputError(str(exc)) from exc
+    checked_inputs(model, data, benchmarks, outputs)
 
 
 # ---------------------------------------------------------------- inspect
@@ -198,6 +192,15 @@ def inspect_command(model: Path, as_json: bool) -> None:
     else:
         click.echo("\n".join(render(inspection)))
     sys.exit(0 if inspection.is_pickle else 1)
+
+
+# ---------------------------------------------------------------- shell and doctor (own modules)
+
+from .doctor import doctor  # noqa: E402 - after run, whose options shell takes
+from .shell import shell_command  # noqa: E402
+
+cli.add_command(shell_command(run))
+cli.add_command(doctor)
 
 
 # ---------------------------------------------------------------- clean

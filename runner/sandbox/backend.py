@@ -74,6 +74,7 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     keep: bool = False
     preload: tuple[str, ...] | None = None  # may use (and leave) a pre-started sandbox importing these modules
+    remove_on_exit: bool = False  # the engine removes it once it stops (a shell's, whose runner may be killed)
 
 
 @dataclass
@@ -187,6 +188,13 @@ class Backend:
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started) -> Outcome:
         raise NotImplementedError
+
+    def interact(self, spec: ContainerSpec, arguments: list[str], terminal, on_started) -> Outcome:
+        """An interactive session: the sandbox of `spec`, with the harness started with `arguments` on a
+        terminal inside it and the user's `terminal` attached, until the shell ends, the terminal goes or
+        the timeout passes; the sandbox is removed afterwards. The Outcome says how it ended (exit code,
+        OOM flag, `timed_out`, `aborted` = "terminal_closed")."""
+        raise NotImplementedError(f"the {self.name} backend has no interactive sessions")
 
     def close(self) -> None:
         """Release connections; sandboxes still running are the caller's to stop first."""

@@ -11,6 +11,7 @@ that owns it, so a later start can sweep away what a killed runner left behind.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -158,6 +159,11 @@ class DockerBackend(Backend):
                            else int((self.client.info() or {}).get("NCPU") or os.cpu_count() or 1))
         return self._cores
 
+    def interact(self, spec: ContainerSpec, arguments: list[str], terminal,
+                 on_started: Callable[[], None] = lambda: None) -> Outcome:
+        with container(self.client, spec) as container_id:
+            return interact(self.client, container_id, spec, arguments, terminal, on_started)
+
     def close(self) -> None:
         self.client.close()
 
@@ -277,6 +283,7 @@ class MemoryWatcher(threading.Thread):
         self._peak_file_value = 0
         self._stop_event = threading.Event()
         self._current_file, self._peak_file = _cgroup_memory_files(pid)
+        self._cgroup = self._current_file.parent if self._current_file else None
         # Seconds since the container started, on the monotonic clock from here on.
         self._origin = time.monotonic() - (time.time() - started_at)
 
@@ -314,6 +321,21 @@ class MemoryWatcher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for memory in the container's cgroup so far.
+
+        The engine's OOMKilled flag only covers the container's own process; a shell is an exec beside it.
+        """
+        for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2 (both say `oom_kill N`)
+            try:
+                text = (self._cgroup / name).read_text() if self._cgroup else ""
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        return 0
 
 
 def _read_int(path: Path | None) -> int | None:
@@ -359,7 +381,12 @@ def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[in
     limits = spec.limits
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
-    cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
+    ulimits = [docker.types.Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
+               docker.types.Ulimit(name="core", soft=0, hard=0)]
+    if math.isfinite(limits.timeout_seconds):  # a shell without --timeout has no wall clock to back up
+        # A backstop should the host die: the kernel ends a runaway on its own.
+        cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
+        ulimits.append(docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds))
     return client.api.create_host_config(
         mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
                 for m in spec.mounts],
@@ -376,11 +403,9 @@ def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[in
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        ulimits=[docker.types.Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
-                 docker.types.Ulimit(name="core", soft=0, hard=0),
-                 # A backstop should the host die: the kernel ends a runaway on its own.
-                 docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds)],
+        ulimits=ulimits,
         init=True,
+        auto_remove=spec.remove_on_exit,
         ipc_mode="private",
         log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
     )
@@ -491,6 +516,88 @@ def _heartbeat(lifeline, stop: threading.Event) -> None:
             send(lifeline, b".")
         except OSError:
             return
+
+
+def interact(client: docker.DockerClient, container_id: str, spec: ContainerSpec, arguments: list[str],
+             terminal, on_started: Callable[[], None] = lambda: None) -> Outcome:
+    """Start a shell's container and attach the user's terminal to the harness's shell inside it.
+
+    A TTY container's stdin is not closed when its attachment goes, so the container's own
+    process has none: it holds stdin, our lifeline (StdinOnce closes it when this process goes,
+    even killed outright), and exits when it closes; the shell is an exec with a TTY beside it,
+    in the same namespaces, cgroup, user and limits, and dies with the container, which the
+    engine then removes (spec.remove_on_exit). The host still enforces the timeout and, on
+    every path, the caller's `container` context removes the container.
+    """
+    from .terminal import EXITED, HANGUP, TIMEOUT
+
+    outcome = Outcome(container=container_id)
+    lifeline = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
+    session = watcher = None
+    try:
+        client.api.start(container_id)
+        state = client.api.inspect_container(container_id)["State"]
+        outcome.started_at = engine_time(state.get("StartedAt")) or time.time()
+        watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0, outcome.started_at)
+        watcher.start()
+        entrypoint = client.api.inspect_image(spec.image)["Config"].get("Entrypoint") or []
+        exec_id = client.api.exec_create(container_id, list(entrypoint) + arguments, stdin=True, tty=True,
+                                         user=spec.user, workdir="/tmp")["Id"]
+        session = client.api.exec_start(exec_id, tty=True, socket=True)
+        sock = getattr(session, "_sock", session)
+        started = time.monotonic()
+
+        def resize(rows: int, columns: int) -> None:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                client.api.exec_resize(exec_id, height=rows, width=columns)
+
+        def alive() -> bool:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                return bool(client.api.exec_inspect(exec_id).get("Running"))
+            return False
+
+        on_started()
+        early = _already_buffered(session)
+        with terminal.raw():
+            if early:
+                terminal.show(early)
+            deadline = started + spec.limits.timeout_seconds if math.isfinite(spec.limits.timeout_seconds) else None
+            ended = terminal.relay(sock, deadline, resize, alive)
+        outcome.run_seconds = time.monotonic() - started
+        outcome.oom_killed = watcher.oom_kills() > 0  # read while the container (and its cgroup) still stands
+        if ended != EXITED:
+            kill(client, container_id)
+        outcome.timed_out = ended == TIMEOUT
+        outcome.aborted = ended if ended == HANGUP else None
+        with contextlib.suppress(*ENGINE_ERRORS):
+            outcome.exit_code = client.api.exec_inspect(exec_id).get("ExitCode")
+    finally:
+        if watcher is not None:
+            watcher.stop()
+            watcher.sample()
+            outcome.peak_memory_bytes = watcher.peak or None
+            outcome.memory_samples = watcher.samples.points()
+        for stream in (session, lifeline):
+            with contextlib.suppress(OSError, AttributeError):
+                stream.close()
+    outcome.ended_at = outcome.started_at + outcome.run_seconds if outcome.started_at else None
+    return outcome
+
+
+def _already_buffered(session) -> bytes:
+    """Output that arrived with the engine's upgrade response and sits in the HTTP reader's buffer, not the socket."""
+    reader = getattr(getattr(getattr(getattr(session, "_response", None), "raw", None), "_fp", None), "fp", None)
+    sock = getattr(session, "_sock", None)
+    if reader is None or sock is None:
+        return b""
+    try:
+        sock.setblocking(False)
+        try:
+            return reader.read1(65536) or b""
+        finally:
+            sock.setblocking(True)
+    except (OSError, ValueError):
+        return b""
 
 
 def kill(client: docker.DockerClient, container_id: str) -> None:

@@ -14,6 +14,10 @@ checks, write the CSV with its index.
 Reports go to the host as frames on a private copy of the container's stdout:
     NSBX1 <kind> <length>\\n<length bytes>
 while the model's own stdout and stderr both go to the container's stderr.
+
+For `numerai-sandbox shell` it has two more modes: --hold, the container's own process,
+which only waits for the host's hold on stdin to go; and --shell, run beside it on a
+terminal, which loads the pickle and the data the same way and opens an interactive Python.
 """
 
 import argparse
@@ -430,6 +434,109 @@ def wait_for_the_pickle(args):
     return request
 
 
+def hold():
+    """A shell's container process: wait until the host's hold on stdin goes, then exit.
+
+    The host keeps our stdin open for as long as its session lasts; when it ends, or the
+    runner is killed outright, the engine closes it (StdinOnce), this returns, and the
+    container stops with everything in it, the interactive shell included.
+    """
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    return 0
+
+
+def shell(args):
+    """An interactive Python with predict, live_features and live_benchmark_models loaded as run loads them.
+
+    A pickle that does not load is shown with its traceback, and the console still opens
+    (predict is None, load_error holds the exception) so it can be investigated.
+    """
+    import code
+    import signal
+
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    # Ctrl-Z would stop this process where no job control can resume it: the session would hang.
+    for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    print("loading the pickle as Numerai does (pandas.read_pickle)...", flush=True)
+    import pandas as pd
+
+    namespace = {"__name__": "__console__", "__doc__": None, "pd": pd, "predict": None, "load_error": None,
+                 "live_features": None, "live_benchmark_models": None}
+    lines = [args.banner] if args.banner else []
+    try:
+        namespace["predict"] = pd.read_pickle(args.model)
+    except BaseException as exc:  # noqa: BLE001 - what the user came to look at
+        namespace["load_error"] = exc
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        lines.append(f"predict: None - the pickle did not load ({type(exc).__name__}: {_safe_str(exc, 300)}); "
+                     "the exception is in load_error")
+        first = "load_error"
+    else:
+        described, first = _describe_predict(namespace["predict"])
+        lines.append("predict: " + described)
+    for name, path in (("live_features", args.live), ("live_benchmark_models", args.benchmarks)):
+        try:
+            frame = namespace[name] = pd.read_parquet(path)
+        except BaseException as exc:  # noqa: BLE001
+            lines.append(f"{name}: None - {path} could not be read ({type(exc).__name__}: {_safe_str(exc, 300)})")
+            continue
+        lines.append(f"{name}: DataFrame, {len(frame):,} rows x {frame.shape[1]:,} columns, index "
+                     f"{frame.index.name or 'unnamed'}")
+    namespace["predict_as_numerai"] = _predict_as_numerai(pd, namespace)
+    lines += ["helpers: pd (pandas); predict_as_numerai() calls predict with 1 or 2 arguments as Numerai does and "
+              "applies numerai-predict's checks to what it returns",
+              f"try: {first}",
+              "exit() or Ctrl-D ends the session and removes the container; Ctrl-C interrupts what is running"]
+    try:
+        import readline
+        import rlcompleter
+
+        readline.set_completer(rlcompleter.Completer(namespace).complete)
+        readline.parse_and_bind("tab: complete")
+    except ImportError:
+        pass  # a base without readline: no line editing, the console still works
+    code.interact(banner="\n".join(lines), local=namespace, exitmsg="")
+    return 0
+
+
+def _describe_predict(model):
+    """(what predict is, as a banner line; the call to try first)."""
+    info = describe_callable(model)
+    what = f"{info['kind']} {_safe_str(getattr(model, '__name__', None) or info['type'], 200)}"
+    try:
+        parameters = list(inspect.signature(model).parameters)
+    except BaseException as exc:  # noqa: BLE001
+        return f"{what}, no signature ({type(exc).__name__}): Numerai cannot call it", "predict"
+    if len(parameters) not in (1, 2):
+        return f"{what}({', '.join(parameters)}): {len(parameters)} parameters, Numerai needs 1 or 2", "predict"
+    given = "live_features" if len(parameters) == 1 else "live_features, live_benchmark_models"
+    return f"{what}({', '.join(parameters)}): Numerai calls it with ({given})", f"predict({given}).shape"
+
+
+def _predict_as_numerai(pd, namespace):
+    def predict_as_numerai():
+        """Call predict as Numerai does and apply numerai-predict's checks; returns what predict returned."""
+        model = namespace.get("predict")
+        if model is None:
+            raise RuntimeError("predict is None: the pickle did not load (see load_error)")
+        count = len(inspect.signature(model).parameters)
+        if count not in (1, 2):
+            raise TypeError(f"Invalid pickle function - must have 1 or 2 arguments, has {count}")
+        result = (model(namespace["live_features"]) if count == 1
+                  else model(namespace["live_features"], namespace["live_benchmark_models"]))
+        rule, line = in_image_check(pd, result)
+        print(line if rule else f"numerai-predict's checks pass ({len(result):,} rows); `numerai-sandbox run` "
+              "also applies Numerai's upload checks")
+        return result
+
+    return predict_as_numerai
+
+
 def exit_when_host_leaves():
     """Stop everything if the host runner goes away (its hold on our stdin closes).
 
@@ -464,9 +571,17 @@ def main(argv=None):
     parser.add_argument("--idle-seconds", type=float, default=600, help="--ahead: give up after this long idle")
     parser.add_argument("--heartbeat-seconds", type=float, default=1, help="--ahead: the host's heartbeat period")
     parser.add_argument("--preload", default="", help="--ahead: modules to import before the pickle arrives")
+
+    parser.add_argument("--hold", action="store_true", help="a shell's container: wait until stdin closes")
+    parser.add_argument("--shell", action="store_true", help="an interactive Python with the model and data loaded")
+    parser.add_argument("--banner", default="", help="--shell: the host's lines for the banner")
     args = parser.parse_args(argv)
     if args.verify:
         return verify(args.verify)
+    if args.hold:
+        return hold()
+    if args.shell:
+        return shell(args)
     if args.describe:
         print(json.dumps(describe_environment(), indent=1))
         return 0

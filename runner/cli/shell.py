@@ -1,0 +1,117 @@
+"""`numerai-sandbox shell MODEL.pkl`: an interactive Python inside the sandbox a run would use.
+
+The same Pending as `run` (the Python read from the pickle, the image found or built
+offline, the live data fitted to the pickle's column names) and the same container
+(limits, no network, read-only root, non-root), with predict, live_features and
+live_benchmark_models loaded, for poking at a model that fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..inputs import parse_duration
+from .common import InputError, checked_inputs, converter
+
+# run's own parameters that shell takes as they are, so choosing the image, the data and the limits
+# works the same in both (and stays so when run's options change).
+SHARED_PARAMETERS = ("model", "python", "force", "profile", "extra_requirements", "data", "data_version",
+                     "benchmarks", "memory", "cpus")
+
+SHELL_EXIT_HELP = """\b
+Exit codes:
+  0  the session ended from inside (exit(), Ctrl-D)
+  1  a limit ended it (--timeout, out of memory) or the Python crashed; or the
+     pickle's Python cannot load in the image asked for (see --force)
+  2  usage - a bad option or input file, or stdin is not a terminal
+  3  Error - the shell could not open (Docker, image, data), or was ended from
+     outside (the terminal closed, SIGTERM)
+"""
+
+
+def shell_command(run: click.Command) -> click.Command:
+    """The shell command, with run's model argument and image, data and limit options, and its own --timeout."""
+    params = [copy.copy(p) for p in run.params if p.name in SHARED_PARAMETERS]
+    params.append(click.Option(["--timeout"], metavar="DURATION", callback=converter(parse_duration),
+                               help="End the session after this long (90, 90s, 20m, 1h); default: no timeout."))
+    return click.Command("shell", callback=shell, params=params, help=shell.__doc__, epilog=SHELL_EXIT_HELP,
+                         short_help="An interactive Python in the sandbox, with the model and the data loaded.")
+
+
+def shell(model: Path, timeout: float | None, **options) -> None:
+    """Open an interactive Python inside the sandbox a run of MODEL would use: the same image, limits,
+    no network and read-only root, with predict, live_features and live_benchmark_models loaded
+    (predict is None, and load_error the exception, when the pickle does not load).
+
+    The session has no timeout unless --timeout is given. exit() or Ctrl-D ends it; Ctrl-C
+    interrupts what runs inside. The container is removed when the shell ends, when this
+    process is killed and when the terminal closes.
+    """
+    from .. import __version__
+    from ..console import Console
+    from ..runs import Run, RunRequest, UsageError
+    from ..sandbox.backend import Limits
+    from ..sandbox.terminal import Terminal
+    from ..units import human_bytes
+    from ..verdict.report import summary_lines
+
+    terminal = Terminal()
+    if not terminal.is_terminal():
+        raise InputError("shell needs a terminal, and stdin is not one: run it in an interactive terminal "
+                         "(for scripts and CI, `numerai-sandbox run` gives the verdict)")
+    checked_inputs(model, options.get("data"), options.get("benchmarks"))
+    limits = Limits(memory_bytes=options["memory"], cpus=options["cpus"],
+                    timeout_seconds=timeout if timeout is not None else float("inf"))
+    console = Console()
+    console.line(f"numerai-sandbox {__version__} · shell · {model.name} ({human_bytes(model.stat().st_size)}) · "
+                 f"Python {options['python']} · {options['profile']}")
+    request = RunRequest(model=model, python=options["python"], profile=options["profile"], data=options.get("data"),
+                         benchmarks=options.get("benchmarks"), data_version=options.get("data_version"),
+                         limits=limits, extra_requirements=options.get("extra_requirements"),
+                         force=options.get("force", False))
+    try:
+        report, session = Run(request, console).shell(terminal)
+    except UsageError as exc:
+        raise InputError(str(exc)) from exc
+    if report.status.terminal:  # it did not open, or was interrupted: a verdict like run's
+        lines, code = summary_lines(report), report.exit_code
+        if report.reason == "internal_error":  # shell has no --report to hold the traceback: show it to report
+            lines.append(report.traceback.rstrip())
+    else:
+        line, code = ending(session, limits)
+        lines = [line]
+    for line in lines:
+        console.line(line)
+    if console.gone:  # the terminal closed: its streams cannot even be flushed at exit
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+        code = 3
+    sys.exit(code)
+
+
+def ending(session, limits) -> tuple[str, int]:
+    """The closing line of a session that opened, and the exit code."""
+    from ..verdict.diagnose import _signal_name
+    from ..units import human_bytes
+
+    took = f"after {session.run_seconds:.1f}s"
+    peak = (f" · peak memory {human_bytes(session.peak_memory_bytes)} of {human_bytes(limits.memory_bytes)}"
+            if session.peak_memory_bytes else "")
+    if session.timed_out:
+        return (f"Session ended: --timeout {limits.timeout_seconds:g}s reached; the container was killed and "
+                f"removed{peak}", 1)
+    if session.aborted:
+        return f"Session ended: the terminal closed {took}; the container was removed", 3
+    if session.oom_killed:
+        return (f"Session ended: the Python in the sandbox ran out of memory ({human_bytes(limits.memory_bytes)} "
+                f"limit, no swap) and was killed {took}; the container was removed", 1)
+    if session.signal:
+        return (f"Session ended: the Python in the sandbox was killed by {_signal_name(session.signal)} {took} "
+                "(a native crash, or a kill from inside); the container was removed", 1)
+    if session.exit_code is None:
+        return f"Session ended: the container stopped {took}; it was removed", 3
+    return f"Session ended {took} (exit code {session.exit_code}){peak}; the container was removed", 0
