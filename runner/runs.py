@@ -27,14 +27,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import docker.errors
-import pandas as pd
 import psutil
 
 from . import data as live_data
 from .images import store as image_store
 from .sandbox import docker as engine
-from .verdict import diagnose, validate
+from .verdict import diagnose
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
@@ -46,6 +47,9 @@ from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_p
 from .protocol import FrameParser
 from .units import human_bytes
 from .verdict.report import Report, unchecked_names_note
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -88,7 +92,39 @@ class Prepared:
     backend: engine.DockerBackend
     image: image_store.Image
     data: live_data.LiveData
-    live_ids: pd.Series
+    after: "Prefetch"  # what the host needs once the model ran, read while it runs
+
+
+class Prefetch(threading.Thread):
+    """What the host needs after the model ran, made ready while it runs, on the host's other core:
+    pandas and numerai-tools imported (numerai-tools pulls in scipy.stats, ~1.5 s), the live ids
+    read (what the predictions are validated against) and the data's columns (what a missing
+    column is judged against). Nothing of it is on the path to the container's start."""
+
+    def __init__(self, data: live_data.LiveData):
+        super().__init__(daemon=True, name="prefetch")
+        self.data = data
+        self.ids = None
+        self.facts: DataFacts | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            from .verdict import validate
+
+            validate.prewarm()
+            self.ids = live_data.live_ids(self.data.live)
+            self.facts = data_facts(self.data)
+        except BaseException as exc:  # noqa: BLE001 - raised where the result is needed
+            self.error = exc
+
+    def result(self) -> "Prefetch":
+        if self.ident is None:  # the container never started (or a shell): read it now
+            self.start()
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self
 
 
 class LogBuffer:
@@ -257,8 +293,6 @@ class Run:
     # ------------------------------------------------------------ the phases
 
     def execute(self) -> Report:
-        # numerai-tools takes ~1.5 s to import (scipy.stats); do it while the container runs.
-        threading.Thread(target=validate.prewarm, daemon=True, name="prewarm").start()
         return self._guarded(self._run, "run")
 
     def shell(self, terminal) -> tuple[Report, Outcome | None]:
@@ -364,13 +398,15 @@ class Run:
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
         found, image = self.inspection, prepared.image
+        after = prepared.after.result()
+        self.report.data["rows"] = len(after.ids)
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found),
-                          remembered_full_pins().get(image.python), data_facts(prepared.data))
+                          remembered_full_pins().get(image.python), after.facts)
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
-        self._finish(self._validate(prepared.live_ids))
+        self._finish(self._validate(after.ids))
 
     def _shell(self, terminal, session: list[Outcome]) -> None:
         """Pending, then Running an interactive session instead of a prediction (no verdict after it)."""
@@ -420,7 +456,7 @@ class Run:
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
         return image
 
-    def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
+    def _data(self) -> tuple[live_data.LiveData, Prefetch] | Verdict:
         """The live data files (fitted to the names the pickle asks for) and their ids."""
         columns = self.inspection.columns if self.inspection is not None else None
         wanted = live_data.Wanted(tuple(columns.features), tuple(columns.targets),
@@ -431,11 +467,10 @@ class Run:
             if exc.usage:
                 raise UsageError(str(exc)) from exc
             return Verdict("data_unavailable", sentence(str(exc)))
-        live_ids = live_data.live_ids(data.live)
         self.data = data
-        self.report.data = data.to_report(len(live_ids))
+        self.report.data = data.to_report(None)
         self.console.detail(f"data: {data.description}")
-        return data, live_ids
+        return data, Prefetch(data)
 
     def _spec(self, prepared: Prepared, kind: str, command: list[str]) -> ContainerSpec:
         """The container: the same inputs, limits, user and isolation for a run and a shell."""
@@ -470,6 +505,7 @@ class Run:
 
         def started() -> None:
             self.life.enter(Status.RUNNING, running)
+            prepared.after.start()
             if live is not None:
                 live.started = time.monotonic()
                 live.start()
@@ -519,12 +555,14 @@ class Run:
         self._background = threading.Thread(target=start, daemon=True, name="prestart")
         self._background.start()
 
-    def _validate(self, live_ids: pd.Series) -> Verdict:
+    def _validate(self, live_ids: "pd.Series") -> Verdict:
         """Validating: the host re-reads the CSV and applies Numerai's rules."""
         facts = self.parser.last("result") or {}
         returned = (f"{facts['rows']:,} rows returned" if isinstance(facts.get("rows"), int)
                     else f"returned {facts.get('returned_type', '?')}")
         self.life.enter(Status.VALIDATING, returned)
+        from .verdict import validate
+
         validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
         self.report.checks = [c.to_dict() for c in validation.checks]
         self.report.predictions_summary = validation.summary

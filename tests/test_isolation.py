@@ -28,6 +28,11 @@ def probe(models, *args):
 
 def test_hardened_defaults(models):
     report, facts = probe(models)
+    assert_hardened(report, facts)
+
+
+def assert_hardened(report, facts):
+    """The isolation every sandbox has, cold or pre-started."""
     assert facts["uid"] != 0 and facts["gid"] != 0  # a non-root user
     assert facts["write_root"] == "Read-only file system"  # read-only root filesystem
     assert facts["write_opt"] in ("Read-only file system", "Permission denied")

@@ -23,12 +23,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from ..paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+
+if TYPE_CHECKING:  # the generator imports them when it generates: a cached shape needs none of them
+    import pandas as pd
 
 DEFAULT_ROWS = 6720  # a December 2025 live era
 DEFAULT_FEATURES = 2748  # v5.2 "all" feature set
@@ -133,6 +133,9 @@ def fit_to_model(base: Layout, features: list[str], targets: list[str], benchmar
 def synthesize(out_dir: Path, rows: int = DEFAULT_ROWS, n_features: int = DEFAULT_FEATURES,
                seed: int = DEFAULT_SEED, layout: Layout | None = None) -> Path:
     """Write live.parquet, live_benchmark_models.parquet and features.json into out_dir."""
+    import numpy as np
+    import pandas as pd
+
     if rows < 1 or n_features < 1:
         raise ValueError("rows and features must be at least 1")
     layout = layout or base_layout(n_features)
@@ -166,6 +169,9 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     Newer pandas records string columns with dtypes older pandas does not know; we
     record them as plain object strings, like the pandas that writes Numerai's files.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(frame, preserve_index=True)
     fields = [pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
               for f in table.schema]
@@ -202,6 +208,9 @@ def default_dir() -> Path:
 
 def benchmarks_for(live: Path, live_ids: pd.Series, names: tuple[str, ...] = tuple(BENCHMARK_MODELS)) -> Path:
     """Synthetic benchmark predictions for a live file's ids (cached by the file's identity and the names)."""
+    import numpy as np
+    import pandas as pd
+
     stat = live.stat()
     key = hashlib.sha256(f"{live.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{','.join(names)}".encode()
                          ).hexdigest()[:16]

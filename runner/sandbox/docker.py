@@ -56,12 +56,12 @@ def connect() -> docker.DockerClient:
     """A client for the engine DOCKER_HOST names (or the local socket), checked with a ping."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
+        # One round trip: negotiating the API version, with a short timeout, proves the engine answers;
+        # the client for the run's work reuses that version instead of asking again.
         probe = docker.from_env(timeout=CONNECT_TIMEOUT)
-        try:
-            probe.ping()
-        finally:
-            probe.close()
-        return docker.from_env(timeout=API_TIMEOUT)
+        version = probe.api.api_version
+        probe.close()
+        return docker.from_env(version=version, timeout=API_TIMEOUT)
     except (*ENGINE_ERRORS, OSError) as exc:
         raise EngineUnavailable(f"cannot reach the Docker engine at {where} ({_short(exc)})") from exc
 

@@ -207,7 +207,8 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
         labels = info.get("Labels") or {}
         slot = Path(labels.get(f"{LABEL}.slot", "/nonexistent"))
         owner = (slot / OWNER).read_text() if (slot / OWNER).is_file() else None
-        doomed = (everything or info.get("State") != "running"
+        starting = info.get("State") == "created" and time.time() - float(info.get("Created", 0)) < 60
+        doomed = (everything or (info.get("State") != "running" and not starting)
                   or (owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time())
                   or (owner is not None and not owner_alive(owner)))
         if not doomed or dry_run:

@@ -19,7 +19,7 @@ import re
 import signal as signals
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..sandbox.backend import Limits, Outcome
 from ..inspection.columns import NUMERAI_BENCHMARK, NUMERAI_FEATURE, NUMERAI_TARGET
@@ -29,7 +29,8 @@ from ..protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
 from ..reasons import OUTPUT_RULES, REASONS, Blame
 from ..units import human_bytes
-from .validate import Validation
+if TYPE_CHECKING:
+    from .validate import Validation
 
 PHASES = {
     None: "starting the container",

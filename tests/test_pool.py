@@ -1,0 +1,136 @@
+"""Pre-started sandboxes (runner/sandbox/pool.py): ready before the pickle, one model each, then gone;
+the same verdicts and the same isolation as a cold sandbox; never served to another user; swept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import LABEL, ROOT, run_cli
+from test_isolation import assert_hardened
+
+WARM = {"NUMERAI_SANDBOX_WARM": "1"}
+
+
+def prestarted(client, state: str | None = "running") -> list[dict]:
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.uid={os.getuid()}"]}
+    if state:
+        filters["status"] = state
+    return client.api.containers(all=state is None, filters=filters)
+
+
+@pytest.fixture
+def clean_pool(client):
+    from runner.sandbox import pool
+
+    pool.sweep(client, everything=True)
+    yield
+    pool.sweep(client, everything=True)
+    assert not prestarted(client, None)
+
+
+def wait_for(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_a_run_leaves_one_and_the_next_run_of_the_same_model_takes_it(client, models, clean_pool):
+    cold = run_cli("run", models["good_2arg"], "--json", env=WARM).report
+    assert cold["status"] == "Success" and cold["container"]["prestarted"] is False
+    assert any("left a pre-started sandbox" in note for note in cold["notes"])
+    left = prestarted(client)
+    assert len(left) == 1
+    labels = left[0]["Labels"]
+    assert labels[f"{LABEL}.uid"] == str(os.getuid()) and f"{LABEL}.owner" not in labels
+    warm = run_cli("run", models["good_2arg"], "--json", env=WARM).report
+    assert warm["container"]["prestarted"] is True
+    for field in ("status", "reason", "n_predictions", "python"):
+        assert warm[field] == cold[field], field
+    assert [(c["rule"], c["passed"]) for c in warm["checks"]] == [(c["rule"], c["passed"]) for c in cold["checks"]]
+    now = prestarted(client)
+    assert len(now) == 1 and now[0]["Id"] != left[0]["Id"]  # the one it used is gone; it left a fresh one
+    assert not client.api.containers(all=True, filters={"name": warm["container"]["name"]})
+
+
+def test_failed_verdicts_are_the_same_in_a_prestarted_sandbox(client, models, clean_pool):
+    for name in ("nan_output", "raises", "constant", "allocate_6gb"):
+        run_cli("run", models["good_1arg"], "--json", env=WARM)  # leaves one for a 1-argument pandas model
+        report = run_cli("run", models[name], "--json", env=WARM).report
+        alone = run_cli("run", models[name], "--json").report
+        assert report["container"]["prestarted"] is True, name
+        assert (report["status"], report["reason"], report["subcode"]) == (alone["status"], alone["reason"],
+                                                                           alone["subcode"]), name
+
+
+def test_the_hardening_probes_pass_in_a_prestarted_sandbox(client, models, clean_pool):
+    from test_isolation import probe
+
+    run_cli("run", models["probe_sandbox"], "--json", env=WARM)
+    report, facts = probe(models)  # conftest turns pre-starting off by default...
+    assert report["container"]["prestarted"] is False
+    report = run_cli("run", models["probe_sandbox"], "--json", env=WARM).report  # ...this one takes it
+    assert report["container"]["prestarted"] is True
+    facts = {}
+    import json
+
+    for line in report["logs_tail"].splitlines():
+        if line.startswith("PROBE "):
+            _, key, value = line.split(" ", 2)
+            facts[key] = json.loads(value)
+    assert_hardened(report, facts)
+
+
+def test_never_served_to_another_user(client, models, clean_pool, monkeypatch):
+    from runner.sandbox import pool
+    from runner.sandbox.backend import ContainerSpec
+
+    run_cli("run", models["good_1arg"], "--json", env=WARM)
+    (left,) = prestarted(client)
+    key = left["Labels"][f"{LABEL}.key"]
+    spec = ContainerSpec(image="x", command=[], mounts=[], limits=None, name="x", user="x")
+    monkeypatch.setattr(pool, "key", lambda spec, preload: key)  # a spec this sandbox was made for...
+    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 4242)  # ...asked for by another user
+    assert pool.claim(client, spec, ()) is None
+    monkeypatch.undo()
+    assert prestarted(client)[0]["Id"] == left["Id"]  # still waiting, untouched
+
+
+def test_an_idle_one_ends_itself_and_is_swept(client, models, clean_pool):
+    run_cli("run", models["good_1arg"], "--json", env=dict(WARM, NUMERAI_SANDBOX_WARM_IDLE="3"))
+    assert len(prestarted(client)) == 1
+    assert wait_for(lambda: not prestarted(client), 60)  # its harness gave up after 3 s idle
+    run_cli("images", "list")  # any command that reaches the engine sweeps
+    assert wait_for(lambda: not prestarted(client, None), 30)
+
+
+def test_clean_removes_them(client, models, clean_pool):
+    run_cli("run", models["good_1arg"], "--json", env=WARM)
+    assert prestarted(client)
+    result = run_cli("clean")
+    assert result.code == 0 and "numerai-sandbox-warm-" in result.stdout
+    assert not prestarted(client, None)
+
+
+def test_a_killed_claimer_leaves_nothing(client, models, clean_pool):
+    run_cli("run", models["good_1arg"], "--json", env=WARM)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(models["sleep_forever"]), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env=dict(os.environ, **WARM))
+    try:
+        claimed = lambda: client.api.containers(filters={"label": f"{LABEL}.kind=warm", "name": "numerai-sandbox-run-w"})
+        assert wait_for(claimed, 60)
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    run_cli("images", "list")  # the next command that reaches the engine removes what the dead run claimed
+    assert wait_for(lambda: not client.api.containers(all=True, filters={"name": "numerai-sandbox-run-w"}), 60)
