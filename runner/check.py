@@ -26,6 +26,7 @@ from .console import Console
 from .units import human_bytes
 from .lifecycle import EXIT_CODES, Entry, Status
 from .runs import RunRequest, Run, UsageError
+from .sandbox.pool import enabled as pool_enabled
 from .verdict.diagnose import Verdict
 from .verdict.report import Report
 
@@ -93,11 +94,22 @@ class Batch:
     items: list[Item] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     batch_id: str = field(default_factory=lambda: "check-" + secrets.token_hex(4))
+    prestart: bool = True  # ready a pre-started sandbox `jobs` pickles ahead of the running ones
+    _ahead: list[threading.Thread] = field(default_factory=list)
+    _started: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.items = [Item(i, m) for i, m in enumerate(self.models)]
 
     def run(self) -> list[Report]:
+        try:
+            return self._run_all()
+        finally:
+            for thread in list(self._ahead):
+                thread.join(timeout=60)
+            self._discard_unused()
+
+    def _run_all(self) -> list[Report]:
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="check") as pool:
             futures = [pool.submit(self._one, item) for item in self.items]
             try:
@@ -118,6 +130,7 @@ class Batch:
     def _one(self, item: Item) -> None:
         if self.cancel.is_set():
             return
+        self._prestart_ahead(item.index + self.jobs)
         request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel,
                                       leave_prestarted=False)
         console = _ItemConsole(self, item)
@@ -126,6 +139,41 @@ class Batch:
             history.record(report, batch=self.batch_id)
         item.report = report
         self.on_change(item)
+
+    def _prestart_ahead(self, index: int) -> None:
+        """While this pickle runs, ready a pre-started sandbox for the one `jobs` places later (it prepares at
+        the lowest CPU weight, so the running models keep their cores)."""
+        if not self.prestart or index >= len(self.items) or not pool_enabled():
+            return
+
+        def start() -> None:
+            request = dataclasses.replace(self.template, model=self.items[index].model, live=False)
+            try:
+                name = Run(request, Console(quiet=True)).prestart()
+            except Exception:  # noqa: BLE001 - a faster next run is a bonus, never a reason to fail one
+                return
+            if name:
+                self._started.append(name)
+
+        thread = threading.Thread(target=start, daemon=True, name=f"ahead-{index}")
+        self._ahead.append(thread)
+        thread.start()
+
+    def _discard_unused(self) -> None:
+        """The pre-started sandboxes this check started that no run took (a cancelled check, a failed start)."""
+        if not self._started:
+            return
+        from .sandbox import docker as engine
+
+        try:
+            backend = engine.DockerBackend.connect()
+        except engine.EngineUnavailable:
+            return
+        try:
+            for name in self._started:
+                backend.discard_prestarted(name)
+        finally:
+            backend.close()
 
     def _report_of(self, item: Item) -> Report:
         if item.report is not None:

@@ -491,11 +491,27 @@ class Run:
         return (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
                 f"no network · {timeout_text(limits)}")
 
+    def _run_spec(self, prepared: Prepared) -> ContainerSpec:
+        limits = self.request.limits
+        return self._spec(prepared, "run", ["--max-output-bytes", str(limits.max_output_bytes),
+                                            "--exit-on-stdin-eof"] + (["--debug"] if self.request.debug else []))
+
+    def prestart(self) -> str | None:
+        """Start a pre-started sandbox for this run without running it (check does so for the pickles it is
+        about to run); its name, or None when this run cannot use one (a verdict before any container)."""
+        prepared = self.prepare()
+        if isinstance(prepared, Verdict):
+            return None
+        try:
+            spec = self._run_spec(prepared)
+            return prepared.backend.prestart(spec) if spec.preload is not None else None
+        finally:
+            prepared.backend.close()
+
     def _contain(self, prepared: Prepared) -> Outcome | Verdict:
         """Create the container (last step of Pending) and run it (Running)."""
         request, limits = self.request, self.request.limits
-        spec = self._spec(prepared, "run", ["--max-output-bytes", str(limits.max_output_bytes),
-                                            "--exit-on-stdin-eof"] + (["--debug"] if request.debug else []))
+        spec = self._run_spec(prepared)
         running = self._running_note(spec)
 
         def created(container_id: str) -> None:

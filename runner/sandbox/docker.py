@@ -120,7 +120,7 @@ class DockerBackend(Backend):
                                              cpu_shares=1024)
             go = pool.go_line("--debug" in spec.command, spec.limits.max_output_bytes)
             outcome = follow(self.client, claimed.container_id, spec.limits, watch, on_started,
-                             begin=lambda lifeline: (send(lifeline, go), watch.sent()), replay=True, heartbeat=True)
+                             begin=lambda lifeline: (send(lifeline, go), watch.sent()), prestarted=True)
             outcome.cores, outcome.prestarted = cores, True
         finally:
             pool.release(self.client, claimed)
@@ -131,6 +131,16 @@ class DockerBackend(Backend):
             outcome = run(self.client, container_id, spec.limits, sink, lambda: None)
             outcome.cores = cores
             return outcome
+
+    def discard_prestarted(self, name: str) -> None:
+        """Remove a pre-started sandbox no run took (a name that was claimed, and renamed, is left alone)."""
+        with contextlib.suppress(*ENGINE_ERRORS):
+            info = self.client.api.inspect_container(name)
+            if info.get("Name", "").lstrip("/") == name:
+                remove(self.client, info["Id"])
+                slot = (info.get("Config", {}).get("Labels") or {}).get(f"{LABEL}.slot")
+                if slot and Path(slot).parent == pool.slot_root():
+                    shutil.rmtree(slot, ignore_errors=True)
 
     def prestart(self, spec: ContainerSpec) -> str | None:
         """Start a pre-started sandbox for a next run of the same spec (None when pooling is off); returns at
@@ -449,30 +459,29 @@ def send(lifeline, data: bytes) -> None:
 
 
 def follow(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
-           on_started: Callable[[], None], begin: Callable[[object], None], replay: bool = False,
-           heartbeat: bool = False) -> Outcome:
+           on_started: Callable[[], None], begin: Callable[[object], None], prestarted: bool = False) -> Outcome:
     """Begin the model (start a created container, or hand a pre-started one its pickle), stream its
     output, enforce the wall clock from that moment, and report facts.
 
-    `replay` also reads what a pre-started container printed before we attached; `heartbeat` writes
-    a byte a second on its stdin, which the harness of a pre-started container needs to keep going.
+    A `prestarted` container already runs: the clock starts when it is handed the pickle, and it
+    gets a byte a second on its stdin, the heartbeat its harness needs to keep going.
     """
     outcome = Outcome(container=container_id)
     # We hold the container's stdin open for as long as we live: should this process be killed
     # outright, the harness sees end-of-file (or its heartbeats stop) and stops the model at once
     # instead of running on until the next start sweeps the container away.
     lifeline = client.api.attach_socket(container_id, params={"stdin": 1, "stream": 1})
-    stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True, logs=replay)
+    stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
     pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True, name="output-pump")
     pump.start()
     begin(lifeline)
     started = time.monotonic()
     on_started()
     beats = threading.Event()
-    if heartbeat:
+    if prestarted:
         threading.Thread(target=_heartbeat, args=(lifeline, beats), daemon=True, name="heartbeat").start()
     state = client.api.inspect_container(container_id)["State"]
-    outcome.started_at = ((time.time() - (time.monotonic() - started)) if replay else
+    outcome.started_at = ((time.time() - (time.monotonic() - started)) if prestarted else
                           engine_time(state.get("StartedAt")) or time.time() - (time.monotonic() - started))
     watcher = MemoryWatcher(client, container_id, state.get("Pid") or 0, outcome.started_at)
     watcher.start()

@@ -403,7 +403,7 @@ def wait_for_the_pickle(args):
 
     line = b""
     deadline = time.monotonic() + args.idle_seconds
-    while not line.endswith(b"\n"):
+    while b"\n" not in line:  # heartbeats may already follow the line when we first read
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([0], [], [], remaining)[0]:
             log(f"idle for {args.idle_seconds:g} s with no pickle: exiting")

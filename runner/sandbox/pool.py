@@ -55,9 +55,17 @@ ACK_SECONDS = 15.0  # a pre-started sandbox that has not taken the pickle by the
 UNRESPONSIVE = "prestarted_unresponsive"
 
 
+GO_FRAME = b"NSBX1 go "
+
+
 class Acknowledged(StreamSink):
-    """Passes the container's output on, and aborts the run when a pre-started sandbox never
-    acknowledges the pickle (its `go` frame): the caller then runs the model cold instead."""
+    """The output of a pre-started sandbox from its `go` frame on, and an abort when it never comes.
+
+    We attach to a container that has been printing since it started, so the stream may begin in
+    the middle of a frame: everything before the harness acknowledges the pickle (the `go` frame,
+    written only after it read our go line, so always after we attached) is dropped, and the
+    report channel the run parses starts clean. No acknowledgement within ACK_SECONDS: the run is
+    aborted and the caller runs the model cold instead."""
 
     def __init__(self, inner: StreamSink):
         self.inner = inner
@@ -69,11 +77,16 @@ class Acknowledged(StreamSink):
         self.deadline = time.monotonic() + ACK_SECONDS
 
     def stdout(self, chunk: bytes) -> None:
-        if not self.acknowledged:
-            seen = self._tail + chunk
-            self.acknowledged = b"NSBX1 go " in seen
-            self._tail = seen[-16:]
-        self.inner.stdout(chunk)
+        if self.acknowledged:
+            self.inner.stdout(chunk)
+            return
+        seen = self._tail + chunk
+        start = seen.find(GO_FRAME)
+        if start < 0:
+            self._tail = seen[-len(GO_FRAME):]
+            return
+        self.acknowledged = True
+        self.inner.stdout(seen[start:])
 
     def stderr(self, chunk: bytes) -> None:
         self.inner.stderr(chunk)
@@ -102,7 +115,7 @@ def key(spec: ContainerSpec, preload: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
 
 
-def _slot_root() -> Path:
+def slot_root() -> Path:
     return cache_dir() / "warm"
 
 
@@ -117,7 +130,7 @@ class Claimed:
 def new_slot() -> tuple[str, Path]:
     """A name and a private folder for one pre-started sandbox."""
     name = PREFIX + secrets.token_hex(5)
-    slot = ensure_dir(_slot_root() / name)
+    slot = ensure_dir(slot_root() / name)
     slot.chmod(0o755)
     return name, slot
 
@@ -150,7 +163,7 @@ def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, 
     for info in client.api.containers(filters=filters):
         name = (info.get("Names") or ["/"])[0].lstrip("/")
         slot = Path((info.get("Labels") or {}).get(f"{LABEL}.slot", ""))
-        if not name.startswith(PREFIX) or not slot.is_dir() or slot.parent != _slot_root():
+        if not name.startswith(PREFIX) or not slot.is_dir() or slot.parent != slot_root():
             continue
         lock = FileLock(str(slot / ".claim"), timeout=0)
         try:
@@ -219,8 +232,8 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
         with contextlib.suppress(docker.errors.DockerException):
             client.api.remove_container(info["Id"], force=True, v=True)
             removed.append((info.get("Names") or ["/?"])[0].lstrip("/"))
-    if _slot_root().is_dir():
-        for slot in _slot_root().glob(PREFIX + "*"):
+    if slot_root().is_dir():
+        for slot in slot_root().glob(PREFIX + "*"):
             if slot not in kept:
                 shutil.rmtree(slot, ignore_errors=True)
     return removed

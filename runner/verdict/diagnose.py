@@ -210,7 +210,7 @@ def _ended_without_result(outcome: Outcome, parser: FrameParser, ctx: Context, w
     if outcome.engine_error:
         return Verdict("internal_error", f"The container could not run: {outcome.engine_error}",
                        evidence=evidence)
-    if parser.last("hello") is None and outcome.exit_code in (125, 126, 127):
+    if parser.last("hello") is None and parser.last("go") is None and outcome.exit_code in (125, 126, 127):
         return Verdict("internal_error", f"The image's harness could not start (exit {outcome.exit_code}).",
                        evidence=evidence)
     if sig is not None:
