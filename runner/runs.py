@@ -31,7 +31,7 @@ from .sandbox import docker as engine
 from .verdict import diagnose, validate
 from .console import Console
 from .verdict.diagnose import Context, Verdict
-from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .sandbox.backend import ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
@@ -315,7 +315,8 @@ class Run:
             environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
             labels={"python": image.python})
         running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
-                   f"no network · timeout {limits.timeout_seconds:g}s")
+                   f"no network · timeout {limits.timeout_seconds:g}s"
+                   + (" · gVisor" if limits.isolation == "gvisor" else ""))
         def created(container_id: str) -> None:
             self.report.container = {"name": spec.name, "id": container_id[:12], "kept": request.keep,
                                      "user": spec.user}
@@ -326,6 +327,8 @@ class Run:
                                   on_created=created)
         except docker.errors.ImageNotFound as exc:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
+        except IsolationUnavailable as exc:
+            return Verdict("isolation_unavailable", sentence(str(exc)))
         self._record_outcome(outcome)
         return outcome
 

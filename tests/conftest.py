@@ -60,6 +60,25 @@ def client():
     docker_client.close()
 
 
+@pytest.fixture(scope="session")
+def gvisor(client):
+    """gVisor's runsc registered with the engine (`make gvisor`); required where NUMERAI_SANDBOX_REQUIRE_GVISOR=1."""
+    if "runsc" not in (client.info().get("Runtimes") or {}):
+        why = "gVisor's runsc is not registered with the Docker engine (`sudo make gvisor` registers it)"
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_GVISOR") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return "gvisor"
+
+
+@pytest.fixture(params=["runc", "gvisor"])
+def isolation(request):
+    """Each isolation in turn: runc always, gvisor where runsc is registered."""
+    if request.param == "gvisor":
+        request.getfixturevalue("gvisor")
+    return request.param
+
+
 def image_for(client, python: str):
     from runner.images import store as images
     from runner.images.pins import pin_set
@@ -142,6 +161,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+        if "gvisor" in getattr(item, "fixturenames", ()) or "[gvisor" in item.name:
+            item.add_marker(pytest.mark.gvisor)
 
 
 def pyenv_python(version: str) -> Path | None:
@@ -188,3 +209,4 @@ def pickle_with(python: Path, out: Path) -> Path:
     """A 1-argument predict function cloudpickled by the given interpreter."""
     subprocess.run([str(python), "-c", PICKLE_A_FUNCTION, str(out)], check=True)
     return out
+

@@ -229,6 +229,17 @@ for _name in ("function", "marshal"):  # another patch release of the image's ow
     CASES[f"py311_{_name}"] = ("Success", None, None, QUICK, anything)
 
 
+# Under gVisor (`--isolation gvisor`), every case must end with the same verdict. `make test` runs one
+# case per reason (and Success), `make test-all` the whole corpus (NUMERAI_SANDBOX_GVISOR_CORPUS=all).
+GVISOR_ONE_PER_REASON = [
+    "contained_good", "invalid_truncated", "missing_local_module", "library_sklearn_renamed_class",
+    "signature_three_args", "network_socket", "hostile_fork_bomb", "crash_segfault_ctypes",
+    "memory_numpy_6gb", "memory_tmp_filler", "timeout_busy_loop", "exit_os_exit_0", "output_nan",
+    "py312_function",
+]
+GVISOR_CASES = list(CASES) if os.environ.get("NUMERAI_SANDBOX_GVISOR_CORPUS") == "all" else GVISOR_ONE_PER_REASON
+
+
 def pyenv_interpreter(version: str) -> Path | None:
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     found = sorted((p for p in root.glob(f"{version}.*") if p.name.split(".")[-1].isdigit()),
@@ -300,17 +311,21 @@ def _with_marker(marker: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_case(corpus, host_file, marker, name):
+@pytest.mark.parametrize("isolation, name", [("runc", name) for name in CASES]
+                         + [("gvisor", name) for name in GVISOR_CASES])
+def test_case(request, corpus, host_file, marker, isolation, name):
     status, reason, subcode, args, evidence_ok = CASES[name]
     if name not in corpus:
         pytest.skip(f"{name}: the interpreter that makes it is not installed here")
+    if isolation == "gvisor":
+        request.getfixturevalue("gvisor")
     model = corpus[name]
     model_digest = hashlib.sha256(model.read_bytes()).hexdigest()
     host_before = host_file.read_bytes()
-    result = run_cli("run", model, "--json", *args)
+    result = run_cli("run", model, "--json", *args, "--isolation", isolation)
     report = result.report
     assert (report["status"], report["reason"], report["subcode"]) == (status, reason, subcode), report["message"]
+    assert report["limits"]["isolation"] == isolation
     assert result.code == EXIT[status]
     # No traceback of ours: not on the terminal (with --json the human summary goes to stderr),
     # not in the report's words.

@@ -16,7 +16,7 @@ import click
 from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
-from ..sandbox.backend import Limits
+from ..sandbox.backend import ISOLATIONS, Limits
 from ..verdict.report import human_bytes, summary_lines
 from .common import (EXIT_HELP, EngineCommand, InputError, connect_engine, converter, parse_duration, parse_memory,
                      positive_float)
@@ -78,6 +78,9 @@ def _sweep_leftovers() -> None:
               help="CPU limit (Numerai: 1).")
 @click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration),
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
+@click.option("--isolation", type=click.Choice(ISOLATIONS), default="runc", show_default=True,
+              help="runc: the host's kernel, as Numerai's containers (and its memory accounting); gvisor: "
+              "gVisor's runsc answers the model's system calls (stronger, slower; needs `make gvisor` once).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as one JSON object on stdout.")
@@ -86,8 +89,8 @@ def _sweep_leftovers() -> None:
 @click.option("--debug", is_flag=True, help="Show the model's stdout/stderr live and the full traceback.")
 @click.option("--keep", is_flag=True, help="Keep the container afterwards (remove with `numerai-sandbox clean`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
-        benchmarks: str | None, memory: int, cpus: float, timeout: float, output: Path | None, as_json: bool,
-        report_path: Path | None, debug: bool, keep: bool) -> None:
+        benchmarks: str | None, memory: int, cpus: float, timeout: float, isolation: str, output: Path | None,
+        as_json: bool, report_path: Path | None, debug: bool, keep: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
@@ -96,7 +99,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     from ..runs import RunRequest, UsageError, execute
 
     _check_inputs(model, data, benchmarks, output, report_path)
-    limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
+    limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout, isolation=isolation)
     console = Console(stream=sys.stderr if as_json else sys.stdout)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {python} · {profile}")

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# How the sandbox is isolated from the machine that runs it. runc (the default): Linux namespaces and
+# cgroups on the host's kernel, as Numerai's own containers run. gvisor: the same container under
+# gVisor's runsc, whose user-space kernel answers the model's system calls, so a hostile pickle meets
+# gVisor's kernel instead of the host's; gVisor's own memory counts against the limit.
+ISOLATIONS = ("runc", "gvisor")
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -21,9 +27,14 @@ class Limits:
     tmp_bytes: int = 1024**3  # /tmp is a tmpfs; it counts against the memory limit
     max_output_bytes: int = 256 * 1024**2
     max_log_bytes: int = 8 * 1024**2  # kept in the host's memory (head and tail)
+    isolation: str = "runc"  # one of ISOLATIONS
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {self.isolation!r}")
 
     def to_dict(self) -> dict:
-        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0,
+        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0, "isolation": self.isolation,
                 "timeout_seconds": self.timeout_seconds, "network": "none", "pids": self.pids,
                 "open_files": self.open_files, "tmp_bytes": self.tmp_bytes,
                 "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes}
@@ -70,6 +81,12 @@ class Outcome:
         return None
 
 
+class IsolationUnavailable(Exception):
+    """The backend cannot give the sandbox the isolation asked for (e.g. gVisor is not set up).
+
+    Never the model's fault: the message says what is missing and how to set it up."""
+
+
 class StreamSink:
     """Receives the container's output while it runs. Subclasses decide what to keep."""
 
@@ -87,14 +104,16 @@ class Backend:
 
     `run` is the whole life of one sandbox: create it from the spec, start it, stream its
     output to the sink, enforce the wall clock, collect the facts, and remove it (unless
-    the spec says keep) whatever happens. `on_started` is called once the model's process
-    is starting, so the caller can enter Running at the right moment. A backend never
-    decides a verdict: it reports what it saw in an Outcome.
+    the spec says keep) whatever happens. `on_created` gets the sandbox's id once it exists,
+    `on_started` is called once the model's process is starting, so the caller can enter
+    Running at the right moment. A backend never decides a verdict: it reports what it saw
+    in an Outcome. It raises IsolationUnavailable when it cannot isolate as the limits ask.
     """
 
     name = "backend"
 
-    def run(self, spec: ContainerSpec, sink: StreamSink, on_started) -> Outcome:
+    def run(self, spec: ContainerSpec, sink: StreamSink, on_started=lambda: None,
+            on_created=lambda sandbox_id: None) -> Outcome:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -25,9 +25,16 @@ import psutil
 import requests
 
 from ..paths import LABEL, TEMP_PREFIX, boot_id, hostname
-from .backend import Backend, ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .backend import Backend, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome, StreamSink
 
 KILL_GRACE_SECONDS = 10
+# The engine runtime for each isolation (None: the engine's default, runc).
+RUNTIMES = {"runc": None, "gvisor": "runsc"}
+REGISTER_RUNSC = ("register it with `sudo make gvisor` in a numerai-sandbox checkout (scripts/register-runsc.sh: "
+                  "it installs Debian's runsc and reloads dockerd with SIGHUP, which keeps running containers), "
+                  "or by hand: `apt-get install runsc`, add \"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
+                  "\"runtimeArgs\": [\"--platform=ptrace\", \"--network=none\"]}} to /etc/docker/daemon.json, "
+                  "then `kill -HUP $(cat /var/run/docker.pid)`")
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
 API_TIMEOUT = 900  # for everything else: removing a 10 GB image or importing a base takes a while
 
@@ -84,9 +91,27 @@ class DockerBackend(Backend):
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
             on_created: Callable[[str], None] = lambda container_id: None) -> Outcome:
-        with container(self.client, spec) as container_id:
+        runtime = self.runtime(spec.limits.isolation)
+        with container(self.client, spec, runtime) as container_id:
             on_created(container_id)
-            return run(self.client, container_id, spec.limits, sink, on_started)
+            try:
+                return run(self.client, container_id, spec.limits, sink, on_started)
+            except docker.errors.APIError as exc:
+                if runtime is None or "OCI runtime" not in str(exc):
+                    raise
+                # The engine has the runtime but it cannot start a sandbox here (a platform this
+                # host lacks, a kernel runsc does not support): the machine's fault, not the model's.
+                raise IsolationUnavailable(f"gVisor's runsc could not start the container: "
+                                           f"{(exc.explanation or str(exc)).strip()[:400]}; check `runsc "
+                                           "--platform=ptrace do /bin/true` on the engine's machine") from exc
+
+    def runtime(self, isolation: str) -> str | None:
+        """The engine runtime for an isolation, checked to be registered with the engine."""
+        runtime = RUNTIMES[isolation]
+        if runtime is not None and runtime not in (self.client.info().get("Runtimes") or {}):
+            raise IsolationUnavailable(f"--isolation {isolation} needs gVisor's runsc registered with the Docker "
+                                       f"engine as the runtime `{runtime}`, and it is not: {REGISTER_RUNSC}")
+        return runtime
 
     def close(self) -> None:
         self.client.close()
@@ -213,7 +238,7 @@ def _cgroup_memory_file(pid: int) -> Path | None:
     return None
 
 
-def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
+def _host_config(client: docker.DockerClient, spec: ContainerSpec, runtime: str | None = None) -> dict:
     limits = spec.limits
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
@@ -240,6 +265,7 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec) -> dict:
         init=True,
         ipc_mode="private",
         log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
+        runtime=runtime,
     )
 
 
@@ -256,7 +282,7 @@ def choose_cpus(cpus: float) -> str | None:
 
 
 @contextlib.contextmanager
-def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]:
+def container(client: docker.DockerClient, spec: ContainerSpec, runtime: str | None = None) -> Iterator[str]:
     """Create the container; always remove it afterwards (unless kept), whatever happens."""
     labels = labels_for("run", **spec.labels)
     if spec.keep:
@@ -264,7 +290,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[str]
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
         environment=spec.environment, labels=labels, working_dir="/tmp",
-        network_disabled=True, host_config=_host_config(client, spec),
+        network_disabled=True, host_config=_host_config(client, spec, runtime),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
     container_id = created["Id"]
