@@ -9,7 +9,7 @@ DEMO_PYTHON ?= 3.11
 # The images the tests need: 3.11 from Debian's own Python, 3.12 from a local CPython.
 TEST_PYTHONS ?= 3.11 3.12
 
-.PHONY: help setup engine gvisor fetch images examples demo test test-unit test-all bench bench-images clean distclean
+.PHONY: help setup engine gvisor registry-tool fetch images examples demo test test-unit test-all bench bench-images clean distclean
 
 help:
 	@echo "make demo        set everything up and run the example model (prints its verdict)"
@@ -36,6 +36,14 @@ engine:
 gvisor: engine
 	@bash scripts/register-runsc.sh
 
+# Debian's docker-registry: the tests start one on a loopback port (the packaged service is not wanted).
+registry-tool:
+	@command -v docker-registry >/dev/null 2>&1 || { \
+	  echo "installing Debian's docker-registry (the tests serve one on 127.0.0.1)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }; \
+	  /etc/init.d/docker-registry stop >/dev/null 2>&1 || true; }
+
 # The only step that uses the network: base root filesystem and wheels into the local cache.
 fetch: setup engine
 	$(SANDBOX) images fetch --python $(DEMO_PYTHON)
@@ -52,7 +60,7 @@ demo: examples
 # GVISOR_CORPUS: the corpus cases that also run under gVisor (reasons: one per reason; all: every case).
 GVISOR_CORPUS ?= reasons
 
-test: setup engine gvisor
+test: setup engine gvisor registry-tool
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images build --python $$v || exit 1; done
 	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 NUMERAI_SANDBOX_REQUIRE_GVISOR=1 NUMERAI_SANDBOX_GVISOR_CORPUS=$(GVISOR_CORPUS) \

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +214,57 @@ def pickle_with(python: Path, out: Path) -> Path:
     subprocess.run([str(python), "-c", PICKLE_A_FUNCTION, str(out)], check=True)
     return out
 
+
+# ---------------------------------------------------------------- a registry on loopback
+
+REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def registry_get(url: str) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"}), timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """HOST:PORT of Debian's docker-registry serving on a free 127.0.0.1 port, its storage in a temp dir;
+    stopped afterwards. Docker pushes to 127.0.0.0/8 over plain HTTP without any configuration."""
+    if not os.path.exists(REGISTRY_BINARY):
+        why = "Debian's docker-registry is not installed (`make test` installs it)"
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("registry")
+    port = free_loopback_port()
+    config = root / "config.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(root / "registry.log", "wb")
+    proc = subprocess.Popen([REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                registry_get(f"http://{address}/v2/")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
