@@ -35,7 +35,7 @@ from .sandbox.backend import ContainerSpec, IsolationUnavailable, Limits, Mount,
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
-from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
 from .verdict.report import Report
 
@@ -149,6 +149,22 @@ def container_user(paths: list[Path]) -> str:
     mode = stat.filemode(blocked.stat().st_mode)
     raise UsageError(f"{blocked} ({mode}) is not readable by the sandbox's non-root user; make it readable "
                      f"(chmod a+r {blocked}) or run numerai-sandbox as its owner")
+
+
+def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.LiveData) -> ContainerSpec:
+    """The sandbox of one run, whatever backend runs it: the harness's arguments, the read-only inputs,
+    the limits, the user. (`check` builds its Jobs from the same specs.)"""
+    limits = request.limits
+    return ContainerSpec(
+        image=image, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
+        command=["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
+        + (["--debug"] if request.debug else []),
+        mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
+                Mount(data.live, "/input/live.parquet"),
+                Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
+        limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
+        environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
+        labels={"python": python})
 
 
 def sentence(text: str) -> str:
@@ -304,16 +320,7 @@ class Run:
     def _contain(self, backend: engine.DockerBackend, image: image_store.Image, data: live_data.LiveData) -> Outcome | Verdict:
         """Create the container (last step of Pending) and run it (Running)."""
         request, limits = self.request, self.request.limits
-        spec = ContainerSpec(
-            image=image.id, name=f"numerai-sandbox-run-{secrets.token_hex(5)}",
-            command=["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
-            + (["--debug"] if request.debug else []),
-            mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
-                    Mount(data.live, "/input/live.parquet"),
-                    Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
-            limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
-            environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
-            labels={"python": image.python})
+        spec = sandbox_spec(request, image.id, image.python, data)
         running = (f"container {spec.name} · {limits.cpus:g} CPU · {limits.memory_bytes / 1024**3:g} GiB · "
                    f"no network · timeout {limits.timeout_seconds:g}s"
                    + (" · gVisor" if limits.isolation == "gvisor" else ""))
@@ -411,3 +418,41 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
 
 def execute(request: RunRequest, console: Console) -> Report:
     return Run(request, console).execute()
+
+
+def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "standard",
+                         limits: Limits = Limits(), data: str | None = None, benchmarks: str | None = None,
+                         namespace: str = "default", runtime_class: str | None = None) -> str:
+    """The YAML a Kubernetes batch of these pickles would create (`check --backend kubernetes --dry-run`).
+
+    Nothing runs, nothing is built or pushed, no cluster is asked: each pickle's Python is read from
+    it (as `run --python auto` does), its image is the local one for that Python (or its tag, when not
+    built yet), and the inputs images are named by the digest of what they will hold."""
+    from .sandbox.kubernetes import ClusterOptions, manifests, to_yaml
+    from .sandbox.registry import check_registry
+
+    try:
+        registry = check_registry(registry)
+        live = live_data.resolve(data, benchmarks)
+    except (ValueError, live_data.DataError) as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        client = engine.connect()
+    except engine.EngineUnavailable:
+        client = None
+    specs = []
+    try:
+        for model in models:
+            chosen = python
+            if python == "auto":
+                chosen = choose_python(inspect_pickle(model)).python or DEFAULT_PYTHON
+            pins = pin_set(chosen, profile)
+            found = image_store.find(client, pins) if client is not None else None
+            image = found.id if found else image_store.runtime_tag(pins)
+            specs.append(sandbox_spec(RunRequest(model=model, python=chosen, profile=profile, limits=limits),
+                                      image, chosen, live))
+    finally:
+        if client is not None:
+            client.close()
+    options = ClusterOptions(registry=registry, namespace=namespace, runtime_class=runtime_class)
+    return to_yaml(manifests(specs, options))
