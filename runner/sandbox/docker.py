@@ -243,6 +243,15 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec, runtime: str 
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
     cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
+    ulimits = [docker.types.Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
+               docker.types.Ulimit(name="core", soft=0, hard=0),
+               # A backstop should the host die: the kernel ends a runaway on its own.
+               docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds)]
+    if runtime == RUNTIMES["gvisor"]:
+        # The pids limit binds the sandbox's host processes, not the tasks of gVisor's kernel, which
+        # enforces RLIMIT_NPROC itself; its count is the sandbox's own (under runc it would be every
+        # container of the same uid on the host, so runc relies on the pids limit alone).
+        ulimits.append(docker.types.Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
     return client.api.create_host_config(
         mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
                 for m in spec.mounts],
@@ -258,10 +267,7 @@ def _host_config(client: docker.DockerClient, spec: ContainerSpec, runtime: str 
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        ulimits=[docker.types.Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
-                 docker.types.Ulimit(name="core", soft=0, hard=0),
-                 # A backstop should the host die: the kernel ends a runaway on its own.
-                 docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds)],
+        ulimits=ulimits,
         init=True,
         ipc_mode="private",
         log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
