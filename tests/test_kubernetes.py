@@ -177,10 +177,10 @@ def test_dry_run_rejects_a_bad_registry(tmp_path):
 # ---------------------------------------------------------------- the pod's container, run by Docker
 
 def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_locally(
-        client, image311, models, local_registry, tmp_path):
+        client, image311, models, local_registry, gvisor, tmp_path):
     """Build and push the inputs images of two pickles, then run their model containers with the
-    command, user, read-only root and volumes of the Job: the report file they leave is parsed by the
-    same FrameParser, and the verdict is the local one."""
+    command, user, read-only root and volumes of the Job (the second as a gVisor RuntimeClass pod, under
+    runsc): the report file they leave is parsed by the same FrameParser, and the verdict is the local one."""
     from runner import data
     from runner.protocol import FrameParser
     from runner.sandbox.kubernetes import (FRAMES_PATH, ClusterOptions, build_and_push_inputs, job_manifest, plan,
@@ -202,12 +202,14 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
         tags = registry_tags(local_registry, "numerai-sandbox-inputs")
         assert {ref.rsplit(":", 1)[1] for ref in refs} <= set(tags)
         verdicts = []
-        for item in planned:
-            container = job_manifest(item, ClusterOptions(registry=local_registry), "t1")["spec"]["template"]["spec"]["containers"][0]
+        for item, runtime_class in zip(planned, (None, "gvisor")):
+            options = ClusterOptions(registry=local_registry, runtime_class=runtime_class)
+            container = job_manifest(item, options, "t1")["spec"]["template"]["spec"]["containers"][0]
+            assert ("ulimit -p 512" in container["command"][2]) == (runtime_class is not None)
             report_dir = tmp_path / item.job_name
             report_dir.mkdir()
             report_dir.chmod(0o777)
-            output = run_like_the_pod(client, container, report_dir)
+            output = run_like_the_pod(client, container, report_dir, "runsc" if runtime_class else None)
             frames = (report_dir / Path(FRAMES_PATH).name).read_bytes()
             parser = FrameParser(max_predictions=Limits().max_output_bytes)
             parser.feed(frames)
@@ -227,7 +229,7 @@ def registry_tags(registry: str, repository: str) -> list[str]:
     return registry_get(f"http://{registry}/v2/{repository}/tags/list")["tags"]
 
 
-def run_like_the_pod(client, container: dict, report_dir: Path) -> str:
+def run_like_the_pod(client, container: dict, report_dir: Path, runtime: str | None = None) -> str:
     """Run a Job's model container with Docker as the kubelet would: its image, command, user, env,
     read-only root, a memory-backed /tmp and the report volume (a host dir here, to read it after)."""
     import docker
@@ -238,7 +240,7 @@ def run_like_the_pod(client, container: dict, report_dir: Path) -> str:
     host_config = client.api.create_host_config(
         network_mode="none", read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"}, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], mem_limit=container["resources"]["limits"]["memory"].replace("Gi", "g"),
-        mounts=[docker.types.Mount("/report", str(report_dir), type="bind", read_only=False)])
+        mounts=[docker.types.Mount("/report", str(report_dir), type="bind", read_only=False)], runtime=runtime)
     created = client.api.create_container(
         container["image"], entrypoint=container["command"][:1], command=container["command"][1:],
         user=f"{uid}:{container['securityContext']['runAsGroup']}", working_dir=container["workingDir"],
@@ -358,3 +360,143 @@ def test_full_path_on_a_real_cluster(client, image311, models):
                                                                  data.live_ids(live.live)))
         verdicts.append((verdict.reason, verdict.subcode))
     assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan")]
+
+
+# ---------------------------------------------------------------- the backend, on a cluster emulated by Docker
+
+class EmulatedCluster:
+    """Just enough of the Kubernetes API for the backend, played by the local engine: a Job's model
+    container runs as its manifest says (image, command, user, read-only root, memory limit, runtime
+    class); the pod's status is the container's state as a kubelet would report it; the reporter's
+    `cat /report/frames` reads the report volume (a host dir). Everything the backend decides from
+    these answers is its real code: following, timing out, reading, deleting, the batch's N at once."""
+
+    def __init__(self, client, root: Path):
+        self.client, self.root = client, root
+        self.jobs: dict[str, dict] = {}  # job name -> {"manifest", "container", "report_dir"}
+        self.policies: dict[str, dict] = {}
+        self.max_running = 0
+
+    # NetworkingV1Api
+    def create_namespaced_network_policy(self, namespace, body):
+        self.policies[body["metadata"]["name"]] = body
+
+    def delete_namespaced_network_policy(self, name, namespace):
+        del self.policies[name]
+
+    # BatchV1Api
+    def create_namespaced_job(self, namespace, body):
+        import docker
+
+        from runner.sandbox.docker import labels_for
+
+        assert self.policies, "the deny-all NetworkPolicy comes before any Job"
+        name = body["metadata"]["name"]
+        pod = body["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        report_dir = self.root / name
+        report_dir.mkdir()
+        report_dir.chmod(0o777)
+        memory = container["resources"]["limits"]["memory"]
+        host_config = self.client.api.create_host_config(
+            network_mode="none", read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"}, mem_limit=memory.replace("Gi", "g").replace("Mi", "m"),
+            memswap_limit=memory.replace("Gi", "g").replace("Mi", "m"),
+            mounts=[docker.types.Mount("/report", str(report_dir), type="bind", read_only=False)],
+            runtime="runsc" if pod.get("runtimeClassName") == "gvisor" else None)
+        created = self.client.api.create_container(
+            container["image"], entrypoint=container["command"][:1], command=container["command"][1:],
+            user=f"{container['securityContext']['runAsUser']}:{container['securityContext']['runAsGroup']}",
+            working_dir=container["workingDir"], environment={e["name"]: e["value"] for e in container["env"]},
+            labels=labels_for("script"), network_disabled=True, host_config=host_config)
+        self.client.api.start(created["Id"])
+        self.jobs[name] = {"manifest": body, "container": created["Id"], "report_dir": report_dir}
+        self.max_running = max(self.max_running, sum(1 for j in self.jobs.values() if self._running(j)))
+
+    def delete_namespaced_job(self, name, namespace, **kwargs):
+        from runner.sandbox.docker import remove
+
+        remove(self.client, self.jobs.pop(name)["container"])
+
+    def _running(self, job) -> bool:
+        return self.client.api.inspect_container(job["container"])["State"]["Running"]
+
+    # CoreV1Api
+    def list_namespaced_pod(self, namespace, label_selector):
+        from types import SimpleNamespace
+
+        key, value = label_selector.split("=")
+        items = []
+        for name, job in list(self.jobs.items()):
+            labels = job["manifest"]["spec"]["template"]["metadata"]["labels"]
+            if labels.get(key) != value:
+                continue
+            try:
+                state = self.client.api.inspect_container(job["container"])["State"]
+            except Exception:  # noqa: BLE001 - deleted meanwhile
+                continue
+            if state["Running"]:
+                model = {"running": {"startedAt": state["StartedAt"][:19] + "Z"}}
+            else:
+                model = {"terminated": {"exitCode": state["ExitCode"], "startedAt": state["StartedAt"][:19] + "Z",
+                                        "finishedAt": state["FinishedAt"][:19] + "Z",
+                                        "reason": "OOMKilled" if state["OOMKilled"] else
+                                        ("Completed" if state["ExitCode"] == 0 else "Error")}}
+            items.append({"metadata": {"name": f"{name}-pod", "labels": labels},
+                          "status": {"phase": "Running", "containerStatuses": [
+                              {"name": "model", "state": model},
+                              {"name": "reporter", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}})
+        return SimpleNamespace(items=items)
+
+    def read_namespaced_pod_log(self, pod_name, namespace, container, _preload_content):
+        from types import SimpleNamespace
+
+        logs = self.client.api.logs(self.jobs[pod_name[:-4]]["container"], stdout=True, stderr=True)
+        return SimpleNamespace(stream=lambda size: iter([logs]))
+
+    # ApiClient
+    def sanitize_for_serialization(self, item):
+        return item
+
+    def close(self):
+        pass
+
+
+def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
+        client, image311, models, local_registry, tmp_path):
+    from runner import data
+    from runner.protocol import FrameParser
+    from runner.sandbox.kubernetes import ClusterOptions, KubernetesBackend
+    from runner.verdict import diagnose, validate
+
+    class OnEmulatedCluster(KubernetesBackend):
+        def _report_chunks(self, pod_name):
+            frames = cluster.jobs[pod_name[:-4]]["report_dir"] / "frames"
+            yield frames.read_bytes() if frames.exists() else b""
+
+    cluster = EmulatedCluster(client, tmp_path)
+    live = data.synthetic_default()
+    cases = [("good_1arg", Limits(timeout_seconds=300)), ("raises", Limits(timeout_seconds=300)),
+             ("nan_output", Limits(timeout_seconds=300)), ("sleep_forever", Limits(timeout_seconds=10))]
+    specs = [spec_for(models[name], live.live, live.benchmarks, limits, image=image311.id) for name, limits in cases]
+    backend = OnEmulatedCluster(client, ClusterOptions(registry=local_registry), cluster, cluster, cluster, cluster)
+    done = []
+    try:
+        results = backend.run_batch(specs, jobs=2, on_done=lambda index, result: done.append(index))
+    finally:
+        backend.close()
+    assert sorted(done) == [0, 1, 2, 3] and cluster.max_running <= 2
+    assert not cluster.jobs and not cluster.policies  # every Job deleted, the NetworkPolicy too
+    verdicts = []
+    for (name, limits), result in zip(cases, results):
+        parser = FrameParser(max_predictions=limits.max_output_bytes)
+        parser.feed(result.report)
+        verdict = diagnose.from_engine(result.outcome, parser,
+                                       diagnose.Context(image311.python, image311.packages, limits, models[name]))
+        if verdict is None:
+            verdict = diagnose.from_validation(validate.validate(parser.last("result"), parser.last("predictions"),
+                                                                 data.live_ids(live.live)))
+        verdicts.append((verdict.reason, verdict.subcode))
+    assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)]
+    assert b"Pickle function raised" in results[1].logs  # the harness and model output came back from the log
+    assert not [i for i in client.images.list() for t in i.tags if "numerai-sandbox-inputs" in t]

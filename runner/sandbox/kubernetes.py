@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..paths import APP, file_sha256
 from .backend import Backend, ContainerSpec, IsolationUnavailable, Limits, Outcome, StreamSink
@@ -132,14 +132,14 @@ def _sha256(path: Path) -> str:
     return _SHA_CACHE[key]
 
 
-def plan(specs: list[ContainerSpec], registry: str, batch: str) -> list[Planned]:
+def plan(specs: list[ContainerSpec], registry: str, batch: str, first_index: int = 0) -> list[Planned]:
     """Name each spec's inputs image and Job. Inputs every spec of the batch shares (the live data) go
     in the lower layers, so they are built, pushed and pulled once for the whole batch."""
     if any(m.writable for spec in specs for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
     shared = set.intersection(*({(m.target, str(m.source)) for m in s.mounts} for s in specs)) if specs else set()
     planned = []
-    for index, spec in enumerate(specs):
+    for index, spec in enumerate(specs, first_index):
         layers = sorted(((m.target, m.source) for m in spec.mounts),
                         key=lambda t: ((t[0], str(t[1])) not in shared, t[0]))
         digest = inputs_digest(spec)
@@ -168,13 +168,16 @@ def _harness_args(spec: ContainerSpec) -> list[str]:
     return [a for a in spec.command if a != "--exit-on-stdin-eof"]
 
 
-def model_script(limits: Limits) -> str:
+def model_script(limits: Limits, own_kernel: bool = False) -> str:
     """The model container's command: the limits a pod spec cannot express, then the harness with its
     report channel on the report volume. The shell stays the container's first process (as docker-init
-    locally), so the harness dies of its signals like any process and `$?` reports them as 128+N."""
+    locally), so the harness dies of its signals like any process and `$?` reports them as 128+N.
+    In a sandbox with its own kernel (gVisor's RuntimeClass) the process limit is RLIMIT_NPROC, counted
+    there per sandbox; on the node's kernel it would count every pod of the same uid, so it is left out."""
     cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
     harness = " ".join(HARNESS)
-    return (f"ulimit -n {limits.open_files}; ulimit -c 0; ulimit -t {cpu_seconds}; "
+    nproc = f"ulimit -p {limits.pids}; " if own_kernel else ""  # dash's -p is RLIMIT_NPROC
+    return (f"ulimit -n {limits.open_files}; ulimit -c 0; ulimit -t {cpu_seconds}; {nproc}"
             f'{harness} "$@" > {FRAMES_PATH}')
 
 
@@ -201,7 +204,8 @@ def job_manifest(planned: Planned, options: ClusterOptions, batch: str) -> dict:
     labels = labels_for(batch, planned.job_name)
     model = {
         "name": MODEL_CONTAINER, "image": planned.inputs_ref, "imagePullPolicy": "IfNotPresent",
-        "command": ["/bin/sh", "-c", model_script(limits), "harness", *_harness_args(spec)],
+        "command": ["/bin/sh", "-c", model_script(limits, own_kernel=bool(options.runtime_class)), "harness",
+                    *_harness_args(spec)],
         "workingDir": "/tmp",
         "env": [{"name": k, "value": v} for k, v in sorted(spec.environment.items())],
         "resources": {"requests": dict(resources), "limits": dict(resources)},  # Guaranteed, as Numerai's
@@ -503,6 +507,12 @@ class KubernetesBackend(Backend):
         self._policy = False
         self._pushed: list[str] = []
         self._lock = threading.Lock()
+        self._planned = 0  # Jobs named so far in this batch: every Job gets its own index
+
+    def _plan(self, specs: list[ContainerSpec]) -> list[Planned]:
+        with self._lock:
+            first, self._planned = self._planned, self._planned + len(specs)
+        return plan(specs, self.options.registry, self.batch, first)
 
     @classmethod
     def connect(cls, docker_client, registry: str, namespace: str | None = None, context: str | None = None,
@@ -543,7 +553,7 @@ class KubernetesBackend(Backend):
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
             on_created: Callable[[str], None] = lambda name: None) -> Outcome:
         self._check_isolation([spec])
-        planned = plan([spec], self.options.registry, self.batch)[0]
+        planned = self._plan([spec])[0]
         self._push(planned)
         on_created(planned.job_name)
         return self._run_pushed(planned, sink, on_started)
@@ -606,31 +616,34 @@ class KubernetesBackend(Backend):
 
     def _read_report(self, job: str, sink: StreamSink) -> str | None:
         """The harness's frames, read from the report volume through the reporter container."""
-        from kubernetes.stream import stream
-
         pod_name = self._pod_name(job)
         if pod_name is None:
             return None
         try:
-            response = stream(self.core.connect_get_namespaced_pod_exec, pod_name, self.options.namespace,
-                              container=REPORTER_CONTAINER, command=["cat", FRAMES_PATH], stderr=True, stdin=False,
-                              stdout=True, tty=False, binary=True, _preload_content=False)
-        except Exception as exc:  # noqa: BLE001 - the pod went away: the facts still stand
-            self.progress(f"{job}: could not read the report: {exc}")
-            return None
+            for chunk in self._report_chunks(pod_name):
+                sink.stdout(chunk)
+                if sink.abort_reason():
+                    break
+        except Exception as exc:  # noqa: BLE001 - the pod went away: the kubelet's facts still stand
+            self.progress(f"{job}: could not read the report: {type(exc).__name__}: {exc}")
+        return sink.abort_reason()
+
+    def _report_chunks(self, pod_name: str) -> Iterator[bytes]:
+        """`cat /report/frames` in the reporter container, through the exec API (binary websocket frames)."""
+        from kubernetes.stream import stream
+
+        response = stream(self.core.connect_get_namespaced_pod_exec, pod_name, self.options.namespace,
+                          container=REPORTER_CONTAINER, command=["cat", FRAMES_PATH], stderr=True, stdin=False,
+                          stdout=True, tty=False, binary=True, _preload_content=False)
         try:
             while response.is_open():
                 response.update(timeout=5)
                 if response.peek_stdout():
-                    sink.stdout(response.read_stdout())
-                abort = sink.abort_reason()
-                if abort:
-                    return abort
+                    yield response.read_stdout()
             if response.peek_stdout():
-                sink.stdout(response.read_stdout())
+                yield response.read_stdout()
         finally:
             response.close()
-        return sink.abort_reason()
 
     def _read_logs(self, job: str, sink: StreamSink) -> None:
         """The model's own output (stdout and stderr: the harness sent its stdout to stderr)."""
@@ -664,7 +677,7 @@ class KubernetesBackend(Backend):
 
         Inputs images are built and pushed one at a time (the engine is one machine); Jobs run in parallel."""
         self._check_isolation(specs)
-        planned = plan(specs, self.options.registry, self.batch)
+        planned = self._plan(specs)
         build_lock = threading.Lock()
         results: list[JobResult | None] = [None] * len(specs)
 
