@@ -31,7 +31,8 @@ from .sandbox import docker as engine
 from .verdict import diagnose, validate
 from .console import Console
 from .verdict.diagnose import Context, Verdict
-from .sandbox.backend import ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome, StreamSink
+from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
+                              StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
@@ -186,8 +187,11 @@ def other_pythons() -> dict[str, dict[str, str]]:
 class Run:
     """The state of one run while it goes; `execute` drives it and returns the report."""
 
-    def __init__(self, request: RunRequest, console: Console):
+    def __init__(self, request: RunRequest, console: Console, backend=None):
         self.request = request
+        # Where the sandbox runs: the local engine (connected and closed by the run), or a backend the
+        # caller shares between runs (e.g. check's Kubernetes backend); images are found with its engine.
+        self.backend = backend
         self.console = console
         self.life = Lifecycle(listeners=[console.status])
         self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
@@ -253,7 +257,7 @@ class Run:
         if isinstance(python, Verdict):
             return self._finish(python)
         try:
-            backend = engine.DockerBackend.connect()
+            backend = self.backend or engine.DockerBackend.connect()
         except engine.EngineUnavailable as exc:
             return self._finish(Verdict("docker_unavailable", sentence(str(exc))))
         try:
@@ -266,7 +270,8 @@ class Run:
             data, live_ids = staged
             outcome = self._contain(backend, image, data)
         finally:
-            backend.close()
+            if backend is not self.backend:
+                backend.close()
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
         found = self.inspection
@@ -282,11 +287,13 @@ class Run:
         """The image to run in: checked against this machine, found, or built offline."""
         request = self.request
         memory = psutil.virtual_memory()
-        if request.limits.memory_bytes > memory.total:
+        if self.backend is not None and self.backend.name != "docker":
+            pass  # the sandbox runs elsewhere: this machine's memory says nothing about it
+        elif request.limits.memory_bytes > memory.total:
             return Verdict("host_resources", f"The memory limit ({request.limits.memory_bytes / 1024**3:.1f} GiB) is "
                            f"more than this machine has ({memory.total / 1024**3:.1f} GiB); the limit would not be "
                            "the one Numerai enforces.")
-        if request.limits.memory_bytes > memory.available:
+        elif request.limits.memory_bytes > memory.available:
             self.report.notes.append(f"only {memory.available / 1024**3:.1f} GiB of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
@@ -336,6 +343,8 @@ class Run:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
         except IsolationUnavailable as exc:
             return Verdict("isolation_unavailable", sentence(str(exc)))
+        except BackendUnavailable as exc:
+            return Verdict("backend_unavailable", sentence(str(exc)))
         self._record_outcome(outcome)
         return outcome
 
@@ -416,8 +425,8 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
     return path.resolve()
 
 
-def execute(request: RunRequest, console: Console) -> Report:
-    return Run(request, console).execute()
+def execute(request: RunRequest, console: Console, backend=None) -> Report:
+    return Run(request, console, backend).execute()
 
 
 def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "standard",

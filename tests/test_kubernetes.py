@@ -462,24 +462,52 @@ class EmulatedCluster:
         pass
 
 
-def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
-        client, image311, models, local_registry, tmp_path):
-    from runner import data
-    from runner.protocol import FrameParser
-    from runner.sandbox.kubernetes import ClusterOptions, KubernetesBackend
-    from runner.verdict import diagnose, validate
+def on_emulated_cluster(cluster: EmulatedCluster, options):
+    """The real KubernetesBackend talking to the emulated cluster; only the exec stream is the cluster's."""
+    from runner.sandbox.kubernetes import KubernetesBackend
 
     class OnEmulatedCluster(KubernetesBackend):
         def _report_chunks(self, pod_name):
             frames = cluster.jobs[pod_name[:-4]]["report_dir"] / "frames"
             yield frames.read_bytes() if frames.exists() else b""
 
+    return OnEmulatedCluster(cluster.client, options, cluster, cluster, cluster, cluster)
+
+
+def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, models, local_registry, tmp_path):
+    """runs.Run with the Kubernetes backend: Pending, Running, Validating and the verdict are a local run's."""
+    from runner.console import Console
+    from runner.runs import RunRequest, execute
+    from runner.sandbox.kubernetes import ClusterOptions
+
+    cluster = EmulatedCluster(client, tmp_path)
+    backend = on_emulated_cluster(cluster, ClusterOptions(registry=local_registry))
+    try:
+        reports = {name: execute(RunRequest(model=models[name], python="3.11", limits=Limits(timeout_seconds=300)),
+                                 Console(quiet=True), backend) for name in ("good_1arg", "returns_none")}
+    finally:
+        backend.close()
+    good, none = reports["good_1arg"], reports["returns_none"]
+    assert (good.status.value, good.reason, good.n_predictions) == ("Success", None, 6720)
+    assert [e["status"] for e in good.timeline] == ["Pending", "Running", "Validating", "Success"]
+    assert good.container["name"].startswith("numerai-sandbox-run-") and good.container["id"].startswith("nsbx-")
+    assert (none.status.value, none.reason, none.subcode) == ("Failed", "invalid_output", "returned_none")
+    assert not cluster.jobs and not cluster.policies
+
+
+def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
+        client, image311, models, local_registry, tmp_path):
+    from runner import data
+    from runner.protocol import FrameParser
+    from runner.sandbox.kubernetes import ClusterOptions
+    from runner.verdict import diagnose, validate
+
     cluster = EmulatedCluster(client, tmp_path)
     live = data.synthetic_default()
     cases = [("good_1arg", Limits(timeout_seconds=300)), ("raises", Limits(timeout_seconds=300)),
              ("nan_output", Limits(timeout_seconds=300)), ("sleep_forever", Limits(timeout_seconds=10))]
     specs = [spec_for(models[name], live.live, live.benchmarks, limits, image=image311.id) for name, limits in cases]
-    backend = OnEmulatedCluster(client, ClusterOptions(registry=local_registry), cluster, cluster, cluster, cluster)
+    backend = on_emulated_cluster(cluster, ClusterOptions(registry=local_registry))
     done = []
     try:
         results = backend.run_batch(specs, jobs=2, on_done=lambda index, result: done.append(index))
@@ -497,6 +525,7 @@ def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_th
             verdict = diagnose.from_validation(validate.validate(parser.last("result"), parser.last("predictions"),
                                                                  data.live_ids(live.live)))
         verdicts.append((verdict.reason, verdict.subcode))
-    assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)]
+    assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)], \
+        [(r.outcome, r.unavailable) for r in results]
     assert b"Pickle function raised" in results[1].logs  # the harness and model output came back from the log
     assert not [i for i in client.images.list() for t in i.tags if "numerai-sandbox-inputs" in t]

@@ -87,6 +87,11 @@ class IsolationUnavailable(Exception):
     Never the model's fault: the message says what is missing and how to set it up."""
 
 
+class BackendUnavailable(Exception):
+    """The place that runs sandboxes cannot run this one: a cluster that refuses or never starts it, a
+    registry its nodes cannot pull from. Never the model's fault; the message says what and where."""
+
+
 class StreamSink:
     """Receives the container's output while it runs. Subclasses decide what to keep."""
 
@@ -107,7 +112,8 @@ class Backend:
     the spec says keep) whatever happens. `on_created` gets the sandbox's id once it exists,
     `on_started` is called once the model's process is starting, so the caller can enter
     Running at the right moment. A backend never decides a verdict: it reports what it saw
-    in an Outcome. It raises IsolationUnavailable when it cannot isolate as the limits ask.
+    in an Outcome. It raises IsolationUnavailable when it cannot isolate as the limits ask, and
+    BackendUnavailable when it cannot run the sandbox at all.
     """
 
     name = "backend"

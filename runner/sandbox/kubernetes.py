@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..paths import APP, file_sha256
-from .backend import Backend, ContainerSpec, IsolationUnavailable, Limits, Outcome, StreamSink
+from .backend import Backend, BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Outcome, StreamSink
 
 MODEL_CONTAINER = "model"
 REPORTER_CONTAINER = "reporter"
@@ -62,7 +62,7 @@ RETRIED = {"ErrImagePull", "ImagePullBackOff", "CreateContainerError", "RunConta
 PULL_PATIENCE_SECONDS = 180
 
 
-class ClusterUnavailable(Exception):
+class ClusterUnavailable(BackendUnavailable):
     """The cluster cannot be reached or refuses what we ask (never the model's fault)."""
 
 
@@ -99,6 +99,7 @@ class JobResult:
     report: bytes = b""
     logs: bytes = b""
     spec: ContainerSpec | None = None
+    unavailable: str | None = None  # the cluster or registry could not run it: Error/backend_unavailable
 
 
 # ---------------------------------------------------------------- names and manifests
@@ -527,6 +528,11 @@ class KubernetesBackend(Backend):
                               **options)
         return cls(docker_client, opts, core, batch_api, networking, api)
 
+    @property
+    def client(self):
+        """The local engine, which finds and builds the images (as for a local run) and pushes the inputs."""
+        return self.docker_client
+
     # -------------------------------------------------------- the batch's shared objects
 
     def _ensure_batch_objects(self) -> PodBoard:
@@ -556,7 +562,10 @@ class KubernetesBackend(Backend):
         planned = self._plan([spec])[0]
         self._push(planned)
         on_created(planned.job_name)
-        return self._run_pushed(planned, sink, on_started)
+        outcome = self._run_pushed(planned, sink, on_started)
+        if outcome.engine_error:  # the model never ran, or the cluster stopped it: not a verdict on the model
+            raise ClusterUnavailable(f"Job {planned.job_name}: {outcome.engine_error}")
+        return outcome
 
     def _check_isolation(self, specs: list[ContainerSpec]) -> None:
         if any(s.limits.isolation == "gvisor" for s in specs) and not self.options.runtime_class:
@@ -683,13 +692,16 @@ class KubernetesBackend(Backend):
 
         def one(index: int) -> None:
             collector = CollectingSink(specs[index].limits)
+            unavailable = None
             try:
                 with build_lock:
                     self._push(planned[index])
                 outcome = self._run_pushed(planned[index], collector)
+                unavailable = outcome.engine_error  # never ran, or the cluster stopped it
             except Exception as exc:  # noqa: BLE001 - one pickle's failure is reported, the batch goes on
                 outcome = Outcome(container=planned[index].job_name, engine_error=f"{type(exc).__name__}: {exc}")
-            result = JobResult(outcome, bytes(collector.report), bytes(collector.logs), specs[index])
+                unavailable = str(exc) if isinstance(exc, BackendUnavailable) else None
+            result = JobResult(outcome, bytes(collector.report), bytes(collector.logs), specs[index], unavailable)
             results[index] = result
             on_done(index, result)
 

@@ -13,12 +13,14 @@ import contextlib
 import re
 from typing import Callable
 
+from .backend import BackendUnavailable
+
 REGISTRY_PATTERN = re.compile(
     r"(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:]+\])(?::(?P<port>[0-9]{1,5}))?"
     r"(?P<path>(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)")
 
 
-class RegistryError(Exception):
+class RegistryError(BackendUnavailable):
     """The registry refused or could not be reached: not the model's fault."""
 
 
