@@ -9,12 +9,13 @@ DEMO_PYTHON ?= 3.11
 # The images the tests need: 3.11 from Debian's own Python, 3.12 from a local CPython.
 TEST_PYTHONS ?= 3.11 3.12
 
-.PHONY: help setup engine browser fetch images examples demo test test-unit test-all bench bench-images clean distclean
+.PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all bench bench-images clean distclean
 
 help:
 	@echo "make demo        set everything up and run the example model (prints its verdict)"
 	@echo "make test        set everything up and run the test suite (what CI runs)"
 	@echo "make test-unit   the fast tests that need no Docker"
+	@echo "make gvisor      register gVisor's runsc with the Docker engine (for run --isolation gvisor)"
 	@echo "make test-all    also build and test the Python 3.10 and 3.13 images (slow)"
 	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
 	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
@@ -35,6 +36,18 @@ engine:
 browser:
 	@bash scripts/ensure-browser.sh
 
+# gVisor for `run --isolation gvisor`: Debian's runsc, registered with a SIGHUP reload (never a restart).
+gvisor: engine
+	@bash scripts/register-runsc.sh
+
+# Debian's docker-registry: the tests start one on a loopback port (the packaged service is not wanted).
+registry-tool:
+	@command -v docker-registry >/dev/null 2>&1 || { \
+	  echo "installing Debian's docker-registry (the tests serve one on 127.0.0.1)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }; \
+	  /etc/init.d/docker-registry stop >/dev/null 2>&1 || true; }
+
 # The only step that uses the network: base root filesystem and wheels into the local cache.
 fetch: setup engine
 	$(SANDBOX) images fetch --python $(DEMO_PYTHON)
@@ -48,16 +61,20 @@ examples: images
 demo: examples
 	$(SANDBOX) run examples/build/py$(DEMO_PYTHON)/lgbm_1arg.pkl
 
-test: setup engine browser
+# GVISOR_CORPUS: the corpus cases that also run under gVisor (reasons: one per reason; all: every case).
+GVISOR_CORPUS ?= reasons
+
+test: setup engine browser gvisor registry-tool
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images build --python $$v || exit 1; done
-	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 TEST_PYTHONS="$(TEST_PYTHONS)" $(BIN)/pytest -q
+	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 NUMERAI_SANDBOX_REQUIRE_GVISOR=1 NUMERAI_SANDBOX_GVISOR_CORPUS=$(GVISOR_CORPUS) \
+		TEST_PYTHONS="$(TEST_PYTHONS)" $(BIN)/pytest -q
 
 test-unit: setup
 	$(BIN)/pytest -q -m "not docker"
 
 test-all:
-	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13"
+	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13" GVISOR_CORPUS=all
 
 bench: examples
 	$(BIN)/python scripts/bench_run.py --python $(DEMO_PYTHON)

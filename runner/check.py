@@ -95,6 +95,7 @@ class Batch:
     cancel: threading.Event = field(default_factory=threading.Event)
     batch_id: str = field(default_factory=lambda: "check-" + secrets.token_hex(4))
     prestart: bool = True  # ready a pre-started sandbox `jobs` pickles ahead of the running ones
+    backend: object = None  # another backend for every run (Kubernetes); None: this machine's engine
     _ahead: list[threading.Thread] = field(default_factory=list)
     _started: list[str] = field(default_factory=list)
 
@@ -134,7 +135,7 @@ class Batch:
         request = dataclasses.replace(self.template, model=item.model, live=False, cancel=self.cancel,
                                       leave_prestarted=False)
         console = _ItemConsole(self, item)
-        report = Run(request, console).execute()
+        report = Run(request, console, self.backend).execute()
         if self.history:
             history.record(report, batch=self.batch_id)
         item.report = report
@@ -143,7 +144,7 @@ class Batch:
     def _prestart_ahead(self, index: int) -> None:
         """While this pickle runs, ready a pre-started sandbox for the one `jobs` places later (it prepares at
         the lowest CPU weight, so the running models keep their cores)."""
-        if not self.prestart or index >= len(self.items) or not pool_enabled():
+        if not self.prestart or self.backend is not None or index >= len(self.items) or not pool_enabled():
             return
 
         def start() -> None:

@@ -110,6 +110,17 @@ REASONS: dict[str, Reason] = {
         Reason("host_resources", _P,
                "This machine cannot provide what the run needs (memory for the limit, disk).",
                "Lower --memory, free disk space, or run on a larger machine."),
+        Reason("isolation_unavailable", _P,
+               "The isolation asked for (--isolation gvisor) is not available: gVisor's runsc is not "
+               "registered with the Docker engine, or cannot start a sandbox on this machine.",
+               "Register runsc once with `sudo make gvisor` in a numerai-sandbox checkout (it installs "
+               "Debian's runsc and reloads dockerd without stopping containers), or run with the default "
+               "--isolation runc."),
+        Reason("backend_unavailable", _P,
+               "The cluster that runs the sandbox (Kubernetes) could not run it: unreachable, refused, "
+               "could not pull its image, or stopped it before the model's own limits.",
+               "Check the cluster and your access (Jobs, NetworkPolicies, pods/exec), and that its nodes "
+               "pull from the registry (`numerai-sandbox images push --registry ...`); then retry."),
         Reason("interrupted", _P,
                "The run was interrupted (Ctrl-C or SIGTERM) before it finished.",
                "Run it again."),

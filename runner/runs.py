@@ -38,12 +38,13 @@ from .sandbox import docker as engine
 from .verdict import diagnose
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
-from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
+from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
+                              StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
 from .machine import emulation_note
-from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
 from .protocol import FrameParser
 from .units import human_bytes
 from .verdict.report import Report, unchecked_names_note
@@ -259,6 +260,24 @@ def container_user(paths: list[Path]) -> str:
                      f"(chmod a+r {blocked}) or run numerai-sandbox as its owner")
 
 
+def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.LiveData, kind: str = "run",
+                 command: list[str] | None = None, preload: tuple[str, ...] | None = None) -> ContainerSpec:
+    """The sandbox of one run (or shell), whatever backend runs it: the harness's arguments, the read-only
+    inputs, the limits, the user. (`check` builds its Kubernetes Jobs from the same specs.)"""
+    limits = request.limits
+    if command is None:
+        command = (["--max-output-bytes", str(limits.max_output_bytes), "--exit-on-stdin-eof"]
+                   + (["--debug"] if request.debug else []))
+    return ContainerSpec(
+        image=image, name=f"numerai-sandbox-{kind}-{secrets.token_hex(5)}", command=command,
+        mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
+                Mount(data.live, "/input/live.parquet"),
+                Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
+        limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
+        environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
+        labels={"python": python, "purpose": kind}, preload=preload)
+
+
 def sentence(text: str) -> str:
     """A message fragment as a sentence: capitalised, with a full stop."""
     text = text.strip()
@@ -278,8 +297,11 @@ def other_pythons() -> dict[str, dict[str, str]]:
 class Run:
     """The state of one run while it goes; `execute` drives it and returns the report."""
 
-    def __init__(self, request: RunRequest, console: Console):
+    def __init__(self, request: RunRequest, console: Console, backend=None):
         self.request = request
+        # Where the sandbox runs: the local engine (connected and closed by the run), or a backend the
+        # caller shares between runs (e.g. check's Kubernetes backend); images are found with its engine.
+        self.backend = backend
         self.console = console
         self.life = Lifecycle(listeners=[console.status])
         self.report = Report(Status.PENDING, None, "", limits=request.limits.to_dict())
@@ -371,19 +393,24 @@ class Run:
         if isinstance(python, Verdict):
             return python
         try:
-            backend = engine.DockerBackend.connect()
+            backend = self.backend or engine.DockerBackend.connect()
         except engine.EngineUnavailable as exc:
             return Verdict("docker_unavailable", sentence(str(exc)))
         try:
             image = self._image(backend.client, python)
             staged = self._data() if not isinstance(image, Verdict) else image
         except BaseException:
-            backend.close()
+            self._close(backend)
             raise
         if isinstance(staged, Verdict):
-            backend.close()
+            self._close(backend)
             return staged
         return Prepared(backend, image, *staged)
+
+    def _close(self, backend) -> None:
+        """Close a backend this run connected (one it was given is the caller's)."""
+        if backend is not self.backend:
+            backend.close()
 
     def _run(self) -> None:
         """Pending (python, engine, image, data, container) -> Running -> Validating -> verdict."""
@@ -394,7 +421,7 @@ class Run:
         try:
             outcome = self._contain(prepared)
         finally:
-            prepared.backend.close()
+            self._close(prepared.backend)
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
         found, image = self.inspection, prepared.image
@@ -435,11 +462,13 @@ class Run:
         """The image to run in: checked against this machine, found, or built offline."""
         request = self.request
         memory = psutil.virtual_memory()
-        if request.limits.memory_bytes > memory.total:
+        if self.backend is not None and self.backend.name != "docker":
+            pass  # the sandbox runs elsewhere: this machine's memory says nothing about it
+        elif request.limits.memory_bytes > memory.total:
             return Verdict("host_resources", f"The memory limit ({human_bytes(request.limits.memory_bytes)}) is "
                            f"more than this machine has ({human_bytes(memory.total)}); the limit would not be "
                            "the one Numerai enforces.")
-        if request.limits.memory_bytes > memory.available:
+        elif request.limits.memory_bytes > memory.available:
             self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
@@ -474,22 +503,16 @@ class Run:
 
     def _spec(self, prepared: Prepared, kind: str, command: list[str]) -> ContainerSpec:
         """The container: the same inputs, limits, user and isolation for a run and a shell."""
-        request, data = self.request, prepared.data
-        return ContainerSpec(
-            image=prepared.image.id, name=f"numerai-sandbox-{kind}-{secrets.token_hex(5)}", command=command,
-            mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
-                    Mount(data.live, "/input/live.parquet"),
-                    Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
-            limits=request.limits, user=container_user([request.model, data.live, data.benchmarks]),
-            environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
-            labels={"python": prepared.image.python, "purpose": kind},
-            preload=self._preload() if kind == "run" and request.prestarted and not request.keep else None)
+        request = self.request
+        return sandbox_spec(request, prepared.image.id, prepared.image.python, prepared.data, kind, command,
+                            preload=self._preload() if kind == "run" and request.prestarted and not request.keep
+                            else None)
 
     def _running_note(self, spec: ContainerSpec) -> str:
         limits = spec.limits
         self.report.container = {"name": spec.name, "kept": spec.keep, "user": spec.user}
         return (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
-                f"no network · {timeout_text(limits)}")
+                f"no network · {timeout_text(limits)}" + (" · gVisor" if limits.isolation == "gvisor" else ""))
 
     def _run_spec(self, prepared: Prepared) -> ContainerSpec:
         limits = self.request.limits
@@ -535,6 +558,10 @@ class Run:
             outcome = prepared.backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
         except docker.errors.ImageNotFound as exc:
             return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
+        except IsolationUnavailable as exc:
+            return Verdict("isolation_unavailable", sentence(str(exc)))
+        except BackendUnavailable as exc:
+            return Verdict("backend_unavailable", sentence(str(exc)))
         finally:
             if live is not None:
                 live.stop()
@@ -711,5 +738,43 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
     return path.resolve()
 
 
-def execute(request: RunRequest, console: Console) -> Report:
-    return Run(request, console).execute()
+def execute(request: RunRequest, console: Console, backend=None) -> Report:
+    return Run(request, console, backend).execute()
+
+
+def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "standard",
+                         limits: Limits = Limits(), data: str | None = None, benchmarks: str | None = None,
+                         namespace: str = "default", runtime_class: str | None = None) -> str:
+    """The YAML a Kubernetes batch of these pickles would create (`check --backend kubernetes --dry-run`).
+
+    Nothing runs, nothing is built or pushed, no cluster is asked: each pickle's Python is read from
+    it (as `run --python auto` does), its image is the local one for that Python (or its tag, when not
+    built yet), and the inputs images are named by the digest of what they will hold."""
+    from .sandbox.kubernetes import ClusterOptions, manifests, to_yaml
+    from .sandbox.registry import check_registry
+
+    try:
+        registry = check_registry(registry)
+        live = live_data.resolve(data, benchmarks)
+    except (ValueError, live_data.DataError) as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        client = engine.connect()
+    except engine.EngineUnavailable:
+        client = None
+    specs = []
+    try:
+        for model in models:
+            chosen = python
+            if python == "auto":
+                chosen = choose_python(inspect_pickle(model)).python or DEFAULT_PYTHON
+            pins = pin_set(chosen, profile)
+            found = image_store.find(client, pins) if client is not None else None
+            image = found.id if found else image_store.runtime_tag(pins)
+            specs.append(sandbox_spec(RunRequest(model=model, python=chosen, profile=profile, limits=limits),
+                                      image, chosen, live))
+    finally:
+        if client is not None:
+            client.close()
+    options = ClusterOptions(registry=registry, namespace=namespace, runtime_class=runtime_class)
+    return to_yaml(manifests(specs, options))

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +65,25 @@ def client():
         pytest.skip(f"no Docker engine: {exc}")
     yield docker_client
     docker_client.close()
+
+
+@pytest.fixture(scope="session")
+def gvisor(client):
+    """gVisor's runsc registered with the engine (`make gvisor`); required where NUMERAI_SANDBOX_REQUIRE_GVISOR=1."""
+    if "runsc" not in (client.info().get("Runtimes") or {}):
+        why = "gVisor's runsc is not registered with the Docker engine (`sudo make gvisor` registers it)"
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_GVISOR") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return "gvisor"
+
+
+@pytest.fixture(params=["runc", "gvisor"])
+def isolation(request):
+    """Each isolation in turn: runc always, gvisor where runsc is registered."""
+    if request.param == "gvisor":
+        request.getfixturevalue("gvisor")
+    return request.param
 
 
 def image_for(client, python: str):
@@ -166,6 +189,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+        if "gvisor" in getattr(item, "fixturenames", ()) or "[gvisor" in item.name:
+            item.add_marker(pytest.mark.gvisor)
 
 
 def pyenv_python(version: str) -> Path | None:
@@ -225,3 +250,58 @@ def host_pickle(tmp_path) -> Path:
     path = tmp_path / "model.pkl"
     path.write_bytes(cloudpickle.dumps(predict))
     return path
+
+
+# ---------------------------------------------------------------- a registry on loopback
+
+REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def registry_get(url: str) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"}), timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """HOST:PORT of Debian's docker-registry serving on a free 127.0.0.1 port, its storage in a temp dir;
+    stopped afterwards. Docker pushes to 127.0.0.0/8 over plain HTTP without any configuration."""
+    if not os.path.exists(REGISTRY_BINARY):
+        why = "Debian's docker-registry is not installed (`make test` installs it)"
+        if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("registry")
+    port = free_loopback_port()
+    config = root / "config.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    log = open(root / "registry.log", "wb")
+    proc = subprocess.Popen([REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                registry_get(f"http://{address}/v2/")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -17,7 +17,7 @@ from ..verdict.report import human_bytes
 from .common import EXIT_HELP, InputError
 
 SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data", "data_version", "benchmarks",
-                      "memory", "cpus", "timeout")
+                      "memory", "cpus", "timeout", "isolation")
 
 
 @click.command(epilog=EXIT_HELP)
@@ -34,8 +34,16 @@ SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data"
 @click.option("--numerai-limits", is_flag=True,
               help="Refuse limits more generous than Numerai's (1 CPU, 4 GB, 10 minutes).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@click.option("--backend", type=click.Choice(["docker", "kubernetes"]), default="docker", show_default=True,
+              metavar="BACKEND", help="docker: this machine's engine; kubernetes: one Job per pickle on the cluster "
+              "of your kubeconfig (needs --registry and numerai-sandbox[kubernetes]).")
+@click.option("--registry", metavar="HOST[:PORT][/PATH]",
+              help="kubernetes: the registry the cluster pulls from (`images push --registry` puts the images there).")
+@click.option("--namespace", metavar="NAME", help="kubernetes: the namespace of the Jobs (default: the kubeconfig's).")
+@click.option("--dry-run", is_flag=True, help="kubernetes: print the manifests the check would create, run nothing.")
 def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, html_path: Path | None,
-          as_json: bool, fail_on: str, numerai_limits: bool, quiet: bool, **run_options) -> None:
+          as_json: bool, fail_on: str, numerai_limits: bool, quiet: bool, backend: str, registry: str | None,
+          namespace: str | None, dry_run: bool, **run_options) -> None:
     """Check many pickles (files, globs, directories) in parallel, each exactly as `run` judges it.
 
     Exit code: the worst verdict (0 Success, 1 Failed, 3 Error); with --fail-on error, Failed
@@ -49,7 +57,12 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     except UsageError as exc:
         raise InputError(str(exc)) from exc
     limits = Limits(memory_bytes=run_options["memory"], cpus=run_options["cpus"],
-                    timeout_seconds=run_options["timeout"])
+                    timeout_seconds=run_options["timeout"], isolation=run_options["isolation"])
+    if backend == "kubernetes" and not registry:
+        raise InputError("--backend kubernetes needs --registry HOST[:PORT][/PATH]: the registry the cluster pulls "
+                         "from (`numerai-sandbox images push --registry ...` puts our images there)")
+    if backend == "docker" and (registry or namespace or dry_run):
+        raise InputError("--registry, --namespace and --dry-run are for --backend kubernetes")
     if numerai_limits and limits.relaxed():
         raise InputError(f"--numerai-limits: {', '.join(limits.relaxed())} is more than Numerai gives "
                          f"(1 CPU, {human_bytes(NUMERAI_LIMITS.memory_bytes)}, 10 minutes)")
@@ -68,18 +81,35 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
         check_outputs(inputs, {"--junit": junit_path, "--html": html_path})
     except BadInput as exc:
         raise InputError(str(exc)) from exc
+    if dry_run:
+        from ..runs import kubernetes_manifests
+
+        try:
+            click.echo(kubernetes_manifests(models, registry, python=run_options["python"],
+                                            profile=run_options["profile"], limits=limits, data=run_options["data"],
+                                            benchmarks=run_options["benchmarks"],
+                                            namespace=namespace or "default"), nl=False)
+        except UsageError as exc:
+            raise InputError(str(exc)) from exc
+        return
     template = RunRequest(model=models[0], python=run_options["python"], profile=run_options["profile"],
                           data=run_options["data"], data_version=run_options["data_version"],
                           benchmarks=run_options["benchmarks"], limits=limits,
                           extra_requirements=run_options["extra_requirements"], force=run_options["force"])
     import psutil
 
-    count, why = batch_check.parallel_jobs(jobs, limits.cpus, limits.memory_bytes, engine_cores(),
-                                           psutil.virtual_memory().total, len(models))
+    cluster = None
+    if backend == "kubernetes":
+        cluster = connect_cluster(registry, namespace, limits.isolation)
+        count = min(jobs or 20, len(models))
+        why = f"{count} Jobs at once on the cluster"
+    else:
+        count, why = batch_check.parallel_jobs(jobs, limits.cpus, limits.memory_bytes, engine_cores(),
+                                               psutil.virtual_memory().total, len(models))
     stream = sys.stderr if as_json else sys.stdout
     display = CheckDisplay(stream, models, quiet)
     display.header(f"numerai-sandbox check · {len(models)} pickle(s) · {why}")
-    batch = batch_check.Batch(models, template, count, on_change=display.update)
+    batch = batch_check.Batch(models, template, count, on_change=display.update, backend=cluster)
     display.start()
     try:
         reports = batch.run()
@@ -105,6 +135,23 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
                                           for s in (Status.SUCCESS, Status.FAILED, Status.ERROR)},
                                "reports": [r.to_dict() for r in reports]}, indent=2, default=str))
     sys.exit(code)
+
+
+def connect_cluster(registry: str, namespace: str | None, isolation: str):
+    """The Kubernetes backend, or one line and exit 3 when the cluster (or the extra) is not there."""
+    from ..sandbox import docker as engine
+    from ..sandbox.backend import BackendUnavailable, IsolationUnavailable
+    from .common import fail
+
+    try:
+        from ..sandbox.kubernetes import KubernetesBackend
+    except ImportError as exc:
+        raise InputError(f"--backend kubernetes needs the kubernetes extra: pip install 'numerai-sandbox[kubernetes]' "
+                         f"({exc})") from exc
+    try:
+        return KubernetesBackend.connect(engine.connect(), registry, namespace=namespace, isolation=isolation)
+    except (BackendUnavailable, IsolationUnavailable, engine.EngineUnavailable) as exc:
+        fail(str(exc))
 
 
 def engine_cores() -> int:

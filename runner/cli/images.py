@@ -10,8 +10,9 @@ import click
 
 from ..console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS
+from ..sandbox.registry import check_registry
 from ..units import human_bytes
-from .common import EngineCommand, InputError, ago, connect_engine, fail
+from .common import EngineCommand, InputError, ago, connect_engine, converter, fail
 
 @click.group("images")
 def images_group() -> None:
@@ -152,3 +153,31 @@ def images_rm(python: str | None, profile: str | None, everything: bool, yes: bo
     click.echo("\n".join(f"removed {r}" for r in removed) or "nothing removed")
     for reason in refused:
         click.echo(f"kept {reason}")
+
+
+@images_group.command("push", cls=EngineCommand)
+@click.option("--registry", required=True, callback=converter(check_registry), metavar="HOST[:PORT][/PATH]",
+              help="The registry your cluster pulls from (plain HTTP is allowed for 127.0.0.0/8 only, as Docker "
+                   "does; log in first with `docker login HOST` where it needs credentials).")
+@click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), metavar="PYTHON",
+              help="Only this Python's images.")
+@click.option("--profile", metavar="PROFILE", help="Only this profile's images.")
+def images_push(registry: str, python: str | None, profile: str | None) -> None:
+    """Push our runtime images to a registry, for sandboxes on a cluster (tag: ours plus the image's digest)."""
+    from ..images import store as images
+    from ..sandbox.registry import RegistryError, push, remote_ref
+
+    client = connect_engine()
+    found = [i for i in images.list_images(client)
+             if (python is None or i.python == python) and (profile is None or i.profile == profile)]
+    if not found:
+        fail("no numerai-sandbox image matches here: `numerai-sandbox images build --python X` first")
+    console = Console()
+    for image in found:
+        ref = remote_ref(registry, image.ref, image.digest)
+        started = time.monotonic()
+        try:
+            digest = push(client, image.id, ref, console.progress)
+        except RegistryError as exc:
+            fail(str(exc))
+        console.line(f"pushed {ref} ({digest or 'digest unknown'}, {time.monotonic() - started:.1f}s)")

@@ -16,7 +16,7 @@ import click
 from .. import __version__
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
-from ..sandbox.backend import Limits
+from ..sandbox.backend import ISOLATIONS, Limits
 from ..inputs import parse_data_version, parse_duration
 from ..units import human_bytes
 from ..verdict.report import summary_lines
@@ -78,6 +78,10 @@ cli.add_command(runs_group)
 @click.option("--timeout", default="10m", show_default=True, callback=converter(parse_duration), metavar="DURATION",
               envvar="NUMERAI_SANDBOX_TIMEOUT", show_envvar=True,
               help="Wall-clock limit: 90, 90s, 20m, 1h (Numerai: 10 minutes).")
+@click.option("--isolation", type=click.Choice(ISOLATIONS), default="runc", show_default=True, metavar="ISOLATION",
+              envvar="NUMERAI_SANDBOX_ISOLATION", show_envvar=True,
+              help="runc: the host's kernel, as Numerai's containers (and its memory accounting); gvisor: "
+              "gVisor's runsc answers the model's system calls (stronger, slower; needs `make gvisor` once).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
 @click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -94,7 +98,7 @@ cli.add_command(runs_group)
 @click.option("--no-history", is_flag=True, help="Do not record this run in the run history (`numerai-sandbox runs`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
-        output: Path | None, output_rejected: Path | None, as_json: bool, report_path: Path | None,
+        isolation: str, output: Path | None, output_rejected: Path | None, as_json: bool, report_path: Path | None,
         html_path: Path | None, debug: bool, keep: bool, quiet: bool, no_history: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
@@ -105,7 +109,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
 
     _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                             "--report": report_path, "--html": html_path})
-    limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout)
+    limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout, isolation=isolation)
     stream = sys.stderr if as_json else sys.stdout
     console = Console(stream=stream, quiet=quiet)
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "

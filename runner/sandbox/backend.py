@@ -15,6 +15,12 @@ from ..units import human_bytes
 
 MAX_MEMORY_SAMPLES = 3000  # 10 minutes at 0.2 s; longer runs are thinned evenly
 
+# How the sandbox is isolated from the machine that runs it. runc (the default): Linux namespaces and
+# cgroups on the host's kernel, as Numerai's own containers run. gvisor: the same container under
+# gVisor's runsc, whose user-space kernel answers the model's system calls, so a hostile pickle meets
+# gVisor's kernel instead of the host's; gVisor's own memory counts against the limit.
+ISOLATIONS = ("runc", "gvisor")
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -26,6 +32,11 @@ class Limits:
     tmp_bytes: int = 1024**3  # /tmp is a tmpfs; it counts against the memory limit
     max_output_bytes: int = 256 * 1024**2
     max_log_bytes: int = 8 * 1024**2  # kept in the host's memory (head and tail)
+    isolation: str = "runc"  # one of ISOLATIONS
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {self.isolation!r}")
 
     def relaxed(self) -> list[str]:
         """What is more generous than Numerai's 1 CPU, 4 GB and 10 minutes: a Success then proves less."""
@@ -45,7 +56,7 @@ class Limits:
                                                                         numerai.timeout_seconds)
 
     def to_dict(self) -> dict:
-        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0,
+        return {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "swap_bytes": 0, "isolation": self.isolation,
                 "timeout_seconds": self.timeout_seconds, "network": "none", "pids": self.pids,
                 "open_files": self.open_files, "tmp_bytes": self.tmp_bytes,
                 "max_output_bytes": self.max_output_bytes, "max_log_bytes": self.max_log_bytes,
@@ -159,6 +170,17 @@ class MemorySamples:
             return self._largest[1] if self._largest else None
 
 
+class IsolationUnavailable(Exception):
+    """The backend cannot give the sandbox the isolation asked for (e.g. gVisor is not set up).
+
+    Never the model's fault: the message says what is missing and how to set it up."""
+
+
+class BackendUnavailable(Exception):
+    """The place that runs sandboxes cannot run this one: a cluster that refuses or never starts it, a
+    registry its nodes cannot pull from. Never the model's fault; the message says what and where."""
+
+
 class StreamSink:
     """Receives the container's output while it runs. Subclasses decide what to keep."""
 
@@ -179,14 +201,17 @@ class Backend:
 
     `run` is the whole life of one sandbox: create it from the spec, start it, stream its
     output to the sink, enforce the wall clock, collect the facts, and remove it (unless
-    the spec says keep) whatever happens. `on_started` is called once the model's process
-    is starting, so the caller can enter Running at the right moment. A backend never
-    decides a verdict: it reports what it saw in an Outcome.
+    the spec says keep) whatever happens. `on_created` gets the sandbox's id once it exists,
+    `on_started` is called once the model's process is starting, so the caller can enter
+    Running at the right moment. A backend never decides a verdict: it reports what it saw
+    in an Outcome. It raises IsolationUnavailable when it cannot isolate as the limits ask, and
+    BackendUnavailable when it cannot run the sandbox at all.
     """
 
     name = "backend"
 
-    def run(self, spec: ContainerSpec, sink: StreamSink, on_started) -> Outcome:
+    def run(self, spec: ContainerSpec, sink: StreamSink, on_started=lambda: None,
+            on_created=lambda sandbox_id: None) -> Outcome:
         raise NotImplementedError
 
     def interact(self, spec: ContainerSpec, arguments: list[str], terminal, on_started) -> Outcome:

@@ -29,10 +29,18 @@ import requests
 from ..machine import PLATFORM
 from ..paths import LABEL, TEMP_PREFIX, hostname, user_id
 from . import cpus, pool
-from .backend import Backend, ContainerSpec, Limits, MemorySamples, Mount, Outcome, StreamSink
+from .backend import (Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Mount, Outcome,
+                      StreamSink)
 from .ownership import labels_for, owner_alive
 
 KILL_GRACE_SECONDS = 10
+# The engine runtime for each isolation (None: the engine's default, runc).
+RUNTIMES = {"runc": None, "gvisor": "runsc"}
+REGISTER_RUNSC = ("register it with `sudo make gvisor` in a numerai-sandbox checkout (scripts/register-runsc.sh: "
+                  "it installs Debian's runsc and reloads dockerd with SIGHUP, which keeps running containers), "
+                  "or by hand: `apt-get install runsc`, add \"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
+                  "\"runtimeArgs\": [\"--platform=ptrace\", \"--network=none\"]}} to /etc/docker/daemon.json, "
+                  "then `kill -HUP $(cat /var/run/docker.pid)`")
 CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
 API_TIMEOUT = 900  # for everything else: removing a 10 GB image or importing a base takes a while
 
@@ -95,18 +103,32 @@ class DockerBackend(Backend):
             on_created: Callable[[str], None] = lambda container_id: None,
             on_waiting: Callable[[], None] = lambda: None) -> Outcome:
         """One sandbox on cores of its own (waiting for free ones when every core is taken)."""
+        runtime = self.runtime(spec.limits.isolation)
         with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
                            cancelled=lambda: sink.abort_reason() is not None) as cores:
             claimed = pool.claim(self.client, spec, spec.preload) if spec.preload is not None else None
             if claimed is not None:
-                return self._serve(claimed, spec, sink, on_started, on_created, cores)
-            with container(self.client, spec, cores) as container_id:
-                on_created(container_id)
-                outcome = run(self.client, container_id, spec.limits, sink, on_started)
-                outcome.cores = cores
-                return outcome
+                return self._serve(claimed, spec, sink, on_started, on_created, cores, runtime)
+            return self._cold(spec, sink, on_started, on_created, cores, runtime)
 
-    def _serve(self, claimed, spec: ContainerSpec, sink: StreamSink, on_started, on_created, cores) -> Outcome:
+    def _cold(self, spec: ContainerSpec, sink: StreamSink, on_started, on_created, cores, runtime) -> Outcome:
+        with container(self.client, spec, cores, runtime) as container_id:
+            on_created(container_id)
+            try:
+                outcome = run(self.client, container_id, spec.limits, sink, on_started)
+            except docker.errors.APIError as exc:
+                if runtime is None or "OCI runtime" not in str(exc):
+                    raise
+                # The engine has the runtime but it cannot start a sandbox here (a platform this
+                # host lacks, a kernel runsc does not support): the machine's fault, not the model's.
+                raise IsolationUnavailable(f"gVisor's runsc could not start the container: "
+                                           f"{(exc.explanation or str(exc)).strip()[:400]}; check `runsc "
+                                           "--platform=ptrace do /bin/true` on the engine's machine") from exc
+            outcome.cores = cores
+            return outcome
+
+    def _serve(self, claimed, spec: ContainerSpec, sink: StreamSink, on_started, on_created, cores,
+               runtime) -> Outcome:
         """One model in a pre-started sandbox: its cores and full CPU weight, the pickle, go; then it goes.
 
         A sandbox that does not acknowledge the pickle within pool.ACK_SECONDS is discarded and the
@@ -126,11 +148,7 @@ class DockerBackend(Backend):
             pool.release(self.client, claimed)
         if outcome.aborted != pool.UNRESPONSIVE:
             return outcome
-        with container(self.client, spec, cores) as container_id:  # the cold run it should have been
-            on_created(container_id)
-            outcome = run(self.client, container_id, spec.limits, sink, lambda: None)
-            outcome.cores = cores
-            return outcome
+        return self._cold(spec, sink, lambda: None, on_created, cores, runtime)  # the cold run it should have been
 
     def discard_prestarted(self, name: str) -> None:
         """Remove a pre-started sandbox no run took (a name that was claimed, and renamed, is left alone)."""
@@ -153,7 +171,8 @@ class DockerBackend(Backend):
             created = self.client.api.create_container(
                 spec.image, command=command, name=name, user=spec.user, environment=spec.environment,
                 labels=labels, working_dir="/tmp", network_disabled=True, stdin_open=True, detach=True,
-                host_config=host_config(self.client, warm, cores=None, cpu_shares=pool.IDLE_SHARES))
+                host_config=host_config(self.client, warm, cores=None, cpu_shares=pool.IDLE_SHARES,
+                                        runtime=self.runtime(spec.limits.isolation)))
             self.client.api.start(created["Id"])
         except BaseException:
             remove(self.client, name)
@@ -171,8 +190,16 @@ class DockerBackend(Backend):
 
     def interact(self, spec: ContainerSpec, arguments: list[str], terminal,
                  on_started: Callable[[], None] = lambda: None) -> Outcome:
-        with container(self.client, spec) as container_id:
+        with container(self.client, spec, runtime=self.runtime(spec.limits.isolation)) as container_id:
             return interact(self.client, container_id, spec, arguments, terminal, on_started)
+
+    def runtime(self, isolation: str) -> str | None:
+        """The engine runtime for an isolation, checked to be registered with the engine."""
+        runtime = RUNTIMES[isolation]
+        if runtime is not None and runtime not in (self.client.info().get("Runtimes") or {}):
+            raise IsolationUnavailable(f"--isolation {isolation} needs gVisor's runsc registered with the Docker "
+                                       f"engine as the runtime `{runtime}`, and it is not: {REGISTER_RUNSC}")
+        return runtime
 
     def close(self) -> None:
         self.client.close()
@@ -387,7 +414,7 @@ def engine_time(stamp: str | None) -> float | None:
 
 
 def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None,
-                cpu_shares: int | None = None) -> dict:
+                cpu_shares: int | None = None, runtime: str | None = None) -> dict:
     limits = spec.limits
     if any(m.writable for m in spec.mounts):
         raise ValueError("a model run never gets a writable mount")
@@ -397,6 +424,11 @@ def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[in
         # A backstop should the host die: the kernel ends a runaway on its own.
         cpu_seconds = int(limits.timeout_seconds * max(limits.cpus, 1)) + 120
         ulimits.append(docker.types.Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds))
+    if runtime == RUNTIMES["gvisor"]:
+        # The pids limit binds the sandbox's host processes, not the tasks of gVisor's kernel, which
+        # enforces RLIMIT_NPROC itself; its count is the sandbox's own (under runc it would be every
+        # container of the same uid on the host, so runc relies on the pids limit alone).
+        ulimits.append(docker.types.Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
     return client.api.create_host_config(
         mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=True)
                 for m in spec.mounts],
@@ -418,11 +450,13 @@ def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[in
         auto_remove=spec.remove_on_exit,
         ipc_mode="private",
         log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
+        runtime=runtime,
     )
 
 
 @contextlib.contextmanager
-def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None = None) -> Iterator[str]:
+def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int] | None = None,
+              runtime: str | None = None) -> Iterator[str]:
     """Create the container on these cores; always remove it afterwards (unless kept), whatever happens."""
     labels = labels_for("run", **spec.labels)
     if spec.keep:
@@ -430,7 +464,7 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
     created = client.api.create_container(
         spec.image, command=spec.command, name=spec.name, user=spec.user,
         environment=spec.environment, labels=labels, working_dir="/tmp", platform=PLATFORM,
-        network_disabled=True, host_config=host_config(client, spec, cores),
+        network_disabled=True, host_config=host_config(client, spec, cores, runtime=runtime),
         stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
     )
     container_id = created["Id"]

@@ -111,7 +111,7 @@ def key(spec: ContainerSpec, preload: tuple[str, ...]) -> str:
     parts = [spec.image, spec.user, sorted((str(m.source), m.target) for m in spec.mounts if m.target != MODEL_TARGET),
              [limits.memory_bytes, limits.cpus, limits.pids, limits.open_files, limits.tmp_bytes,
               limits.max_output_bytes], sorted(spec.environment.items()), sorted(preload),
-             getattr(spec, "runtime", None)]
+             limits.isolation]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
 
 

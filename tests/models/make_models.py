@@ -124,7 +124,8 @@ def main():
         import resource
         facts = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd(), "home": os.environ.get("HOME")}
         for label, path in (("write_root", "/probe"), ("write_input", "/input/model.pkl"),
-                            ("write_opt", "/opt/venv/probe"), ("write_tmp", "/tmp/probe")):
+                            ("write_opt", "/opt/venv/probe"), ("write_tmp", "/tmp/probe"),
+                            ("write_var_tmp", "/var/tmp/probe")):  # world-writable, on the root filesystem
             try:
                 with open(path, "a") as handle:
                     handle.write("x")
@@ -134,9 +135,12 @@ def main():
         facts["input_mounts"] = [l.split()[3].split(",")[0] for l in open("/proc/self/mounts") if " /input/" in l]
         facts["root_mount"] = next(l.split()[3].split(",")[0] for l in open("/proc/self/mounts") if l.split()[1] == "/")
         facts["tmp_mount"] = next(l.split()[3] for l in open("/proc/self/mounts") if l.split()[1] == "/tmp")
+        facts["kernel"] = os.uname().release
+        facts["mem_total"] = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
         status = open("/proc/self/status").read()
         facts["cap_eff"] = next(l.split()[1] for l in status.splitlines() if l.startswith("CapEff"))
-        facts["no_new_privs"] = next(l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs"))
+        import ctypes  # prctl(PR_GET_NO_NEW_PRIVS): gVisor's /proc/self/status has no NoNewPrivs line
+        facts["no_new_privs"] = str(ctypes.CDLL(None, use_errno=True).prctl(39, 0, 0, 0, 0))
         facts["interfaces"] = sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:])
         facts["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)
         facts["visible_cpus"] = len(os.sched_getaffinity(0))
