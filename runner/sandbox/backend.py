@@ -211,7 +211,10 @@ class Backend:
     name = "backend"
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started=lambda: None,
-            on_created=lambda sandbox_id: None) -> Outcome:
+            on_created=lambda sandbox_id: None, on_waiting=lambda: None) -> Outcome:
+        """Run the sandbox of `spec` to its end. `on_waiting` is called when the run has to queue for
+        its cores (other runs hold them); `on_created`, once the sandbox exists; `on_started`, once the
+        model's process runs."""
         raise NotImplementedError
 
     def interact(self, spec: ContainerSpec, arguments: list[str], terminal, on_started) -> Outcome:

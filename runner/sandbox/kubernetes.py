@@ -557,7 +557,9 @@ class KubernetesBackend(Backend):
     # -------------------------------------------------------- one sandbox
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started: Callable[[], None] = lambda: None,
-            on_created: Callable[[str], None] = lambda name: None) -> Outcome:
+            on_created: Callable[[str], None] = lambda name: None,
+            on_waiting: Callable[[], None] = lambda: None) -> Outcome:
+        """One Job; the cluster's scheduler does the queueing, so `on_waiting` is never called."""
         self._check_isolation([spec])
         planned = self._plan([spec])[0]
         self._push(planned)
