@@ -10,12 +10,12 @@ from conftest import image_for, numerai_reference_pins, pickle_with, pythons_und
 from runner.images.pins import SUBSTITUTES, normalize, standard_pins
 
 CLOUDPICKLE = {"3.10": "cloudpickle==2.2.1", "3.11": "cloudpickle==3.1.1", "3.12": "cloudpickle==3.1.1",
-               "3.13": "cloudpickle==3.1.2"}
+               "3.13": "cloudpickle==3.1.2", "3.14": "cloudpickle==3.1.2"}
 
 
 
 
-@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13", "3.14"])
 def test_standard_pins_are_numerais_versions(python):
     """Every package the standard profile shares with Numerai's image has Numerai's exact version."""
     ours, theirs = standard_pins(python), numerai_reference_pins(python)

@@ -46,7 +46,7 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
 def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
                  python_home: Path | None, no_pull: bool) -> None:
     """Download what an image needs into the local cache (the only step that uses the network)."""
-    from ..images import bases, wheelhouse
+    from ..images import bases, sourcebuild, wheelhouse
     from ..images.pins import remember_full_pins
 
     pins = _pins(python, profile, requirements, extra_requirements)
@@ -58,9 +58,11 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
         console.line(f"base: {base.description}")
         if base.kind in ("local-image", "pulled"):
             bases.fetch_debs(python, console.progress)
-        stock = wheelhouse.fetch(pins, console.progress)
+        wheelhouse.fetch(pins, console.progress)
+        sourcebuild.ensure(client, base, pins, console.progress)  # pins with no wheel for this Python
+        stock = wheelhouse.inventory(pins)
         remember_full_pins(pins)
-    except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
+    except (bases.BaseError, wheelhouse.WheelhouseError, sourcebuild.SourceBuildError) as exc:
         fail(str(exc))
     if pins.skipped:
         console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
