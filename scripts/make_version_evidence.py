@@ -17,11 +17,17 @@
 Everything is made under a temporary directory that is removed at the end (--keep to keep it).
 Nothing here runs on the host's Python but the inspector: pickles are only ever loaded by the
 throwaway interpreters that made them or by the interpreters of the load matrix.
+
+A Python that pyenv lacks (3.14 here) can come from a Docker image instead, run without network:
+    make_version_evidence.py --docker 3.14=numerai-sandbox:py3.14-standard tables
+uses the image's /opt/venv/bin/python (IMAGE@/path/to/python for another); its "libraries"
+environment is the image itself, and a cloudpickle release goes first on its PYTHONPATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -94,12 +100,35 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+DOCKER_PYTHONS: dict[str, Path] = {}  # minor -> wrapper script running that Python in a Docker image (--docker)
+_WRAPPERS = Path(tempfile.mkdtemp(prefix="nsbx-docker-pythons-"))
+atexit.register(shutil.rmtree, _WRAPPERS, True)
+
+
+def docker_python(minor: str, spec: str, pythonpath: str | None = None, name: str | None = None) -> Path:
+    """An executable that runs IMAGE[@PYTHON] in a throwaway container without network, as if local:
+    /tmp and this checkout are mounted at the same paths, so every path the script passes still holds."""
+    image, _, python = spec.partition("@")
+    mounts = ["-v", "/tmp:/tmp", "-v", f"{ROOT}:{ROOT}:ro"]
+    if tempfile.gettempdir() != "/tmp":
+        mounts += ["-v", f"{tempfile.gettempdir()}:{tempfile.gettempdir()}"]
+    env = ["-e", f"PYTHONPATH={pythonpath}"] if pythonpath else []
+    wrapper = _WRAPPERS / (name or f"python{minor}")
+    wrapper.write_text("#!/bin/sh\nexec docker run --rm -i --network none -u 0:0 --label numerai-sandbox.kind=script "
+                       + " ".join(mounts + env) + f" -w /tmp --entrypoint {python or '/opt/venv/bin/python'} "
+                       + f'{image} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def pyenv_pythons(wanted=TABLE_PYTHONS) -> dict[str, Path]:
-    """minor version -> interpreter, for each pyenv CPython (the newest patch release of each minor)."""
+    """minor version -> interpreter, for each pyenv CPython (the newest patch release of each minor),
+    and those given with --docker."""
+    docker = {m: p for m, p in DOCKER_PYTHONS.items() if m in wanted}
     try:
         root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
-        return {}
+        return docker
     found: dict[str, tuple[tuple[int, ...], Path]] = {}
     for entry in (root / "versions").iterdir() if (root / "versions").is_dir() else ():
         parts = entry.name.split(".")
@@ -111,7 +140,9 @@ def pyenv_pythons(wanted=TABLE_PYTHONS) -> dict[str, Path]:
             key = tuple(int(p) for p in parts)
             if minor not in found or key > found[minor][0]:
                 found[minor] = (key, python)
-    return {m: p for m, (_, p) in sorted(found.items(), key=lambda kv: kv[1][0])}
+    found_local = {m: p for m, (_, p) in sorted(found.items(), key=lambda kv: kv[1][0])}
+    found_local.update(docker)
+    return found_local
 
 
 def pip_target(version: str, into: Path) -> Path:
@@ -296,9 +327,16 @@ def cmd_selftest(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- pickles, detection, load matrix
 
+DOCKER_SPECS: dict[str, str] = {}  # minor -> IMAGE[@PYTHON]
+
+
 def make_environment(minor: str, python: Path, where: Path, libraries: bool, cloudpickle: str | None) -> Path:
     """A venv for `minor` with the image's libraries (or only cloudpickle). Returns its python."""
     name = f"py{minor}-{'libs' if libraries else 'cp' + (cloudpickle or 'image')}"
+    if python in DOCKER_PYTHONS.values():  # no network in there: the image's libraries, cloudpickle put first
+        spec = DOCKER_SPECS[minor]
+        target = pip_target(cloudpickle, where) if cloudpickle else None
+        return docker_python(minor, spec, str(target) if target else None, name)
     venv = where / name
     if not (venv / "bin" / "python").exists():
         subprocess.run([str(python), "-m", "venv", str(venv)], check=True)
@@ -460,6 +498,8 @@ def signal_name(number: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docker", action="append", default=[], metavar="MINOR=IMAGE[@PYTHON]",
+                        help="a Python pyenv lacks, from a Docker image (e.g. 3.14=numerai-sandbox:py3.14-standard)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tables", help="rewrite runner/inspection/version_tables.py")
     selftest = sub.add_parser("selftest", help="check the bytecode checks on the standard library's code")
@@ -475,6 +515,12 @@ def main() -> None:
     pick.add_argument("--keep", action="store_true", help="keep the temporary directory")
     pick.add_argument("--json", help="also write the detection rows as JSON to this file")
     args = parser.parse_args()
+    for item in args.docker:
+        minor, _, spec = item.partition("=")
+        if not spec:
+            parser.error(f"--docker wants MINOR=IMAGE[@PYTHON], not {item!r}")
+        DOCKER_SPECS[minor] = spec
+        DOCKER_PYTHONS[minor] = docker_python(minor, spec)
     started = time.monotonic()
     {"tables": cmd_tables, "selftest": cmd_selftest, "pickles": cmd_pickles}[args.command](args)
     log(f"done in {time.monotonic() - started:.0f} s")
