@@ -35,7 +35,8 @@ from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
-from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import (SUPPORTED_PYTHONS, PinError, experimental, pin_set, remembered_full_pins,
+                          standard_pins)
 from .protocol import FrameParser
 from .verdict.report import Report
 
@@ -55,7 +56,7 @@ class UsageError(Exception):
 @dataclass
 class RunRequest:
     model: Path
-    python: str = "auto"  # or "3.10".."3.13"
+    python: str = "auto"  # or "3.10".."3.14"
     profile: str = "standard"
     data: str | None = None
     benchmarks: str | None = None
@@ -284,7 +285,9 @@ class Run:
         except image_store.HostResources as exc:
             return Verdict("host_resources", sentence(str(exc)))
         self._describe_image(image)
-        self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
+        flag = experimental(image.python)
+        self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}"
+                            + (f" · {flag}" if flag else ""))
         return image
 
     def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
@@ -353,6 +356,8 @@ class Run:
         self.report.library_versions = image.library_versions()
         if image.substitutes:
             self.report.image["substitutes"] = image.substitutes
+        if experimental(image.python):
+            self.report.notes.append(f"the Python {image.python} image is {experimental(image.python)}")
         if image.stale:
             self.report.notes.append(f"{image.ref} was built from older inputs than this numerai-sandbox "
                                      f"defines; `numerai-sandbox images fetch --python {image.python}` lets it "

@@ -61,7 +61,8 @@ def _sweep_leftovers() -> None:
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--python", "python", type=click.Choice(("auto",) + SUPPORTED_PYTHONS), default="auto",
               show_default=True, help="Python version of the image; auto: the one that made the pickle "
-              f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
+              f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}. "
+              "3.14 is experimental, as Numerai marks it.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
 @click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
               help="Image profile: standard packages, or Numerai's full pin list.")
