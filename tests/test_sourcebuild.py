@@ -85,3 +85,13 @@ def test_a_failing_step_is_one_clear_error_and_leaves_no_container(client, image
     assert message.startswith("building demo 1.0 failed while doing the thing (exit 3): ")
     assert "the real problem" in message and "@@step" not in message
     assert shown == ["building demo 1.0: doing the thing"]
+
+
+def test_the_env_layer_is_rebuilt_when_the_built_wheel_would_change(monkeypatch):
+    from runner.images import bases, store
+
+    base = bases.BaseInfo("3.14", "debian", "/usr/bin/python3.14", "3.14.8", "d" * 64, "a forky base")
+    pins = pin_set("3.14", "standard")
+    before = store.env_digest(base, pins)
+    monkeypatch.setattr(sourcebuild, "RECIPE_VERSION", "next")
+    assert store.env_digest(base, pins) != before
