@@ -1037,7 +1037,8 @@ def render(inspection: Inspection) -> list[str]:
             when = "while loading" if risk.when == "load" else "when called"
             lines.append(f"  ! {risk.reference} {when}: {risk.why}")
     lines.append("Images (standard profile): " + "; ".join(
-        f"{p} " + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
+        f"{p}{' (experimental)' if p in EXPERIMENTAL_PYTHONS else ''} "
+        + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
         + ("   (ok?: nothing against it, but the pickle does not say which Python made it)"
            if any(fit.python_ok is None and not fit.blockers for fit in i.images.values()) else ""))
     for p, fit in i.images.items():
