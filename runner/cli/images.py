@@ -58,7 +58,7 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
         console.line(f"base: {base.description}")
         if base.kind in ("local-image", "pulled"):
             bases.fetch_debs(python, console.progress)
-        wheelhouse.fetch(pins, console.progress)
+        wheelhouse.fetch(pins, console.progress, sourcebuild.built_from_source(pins))
         sourcebuild.ensure(client, base, pins, console.progress)  # pins with no wheel for this Python
         stock = wheelhouse.inventory(pins)
         remember_full_pins(pins)

@@ -92,6 +92,11 @@ def recipes_for(pins: PinSet) -> list[Recipe]:
     return [r for r in RECIPES.get(pins.python, ()) if pins.all.get(r.name) == r.version]
 
 
+def built_from_source(pins: PinSet) -> list[str]:
+    """"name==version" of the pins that `ensure` builds (the wheelhouse does not download them)."""
+    return [f"{r.name}=={r.version}" for r in recipes_for(pins)]
+
+
 def from_source(python: str) -> dict[str, Recipe]:
     """{distribution: recipe} of the releases built from source for `python` (for the lock script)."""
     return {r.name: r for r in RECIPES.get(python, ())}

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from ..paths import cache_dir, ensure_dir
 from .pins import PinSet, normalize
@@ -88,13 +88,10 @@ def inventory(pins: PinSet) -> Inventory:
     return Inventory(present, missing)
 
 
-def fetch(pins: PinSet, progress: Progress) -> Inventory:
+def fetch(pins: PinSet, progress: Progress, from_source: Collection[str] = ()) -> Inventory:
     """Download every missing wheel of the pin set (the network step).
 
-    Pins that only exist as source for this Python are left to sourcebuild, which runs next."""
-    from .sourcebuild import recipes_for
-
-    from_source = {f"{r.name}=={r.version}" for r in recipes_for(pins)}
+    `from_source` ("name==version") have no wheel for this Python: sourcebuild makes them next."""
     before = inventory(pins)
     wanted = [m for m in before.missing if m not in from_source]
     if not wanted:
