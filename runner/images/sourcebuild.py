@@ -240,8 +240,9 @@ def _build(client, base, pins: PinSet, recipe: Recipe, key: str, progress: Progr
         _container(client, image, ["sh", "-c", CHECK_SCRIPT, "check", base.python_bin], mounts, {},
                    network=False, label=f"checking {label}", progress=progress)
         folder = built_dir(pins.python) / f"{normalize(recipe.name)}-{recipe.version}-{key[:16]}"
-        staging = ensure_dir(built_dir(pins.python)) / f".{folder.name}.{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
+        for leftover in ensure_dir(built_dir(pins.python)).glob(f".{normalize(recipe.name)}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted fetch (we hold the lock)
+        staging = built_dir(pins.python) / f".{folder.name}.{os.getpid()}"
         staging.mkdir()
         shutil.move(str(built[0]), staging / built[0].name)
         seconds = time.monotonic() - started
@@ -249,7 +250,8 @@ def _build(client, base, pins: PinSet, recipe: Recipe, key: str, progress: Progr
             "key": key, "recipe": asdict(recipe), "build_requirements": _build_requirements(recipe, pins),
             "base": base.description, "base_digest": base.digest, "seconds": round(seconds),
             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)
+        for older in built_dir(pins.python).glob(f"{normalize(recipe.name)}-{recipe.version}-*"):
+            shutil.rmtree(older, ignore_errors=True)  # built from other inputs (an older base): replaced
         staging.rename(folder)
         progress(f"{label}: built and checked in {seconds:.0f}s; cached in {folder}")
         return folder / built[0].name
