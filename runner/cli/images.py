@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..console import Console
-from ..images.pins import PROFILES, SUPPORTED_PYTHONS
+from ..images.pins import PROFILES, SUPPORTED_PYTHONS, experimental
 from ..verdict.report import human_bytes
 from .common import EngineCommand, InputError, connect_engine, fail
 
@@ -28,7 +28,7 @@ def _pins(python: str, profile: str, requirements: Path | None, extra: Path | No
 
 
 python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), required=True,
-                             help="Python version of the image.")
+                             help="Python version of the image (3.14: experimental, as Numerai marks it).")
 profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True)
 extra_option = click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                             help="Your own exact pins (name==version) layered on top of the profile.")
@@ -96,7 +96,8 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
     except (images.ImageUnavailable, images.HostResources) as exc:
         fail(str(exc))
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
-                 f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
+                 f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)"
+                 + (f"; {experimental(python)}" if experimental(python) else ""))
 
 
 @images_group.command("list", cls=EngineCommand)
