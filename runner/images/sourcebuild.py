@@ -74,8 +74,9 @@ print("scikit-learn", sklearn.__version__, "fits and predicts:", model.predict(X
 
 RECIPES: dict[str, tuple[Recipe, ...]] = {
     # Numerai's 3.14 image builds scikit-learn 1.6.1 from source (its Dockerfile installs a compiler).
-    # Build tools: the oldest releases that support Python 3.14 and satisfy scikit-learn 1.6.1's
-    # build requirements (meson-python>=0.16, Cython>=3.0.10, numpy>=2, scipy>=1.6).
+    # Build tools: releases that support Python 3.14 and satisfy scikit-learn 1.6.1's build
+    # requirements (meson-python>=0.16, Cython>=3.0.10, numpy>=2, scipy>=1.6), pinned so that
+    # every machine compiles the same thing; numpy and scipy are the image's own.
     "3.14": (Recipe(
         "scikit-learn", "1.6.1", "scikit_learn-1.6.1.tar.gz",
         "b4fc2525eca2c69a59260f583c56a7557c6ccdf8deafdba6e060f94c1c59738e",
@@ -125,8 +126,13 @@ def tools_dir(python: str) -> Path:
     return cache_dir() / "wheels" / f"py{python}-build"
 
 
+def _folder(recipe: Recipe, key: str, python: str) -> Path:
+    """Where the wheel built from these inputs is kept."""
+    return built_dir(python) / f"{normalize(recipe.name)}-{recipe.version}-{key[:16]}"
+
+
 def cached_wheel(recipe: Recipe, key: str, python: str) -> Path | None:
-    folder = built_dir(python) / f"{normalize(recipe.name)}-{recipe.version}-{key[:16]}"
+    folder = _folder(recipe, key, python)
     found = sorted(folder.glob("*.whl")) if folder.is_dir() else []
     return found[0] if found else None
 
@@ -239,7 +245,7 @@ def _build(client, base, pins: PinSet, recipe: Recipe, key: str, progress: Progr
         progress(f"{label}: built {built[0].name}; checking it installs and fits in the base, offline")
         _container(client, image, ["sh", "-c", CHECK_SCRIPT, "check", base.python_bin], mounts, {},
                    network=False, label=f"checking {label}", progress=progress)
-        folder = built_dir(pins.python) / f"{normalize(recipe.name)}-{recipe.version}-{key[:16]}"
+        folder = _folder(recipe, key, pins.python)
         for leftover in ensure_dir(built_dir(pins.python)).glob(f".{normalize(recipe.name)}-*"):
             shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted fetch (we hold the lock)
         staging = built_dir(pins.python) / f".{folder.name}.{os.getpid()}"
