@@ -54,10 +54,12 @@ def test_build_output_becomes_a_few_progress_lines():
     follower.feed("@@step compiling\n")
     for done in range(1, 201):
         follower.feed(f"[{done}/200] Compiling C object foo_{done}.o\n")
+    assert shown[-1] == "building x: compiling, 200/200 steps (100%)"
+    follower.feed("[1/50] Linking target foo.so\n[25/50] Linking target bar.so\n")  # a second ninja run
     follower.feed("ERROR: it broke\npartial line without newline")
     assert shown[0] == "building x: compiling"
-    assert shown[-1] == "building x: compiling, 200/200 steps (100%)"
-    assert len(shown) <= 13  # one per 10%, not one per file
+    assert shown[-2:] == ["building x: compiling, 1/50 steps (2%)", "building x: compiling, 25/50 steps (50%)"]
+    assert len(shown) <= 15  # one per 10%, not one per file
     assert follower.step == "compiling" and follower.tail[-1] == "ERROR: it broke"
 
 

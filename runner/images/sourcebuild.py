@@ -317,6 +317,7 @@ class _BuildOutput:
         self.tail: list[str] = []
         self._partial = ""
         self._shown_percent = -10
+        self._total = 0
 
     def feed(self, text: str) -> None:
         lines = (self._partial + text).split("\n")
@@ -335,6 +336,8 @@ class _BuildOutput:
         match = self._NINJA.match(line.strip())
         if match:
             done, total = int(match.group(1)), int(match.group(2))
+            if total != self._total:  # meson's build runs ninja more than once, each with its own count
+                self._total, self._shown_percent = total, -10
             percent = 100 * done // max(total, 1)
             if percent >= self._shown_percent + 10 or done == total:
                 self._shown_percent = percent
