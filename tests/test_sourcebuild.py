@@ -97,3 +97,27 @@ def test_the_env_layer_is_rebuilt_when_the_built_wheel_would_change(monkeypatch)
     before = store.env_digest(base, pins)
     monkeypatch.setattr(sourcebuild, "RECIPE_VERSION", "next")
     assert store.env_digest(base, pins) != before
+
+
+def test_an_interrupted_build_removes_its_container(client, image311):
+    """Ctrl-C while compiling: the container goes with the process, not left running for minutes."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT, our_containers
+
+    code = (f"from runner.images import sourcebuild\nfrom runner.sandbox import docker as engine\n"
+            f"sourcebuild._container(engine.connect(), {image311.id!r}, ['sh', '-c', 'echo @@step sleeping; "
+            f"sleep 300'], {{}}, {{}}, network=False, label='demo', progress=lambda line: print(line, flush=True))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    try:
+        assert proc.stdout.readline().strip() == "demo: sleeping"
+        mine = [c for c in our_containers(client) if f"/{proc.pid}/" in c["Labels"]["numerai-sandbox.owner"]]
+        assert len(mine) == 1 and mine[0]["Labels"]["numerai-sandbox.kind"] == "build"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
+    finally:
+        proc.kill()
+    assert not [c for c in our_containers(client) if f"/{proc.pid}/" in c["Labels"]["numerai-sandbox.owner"]]
