@@ -81,7 +81,7 @@ def test_a_failing_step_is_one_clear_error_and_leaves_no_container(client, image
     shown = []
     script = "echo '@@step doing the thing'; echo 'some output'; echo 'the real problem' >&2; exit 3"
     with pytest.raises(sourcebuild.SourceBuildError) as caught:
-        sourcebuild._container(client, image311.id, ["sh", "-c", script], {}, {}, network=False,
+        sourcebuild._container(client, image311.ref, ["sh", "-c", script], {}, {}, network=False,
                                label="building demo 1.0", progress=shown.append)
     message = str(caught.value)
     assert message.startswith("building demo 1.0 failed while doing the thing (exit 3): ")
@@ -108,7 +108,7 @@ def test_an_interrupted_build_removes_its_container(client, image311):
     from conftest import ROOT, our_containers
 
     code = (f"from runner.images import sourcebuild\nfrom runner.sandbox import docker as engine\n"
-            f"sourcebuild._container(engine.connect(), {image311.id!r}, ['sh', '-c', 'echo @@step sleeping; "
+            f"sourcebuild._container(engine.connect(), {image311.ref!r}, ['sh', '-c', 'echo @@step sleeping; "
             f"sleep 300'], {{}}, {{}}, network=False, label='demo', progress=lambda line: print(line, flush=True))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
