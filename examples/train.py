@@ -5,8 +5,9 @@ image they are tested in - the rule Numerai's upload enforces. Feature names com
 from features.json, as a real Numerai training script would read them.
 
     python train.py --features features.json --out DIR
-writes lgbm_1arg.pkl, lgbm_2arg.pkl and the broken models bad_nan.pkl,
-bad_range.pkl, bad_raises.pkl and bad_type.pkl.
+writes lgbm_1arg.pkl, lgbm_2arg.pkl, sklearn_1arg.pkl (scikit-learn's
+HistGradientBoostingRegressor) and the broken models bad_nan.pkl, bad_range.pkl,
+bad_raises.pkl and bad_type.pkl.
 """
 
 import argparse
@@ -30,6 +31,16 @@ def train(features, seed=0, rows=4000):
     return model
 
 
+def train_sklearn(features, seed=1, rows=4000):
+    """The same task with scikit-learn's own gradient boosting (compiled code: Cython and OpenMP)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.integers(0, 5, size=(rows, len(features)), dtype=np.int8), columns=features)
+    y = (X.iloc[:, :8].mean(axis=1) / 4 + rng.normal(0, 0.15, rows)).clip(0, 1)
+    return HistGradientBoostingRegressor(max_iter=60, learning_rate=0.1, max_leaf_nodes=15).fit(X, y)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="features.json of the live data")
@@ -39,6 +50,7 @@ def main():
     with open(args.features) as handle:
         features = json.load(handle)["feature_sets"]["small"]
     model = train(features)
+    sklearn_model = train_sklearn(features)
 
     def predict(live_features: pd.DataFrame) -> pd.DataFrame:
         raw = pd.Series(model.predict(live_features[features]), index=live_features.index)
@@ -48,6 +60,10 @@ def main():
         own = pd.Series(model.predict(live_features[features]), index=live_features.index).rank(pct=True)
         benchmark = live_benchmark_models.select_dtypes("number").mean(axis=1).reindex(own.index)
         return (0.7 * own + 0.3 * benchmark.rank(pct=True)).rank(pct=True).to_frame("prediction")
+
+    def predict_sklearn(live_features: pd.DataFrame) -> pd.DataFrame:
+        raw = pd.Series(sklearn_model.predict(live_features[features]), index=live_features.index)
+        return raw.rank(pct=True).to_frame("prediction")
 
     def bad_nan(live_features):
         out = predict(live_features)
@@ -64,7 +80,8 @@ def main():
     def bad_type(live_features):
         return model.predict(live_features[features])  # a numpy array, not a DataFrame
 
-    made = {"lgbm_1arg.pkl": predict, "lgbm_2arg.pkl": predict_with_benchmarks, "bad_nan.pkl": bad_nan,
+    made = {"lgbm_1arg.pkl": predict, "lgbm_2arg.pkl": predict_with_benchmarks, "sklearn_1arg.pkl": predict_sklearn,
+            "bad_nan.pkl": bad_nan,
             "bad_range.pkl": bad_range, "bad_raises.pkl": bad_raises, "bad_type.pkl": bad_type}
     os.makedirs(args.out, exist_ok=True)
     for name, function in made.items():

@@ -44,7 +44,8 @@ from .inspection.analysis import (Inspection, choose_python, code_candidates, in
                          recorded_releases)
 from .lifecycle import Lifecycle, Status
 from .machine import emulation_note
-from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import (DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, experimental, pin_set,
+                          remembered_full_pins, standard_pins)
 from .protocol import FrameParser
 from .units import human_bytes
 from .verdict.report import Report, unchecked_names_note
@@ -68,7 +69,7 @@ class UsageError(Exception):
 @dataclass
 class RunRequest:
     model: Path
-    python: str = "auto"  # or "3.10".."3.13"
+    python: str = "auto"  # or "3.10".."3.14"
     profile: str = "standard"
     data: str | None = None
     benchmarks: str | None = None
@@ -482,7 +483,9 @@ class Run:
         except image_store.HostResources as exc:
             return Verdict("host_resources", sentence(str(exc)))
         self._describe_image(image)
-        self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
+        flag = experimental(image.python)
+        self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}"
+                            + (f" · {flag}" if flag else ""))
         return image
 
     def _data(self) -> tuple[live_data.LiveData, Prefetch] | Verdict:
@@ -641,6 +644,8 @@ class Run:
         self.report.library_versions = image.library_versions()
         if image.substitutes:
             self.report.image["substitutes"] = image.substitutes
+        if experimental(image.python):
+            self.report.notes.append(f"the Python {image.python} image is {experimental(image.python)}")
         if image.stale:
             self.report.notes.append(f"{image.ref} was built from older inputs than this numerai-sandbox "
                                      f"defines; `numerai-sandbox images fetch --python {image.python}` lets it "

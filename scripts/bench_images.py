@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Measure image build times and sizes: network fetch, cold offline build, cached rebuild.
 
-    python scripts/bench_images.py [--pythons 3.10 3.11 3.12 3.13] [--fetch] [--update-readme]
+    python scripts/bench_images.py [--pythons 3.10 3.11 3.12 3.13 3.14] [--fetch] [--update-readme]
 
 cold build: our images for that Python removed (base, env, runtime), the cache kept, then
 `images build` (network disabled). cached: the same command again with nothing changed.
---fetch also times `images fetch` into an empty cache (debootstrap + wheels: uses the network).
+--fetch also times `images fetch` into an empty cache (debootstrap + wheels: uses the network; for
+3.14 also compiling scikit-learn 1.6.1 from source, which takes most of it).
 Prints a markdown table; --update-readme writes it into README.md.
 """
 
@@ -43,7 +44,7 @@ def size_of(python: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pythons", nargs="+", default=["3.10", "3.11", "3.12", "3.13"])
+    parser.add_argument("--pythons", nargs="+", default=["3.10", "3.11", "3.12", "3.13", "3.14"])
     parser.add_argument("--fetch", action="store_true", help="also time images fetch into an empty cache")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()

@@ -6,6 +6,9 @@ Numerai's published pins for that Python as constraints, so every package both
 images hold has Numerai's exact version. xgboost is replaced by xgboost-cpu of the
 same version where it exists (the same `xgboost` package without ~680 MB of CUDA
 kernels and NCCL), which keeps the image small; the full profile keeps Numerai's.
+A pinned release with no wheel for the target Python (scikit-learn 1.6.1 for 3.14) is
+built from source by `images fetch` (runner/images/sourcebuild.py): it is locked at
+Numerai's version, and its run-time requirements are resolved in its place.
 
     python scripts/lock_standard.py --python 3.11 --numerai-pins ../shared/reference/numerai-predict-pins/py3.11.txt
 """
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runner.images.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
+from runner.images.sourcebuild import from_source  # noqa: E402
 from runner.images.wheelhouse import pip_target_options  # noqa: E402
 
 STANDARD = ["numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "xgboost", "catboost",
@@ -52,10 +56,18 @@ def main() -> int:
     major = int(xgb.split(".")[0])
     use_cpu = major >= 3 or xgb.startswith("2.1")
     requested.append(f"xgboost-cpu=={xgb}" if use_cpu else f"xgboost=={xgb}")
+    built = {name: recipe for name, recipe in from_source(args.python).items() if name in requested}
+    for name, recipe in built.items():
+        if numerai.get(name) != recipe.version:
+            raise SystemExit(f"{name}: the source build recipe is for {recipe.version}, Numerai pins "
+                             f"{numerai.get(name)}: update runner/images/sourcebuild.py")
+        requested = [p for p in requested if p != name] + list(recipe.requires)
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items() if n not in NOT_FOR_LINUX))
+        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items()
+                                       if n not in NOT_FOR_LINUX and n not in built))
         pins = resolve(args.python, requested, constraints)
+    pins.update({name: recipe.version for name, recipe in built.items()})
     pins["pip"] = PIP_VERSION
     for name, version in pins.items():
         theirs = numerai.get("xgboost" if name == "xgboost-cpu" else name)
@@ -65,9 +77,12 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# Standard profile for Python {args.python}: the packages nearly every model needs, at the",
              "# versions Numerai's image pins for this Python, with their dependencies resolved by",
-             f"# scripts/lock_standard.py. Regenerate with that script; do not edit by hand."]
+             "# scripts/lock_standard.py. Regenerate with that script; do not edit by hand."]
     if use_cpu:
         lines.append(f"# xgboost-cpu=={xgb} is Numerai's xgboost=={xgb} without the CUDA kernels and NCCL.")
+    for name, recipe in sorted(built.items()):
+        lines.append(f"# {name}=={recipe.version} has no wheel for Python {args.python}: `images fetch` builds it "
+                     "from source.")
     lines += [f"{name}=={version}" for name, version in sorted(pins.items())]
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out} ({len(pins)} pins)")

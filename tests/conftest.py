@@ -305,3 +305,18 @@ def local_registry(tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def pickle_made_by(client, python: str, cloudpickle: str, cpython_venv, out: Path) -> Path:
+    """pickle_with pyenv's CPython `python` and `cloudpickle`; where pyenv lacks that Python (3.14 here),
+    the same function pickled by the image's own interpreter and cloudpickle instead."""
+    if pyenv_python(python) is not None:
+        return pickle_with(cpython_venv(python, cloudpickle), out)
+    from runner.sandbox import docker as engine
+
+    script = out.parent / "pickle_a_function.py"
+    script.write_text(PICKLE_A_FUNCTION)
+    code, output = engine.run_script(client, image_for(client, python).id, [f"/work/{script.name}",
+                                     f"/work/{out.name}"], [engine.Mount(out.parent, "/work", writable=True)])
+    assert code == 0, output
+    return out

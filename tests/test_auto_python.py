@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import pickle_with, pythons_under_test, run_cli
+from conftest import pickle_made_by, pythons_under_test, run_cli
 from test_images import CLOUDPICKLE
 
 
@@ -13,7 +13,7 @@ def test_auto_picks_the_image_of_the_python_that_made_the_pickle(client, python,
     from conftest import image_for
 
     image_for(client, python)
-    model = pickle_with(cpython_venv(python, CLOUDPICKLE[python]), tmp_path / "model.pkl")
+    model = pickle_made_by(client, python, CLOUDPICKLE[python], cpython_venv, tmp_path / "model.pkl")
     result = run_cli("run", model, "--json")
     report = result.report
     assert (report["status"], report["python"]) == ("Success", python), report["message"]

@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from conftest import image_for, numerai_reference_pins, pickle_with, pythons_under_test, run_cli
+from conftest import image_for, numerai_reference_pins, pickle_made_by, pythons_under_test, run_cli
 from runner.images.pins import SUBSTITUTES, normalize, standard_pins
 
 CLOUDPICKLE = {"3.10": "cloudpickle==2.2.1", "3.11": "cloudpickle==3.1.1", "3.12": "cloudpickle==3.1.1",
-               "3.13": "cloudpickle==3.1.2"}
+               "3.13": "cloudpickle==3.1.2", "3.14": "cloudpickle==3.1.2"}
 
 
 
 
-@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13", "3.14"])
 def test_standard_pins_are_numerais_versions(python):
     """Every package the standard profile shares with Numerai's image has Numerai's exact version."""
     ours, theirs = standard_pins(python), numerai_reference_pins(python)
@@ -42,7 +42,7 @@ def test_image_matches_pins_and_runs_a_pickle_made_by_that_python(client, python
         numerai_name = SUBSTITUTES.get(name, name)
         if theirs and numerai_name in theirs:
             assert version == theirs[numerai_name], name
-    model = pickle_with(cpython_venv(python, CLOUDPICKLE[python]), tmp_path / "model.pkl")
+    model = pickle_made_by(client, python, CLOUDPICKLE[python], cpython_venv, tmp_path / "model.pkl")
     report = run_cli("run", model, "--python", python, "--json").report
     assert report["status"] == "Success", report["message"]
     assert report["python"] == python and report["python_full"] == image.python_full

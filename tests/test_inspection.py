@@ -3,7 +3,8 @@
 No Docker. Pickles made by other Pythons come from pyenv's CPython interpreters
 (skipped only when an interpreter is absent), each running scripts/evidence_models.py
 with a cloudpickle copied from this venv (and cloudpickle 2.2.1, Numerai's 3.10 pin,
-when pip can fetch it). The inspector never unpickles: the only loads in this file
+when pip can fetch it). A Python pyenv lacks (3.14) is covered by the pickles it made,
+committed in tests/fixtures/py3.X/ (tests/fixtures/make_version_pickles.py remakes them). The inspector never unpickles: the only loads in this file
 are subprocess checks that a crafted pickle really would do what it claims.
 """
 
@@ -29,7 +30,8 @@ from runner.inspection.pyversions import check_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "scripts" / "evidence_models.py"
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+FIXTURES = ROOT / "tests" / "fixtures"  # py3.X/: pickles made by a Python pyenv does not have here
 # Functions whose bytecode is byte-for-byte the same under these Pythons: no static tool can tell them apart.
 IDENTICAL_UNDER = {"function_identity": {"3.11", "3.12"}, "lambda_identity": {"3.11", "3.12"}}
 # 3.8 and 3.9 share the code layout and most opcodes; neither is a Numerai image.
@@ -94,7 +96,12 @@ def made(cloudpickle_dirs, tmp_path_factory) -> dict[tuple[str, str], tuple[Path
         return (minor, version), (out, json.loads((out / "manifest.json").read_text()))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(run, jobs))
+        found = dict(pool.map(run, jobs))
+    for folder in sorted(FIXTURES.glob("py3.*")):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest["python"] in PYTHONS and not any(m == manifest["python"] for m, _ in found):
+            found[(manifest["python"], manifest["versions"]["cloudpickle"])] = (folder, manifest)
+    return found
 
 
 def _made_by(made, minor: str) -> list[tuple[str, Path, dict]]:
@@ -153,7 +160,7 @@ def test_closure_lambda_nested_and_method_are_described(made):
     assert any("live_benchmark_models" in line for line in render(two))
 
 
-@pytest.mark.parametrize("minor", ["3.10", "3.12", "3.13"])
+@pytest.mark.parametrize("minor", ["3.10", "3.12", "3.13", "3.14"])
 def test_auto_picks_the_image_of_the_python_that_made_it(made, minor):
     _version, folder, _manifest = _made_by(made, minor)[0]
     inspection = inspect_pickle(folder / "function.pkl")
@@ -164,6 +171,20 @@ def test_auto_picks_the_image_of_the_python_that_made_it(made, minor):
         message = mismatch_message(inspection, other)
         assert (message is None) == (other == minor), (other, message)
     assert "--force" in mismatch_message(inspection, "3.11" if minor != "3.11" else "3.10")
+
+
+def test_inspect_tells_314_from_313(made):
+    """The real command names 3.14 for a pickle made by 3.14 and 3.13 for one made by 3.13, each with why not
+    the other (3.14 renumbered the opcodes again and gave BINARY_OP 5 cache entries)."""
+    for minor, other in (("3.14", "3.13"), ("3.13", "3.14")):
+        _version, folder, _manifest = _made_by(made, minor)[0]
+        for case in ("function", "closure", "function_identity", "method"):
+            proc = subprocess.run([sys.executable, "-m", "runner", "inspect", str(folder / f"{case}.pkl"), "--json"],
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            python = json.loads(proc.stdout)["python"]
+            assert (python["version"], python["candidates"]) == (minor, [minor]), (case, python)
+            assert any(e.startswith(f"not {other}:") for e in python["evidence"]), (case, python)
 
 
 def test_a_python_39_pickle_fits_no_image(made):
@@ -570,3 +591,27 @@ def test_bytecode_check_examples():
     assert check_bytecode(py311_call, "3.11") is None and check_bytecode(py312_call, "3.12") is None
     assert "cache" in check_bytecode(py312_call, "3.11")
     assert check_bytecode(py311_call, "3.12") is not None
+    # 3.14's `return x` (RESUME 128, LOAD_FAST_BORROW, RETURN_VALUE 35) and `return h()` (CALL's 3 cache entries).
+    py314 = bytes.fromhex("800056002300")
+    py314_call = bytes.fromhex("80005c01000000000000000034000000000000002300")
+    for code in (py314, py314_call):
+        assert check_bytecode(code, "3.14") is None
+        assert all(check_bytecode(code, other) is not None for other in ("3.11", "3.12", "3.13"))
+    assert all(check_bytecode(code, "3.14") is not None for code in (py311, py313, py311_call, py312_call))
+
+
+def test_auto_never_guesses_the_experimental_image():
+    """When the code loads under several Pythons, one of them 3.14, auto takes a stable one (and names 3.14)."""
+    import dataclasses
+
+    from runner.inspection.analysis import ImageFit, PythonVersion
+
+    folder = FIXTURES / "py3.14"
+    base = inspect_pickle(folder / "function.pkl")
+    fits = {p: ImageFit(p, p in ("3.13", "3.14"), [], []) for p in SUPPORTED_PYTHONS}
+    ambiguous = dataclasses.replace(base, python=PythonVersion(None, ["3.13", "3.14"], [], ["same bytecode"]),
+                                    images=fits)
+    choice = choose_python(ambiguous)
+    assert choice.python == "3.13" and "3.13 or 3.14" in choice.reason, choice
+    only = dataclasses.replace(ambiguous, images={**fits, "3.13": ImageFit("3.13", False, ["no"], [])})
+    assert choose_python(only).python == "3.14"

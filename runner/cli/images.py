@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..console import Console
-from ..images.pins import PROFILES, SUPPORTED_PYTHONS
+from ..images.pins import PROFILES, SUPPORTED_PYTHONS, experimental
 from ..sandbox.registry import check_registry
 from ..units import human_bytes
 from .common import EngineCommand, InputError, ago, connect_engine, converter, fail
@@ -29,7 +29,8 @@ def _pins(python: str, profile: str, requirements: Path | None, extra: Path | No
 
 
 python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), required=True,
-                             metavar="PYTHON", help=f"Python version of the image: {', '.join(SUPPORTED_PYTHONS)}.")
+                             metavar="PYTHON", help=f"Python version of the image: {', '.join(SUPPORTED_PYTHONS)} "
+                                                    "(3.14: experimental, as Numerai marks it).")
 profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
                               metavar="PROFILE", envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,
                               help="standard (Numerai's versions of the usual packages) or full (Numerai's whole "
@@ -50,7 +51,7 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
 def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
                  python_home: Path | None, no_pull: bool) -> None:
     """Download what an image needs into the local cache (the only step that uses the network)."""
-    from ..images import bases, wheelhouse
+    from ..images import bases, sourcebuild, wheelhouse
     from ..images.pins import remember_full_pins
 
     pins = _pins(python, profile, requirements, extra_requirements)
@@ -62,9 +63,11 @@ def images_fetch(python: str, profile: str, requirements: Path | None, extra_req
         console.line(f"base: {base.description}")
         if base.kind in ("local-image", "pulled"):
             bases.fetch_debs(python, console.progress)
-        stock = wheelhouse.fetch(pins, console.progress)
+        wheelhouse.fetch(pins, console.progress, sourcebuild.built_from_source(pins))
+        sourcebuild.ensure(client, base, pins, console.progress)  # pins with no wheel for this Python
+        stock = wheelhouse.inventory(pins)
         remember_full_pins(pins)
-    except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
+    except (bases.BaseError, wheelhouse.WheelhouseError, sourcebuild.SourceBuildError) as exc:
         fail(str(exc))
     if pins.skipped:
         console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
@@ -98,7 +101,8 @@ def images_build(python: str, profile: str, requirements: Path | None, extra_req
     except (images.ImageUnavailable, images.HostResources) as exc:
         fail(str(exc))
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
-                 f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
+                 f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)"
+                 + (f"; {experimental(python)}" if experimental(python) else ""))
 
 
 @images_group.command("list", cls=EngineCommand)

@@ -52,7 +52,8 @@ cli.add_command(runs_group)
 @click.option("--python", "python", type=click.Choice(("auto",) + SUPPORTED_PYTHONS), default="auto",
               metavar="PYTHON", envvar="NUMERAI_SANDBOX_PYTHON", show_envvar=True, show_default=True,
               help=f"Python version of the image: {', '.join(('auto',) + SUPPORTED_PYTHONS)}; auto: the one that "
-              f"made the pickle (read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
+              f"made the pickle (read from it without running it), else Numerai's default {DEFAULT_PYTHON}. "
+              "3.14 is experimental, as Numerai marks it.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
 @click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True, metavar="PROFILE",
               envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,

@@ -3,6 +3,7 @@
 pins        profiles and pin files: what goes into an image
 bases       root filesystems with CPython, resolved once while online
 wheelhouse  the local wheel cache, the only part filled from the network
+sourcebuild wheels a pinned release lacks for a Python (3.14's scikit-learn), built once during fetch
 store       build offline, find, list and remove our images in the engine (imports the Docker SDK)
 """
 

@@ -5,7 +5,7 @@ Resolved in this order (the first that works wins):
 2. pulling `python:X-slim` when a registry is reachable;
 3. an offline bootstrap: a Debian root filesystem made with debootstrap from this
    machine's Debian mirror, plus CPython X - Debian's own where the suite ships that
-   version (bookworm: 3.11, trixie: 3.13), otherwise a local CPython installation
+   version (bookworm: 3.11, trixie: 3.13, forky - testing: 3.14), otherwise a local CPython installation
    (--python-home, or one found under pyenv or uv).
 Resolving happens in `images fetch` (the network step) and is recorded in the cache;
 `images build` then only uses what the cache and the engine already hold.
@@ -32,7 +32,7 @@ from ..paths import LABEL, cache_dir, ensure_dir, file_sha256
 
 Progress = Callable[[str], None]
 
-DEBIAN_PYTHON = {"3.11": "bookworm", "3.13": "trixie"}
+DEBIAN_PYTHON = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}
 DEFAULT_SUITE = "bookworm"
 RECIPE_VERSION = "1"  # bump when the bootstrap recipe changes
 # Shared libraries a CPython build and the standard wheels load at run time (no compilers).
@@ -43,6 +43,10 @@ RUNTIME_PACKAGES = {
     "trixie": ["libgomp1", "libssl3t64", "libffi8", "libsqlite3-0", "libreadline8t64", "libncursesw6",
                "libbz2-1.0", "liblzma5", "zlib1g", "libuuid1", "libexpat1", "libnsl2", "libgdbm6t64",
                "libcrypt1"],
+    # Debian testing: no libnsl (nothing needs it since 3.13 dropped nis); libzstd for 3.14's compression.zstd.
+    "forky": ["libgomp1", "libssl3t64", "libffi8", "libsqlite3-0", "libreadline8t64", "libncursesw6",
+              "libbz2-1.0", "liblzma5", "zlib1g", "libuuid1", "libexpat1", "libgdbm6t64", "libcrypt1",
+              "libzstd1"],
 }
 STDLIB_SMOKE = "import ssl, sqlite3, ctypes, lzma, bz2, zlib, decimal, uuid, json, socket, hashlib, pyexpat"
 PRUNE = ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
@@ -222,6 +226,13 @@ def _run(command: list[str], progress: Progress, what: str) -> None:
         raise BaseError(f"{what} failed (exit {proc.returncode}): " + " | ".join(tail[-3:]))
 
 
+def _debootstrap_script(suite: str) -> list[str]:
+    """An older debootstrap lacks scripts for newer suites (bookworm's knows no forky): testing is made
+    like unstable, so use sid's script then."""
+    scripts = Path("/usr/share/debootstrap/scripts")
+    return [] if (scripts / suite).exists() or not (scripts / "sid").exists() else ["sid"]
+
+
 def _bootstrap(python: str, suite: str, home: Path | None, progress: Progress) -> BaseInfo:
     problem = bootstrap_problem(python, python_binary_arch=elf_arch(home / "bin" / f"python{python}") if home else None)
     if problem:
@@ -244,7 +255,7 @@ def _bootstrap(python: str, suite: str, home: Path | None, progress: Progress) -
     root = work / "rootfs"
     try:
         _run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root),
-              mirror], progress, "debootstrap")
+              mirror, *_debootstrap_script(suite)], progress, "debootstrap")
         for relative in PRUNE:
             target = root / relative
             if target.is_dir():

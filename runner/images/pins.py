@@ -17,8 +17,15 @@ from dataclasses import dataclass, field
 import importlib.util
 from pathlib import Path
 
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 DEFAULT_PYTHON = "3.11"  # Numerai's default image
+# Images Numerai itself marks experimental; said wherever a user picks or sees one.
+EXPERIMENTAL_PYTHONS = ("3.14",)
+
+
+def experimental(python: str) -> str | None:
+    """'experimental (...)' for an image Numerai marks experimental, else None."""
+    return f"experimental (Numerai marks its {python} image experimental)" if python in EXPERIMENTAL_PYTHONS else None
 PROFILES = ("standard", "full")
 NUMERAI_REQUIREMENTS_URL = ("https://raw.githubusercontent.com/numerai/numerai-predict/master/"
                             "py{python}/requirements.txt")

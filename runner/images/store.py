@@ -32,7 +32,7 @@ import docker
 import docker.errors
 
 from .. import __version__
-from . import bases, wheelhouse
+from . import bases, sourcebuild, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
 from ..machine import PLATFORM
 from ..paths import LABEL, cache_dir, ensure_dir, file_lock
@@ -124,7 +124,9 @@ def harness_digest() -> str:
 
 
 def env_digest(base: bases.BaseInfo, pins: PinSet) -> str:
-    return _sha(base.digest, pins.lock_text(), _definition("Dockerfile.env"))
+    """The env layer's inputs; a wheel built from source counts by the digest of its own inputs."""
+    built = [sourcebuild.build_key(r, pins, base.digest) for r in sourcebuild.recipes_for(pins)]
+    return _sha(base.digest, pins.lock_text(), _definition("Dockerfile.env"), *built)
 
 
 # ---------------------------------------------------------------- finding

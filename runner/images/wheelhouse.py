@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from ..paths import cache_dir, ensure_dir
 from .pins import PinSet, normalize
@@ -53,13 +53,19 @@ def wheel_dir(python: str) -> Path:
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
 
+def wheel_name_version(path: Path) -> tuple[str, str] | None:
+    """(normalised name, version) of a wheel file, from its name."""
+    match = _WHEEL.match(path.name)
+    return (normalize(match["name"]), match["version"]) if match else None
+
+
 def _index(directory: Path) -> dict[tuple[str, str], Path]:
     found = {}
     if directory.is_dir():
         for path in directory.glob("*.whl"):
-            match = _WHEEL.match(path.name)
-            if match:
-                found[(normalize(match["name"]), match["version"])] = path
+            key = wheel_name_version(path)
+            if key:
+                found[key] = path
     return found
 
 
@@ -82,17 +88,19 @@ def inventory(pins: PinSet) -> Inventory:
     return Inventory(present, missing)
 
 
-def fetch(pins: PinSet, progress: Progress) -> Inventory:
-    """Download every missing wheel of the pin set (the network step)."""
+def fetch(pins: PinSet, progress: Progress, from_source: Collection[str] = ()) -> Inventory:
+    """Download every missing wheel of the pin set (the network step).
+
+    `from_source` ("name==version") have no wheel for this Python: sourcebuild makes them next."""
     before = inventory(pins)
-    if not before.missing:
-        progress(f"wheelhouse py{pins.python}: all {len(pins.all)} wheels already cached")
+    wanted = [m for m in before.missing if m not in from_source]
+    if not wanted:
+        progress(f"wheelhouse py{pins.python}: all {len(pins.all) - len(before.missing)} wheels already cached")
         return before
     target = ensure_dir(wheel_dir(pins.python))
     requirements = target / f".request-{pins.tag_profile}.txt"
-    requirements.write_text("\n".join(before.missing) + "\n")
-    progress(f"wheelhouse py{pins.python}: downloading {len(before.missing)} of {len(pins.all)} wheels "
-             f"into {target}")
+    requirements.write_text("\n".join(wanted) + "\n")
+    progress(f"wheelhouse py{pins.python}: downloading {len(wanted)} of {len(pins.all)} wheels into {target}")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "off",
                "--disable-pip-version-check", "--dest", str(target), *pip_target_options(pins.python),
                "-r", str(requirements)]
@@ -105,14 +113,15 @@ def fetch(pins: PinSet, progress: Progress) -> Inventory:
             tail = (tail + [line])[-15:]
             if line.startswith("Collecting "):
                 count += 1
-                progress(f"[{count}/{len(before.missing)}] {line.split()[1]}")
+                progress(f"[{count}/{len(wanted)}] {line.split()[1]}")
             elif line.lstrip().startswith("Downloading ") and "(" in line:
                 progress(f"    downloading {line.split()[1].rsplit('/', 1)[-1]} {line[line.rfind('('):]}")
     requirements.unlink(missing_ok=True)
     after = inventory(pins)
-    if proc.returncode != 0 or after.missing:
+    missing = [m for m in after.missing if m not in from_source]
+    if proc.returncode != 0 or missing:
         errors = [t for t in tail if "ERROR" in t or "No matching" in t] or tail[-3:]
-        raise WheelhouseError(f"pip could not download {len(after.missing)} wheel(s) "
-                              f"({', '.join(after.missing[:5])}{'...' if len(after.missing) > 5 else ''}): "
+        raise WheelhouseError(f"pip could not download {len(missing)} wheel(s) "
+                              f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}): "
                               + " | ".join(e.strip() for e in errors[:3]))
     return after

@@ -28,7 +28,8 @@ from ..paths import file_sha256
 from ..units import human_bytes
 from .columns import ColumnNames, scan_columns
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
-from ..images.pins import DEFAULT_PYTHON, PinError, SUPPORTED_PYTHONS, installed_distribution, normalize, standard_pins
+from ..images.pins import (DEFAULT_PYTHON, EXPERIMENTAL_PYTHONS, PinError, SUPPORTED_PYTHONS, installed_distribution,
+                           normalize, standard_pins)
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
                          span, version_key)
 from .version_tables import CLOUDPICKLE_NAMES, PICKLE_PROTOCOLS, STDLIB_ANY, STDLIB_MISSING
@@ -270,9 +271,11 @@ def _choose(inspection: Inspection, supported: tuple[str, ...], default: str) ->
         return Choice(None, f"the pickle was made by Python {py.version or span(py.candidates)}; the images are "
                             f"Python {span(list(supported))}: none can load its code", True)
     if conclusive:
-        pick = default if default in allowed else min(
-            allowed, key=lambda p: (len(inspection.images[p].blockers) if p in inspection.images else 0,
-                                    -version_key(p)[1]))
+        # An experimental image only for a pickle that only it can load (then py.version names it above).
+        pool = [p for p in allowed if p not in EXPERIMENTAL_PYTHONS] or allowed
+        pick = default if default in pool else min(
+            pool, key=lambda p: (len(inspection.images[p].blockers) if p in inspection.images else 0,
+                                 -version_key(p)[1]))
         return Choice(pick, f"the pickle's code loads under Python {span(allowed)} and nothing in it tells "
                             f"which made it; using {pick}", True)
     why = "; ".join(py.reasons_unknown) or "no version evidence"
@@ -1046,7 +1049,8 @@ def render(inspection: Inspection) -> list[str]:
             when = "while loading" if risk.when == "load" else "when called"
             lines.append(f"  ! {risk.reference} {when}: {risk.why}")
     lines.append("Images (standard profile): " + "; ".join(
-        f"{p} " + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
+        f"{p}{' (experimental)' if p in EXPERIMENTAL_PYTHONS else ''} "
+        + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
         + ("   (ok?: nothing against it, but the pickle does not say which Python made it)"
            if any(fit.python_ok is None and not fit.blockers for fit in i.images.values()) else ""))
     for p, fit in i.images.items():
