@@ -589,7 +589,7 @@ class Run:
             try:
                 backend = engine.DockerBackend.connect()
                 try:
-                    name = backend.prestart(spec)
+                    name = backend.prestart(spec, unless_one_waits=True)
                 finally:
                     backend.close()
                 if name:

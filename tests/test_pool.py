@@ -97,7 +97,7 @@ def test_never_served_to_another_user(client, models, clean_pool, monkeypatch):
     (left,) = prestarted(client)
     key = left["Labels"][f"{LABEL}.key"]
     spec = ContainerSpec(image="x", command=[], mounts=[], limits=None, name="x", user="x")
-    monkeypatch.setattr(pool, "key", lambda spec, preload: key)  # a spec this sandbox was made for...
+    monkeypatch.setattr(pool, "key", lambda spec: key)  # a spec this sandbox was made for...
     monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 4242)  # ...asked for by another user
     assert pool.claim(client, spec, ()) is None
     monkeypatch.undo()
@@ -134,3 +134,13 @@ def test_a_killed_claimer_leaves_nothing(client, models, clean_pool):
         proc.communicate(timeout=30)
     run_cli("images", "list")  # the next command that reaches the engine removes what the dead run claimed
     assert wait_for(lambda: not client.api.containers(all=True, filters={"name": "numerai-sandbox-run-w"}), 60)
+
+
+def test_a_sandbox_is_usable_when_it_preloaded_part_of_what_the_pickle_needs_and_nothing_else():
+    from runner.sandbox.pool import usable
+
+    assert usable("", ("lightgbm", "numpy"))
+    assert usable("numpy", ("lightgbm", "numpy"))
+    assert usable("lightgbm,numpy", ("lightgbm", "numpy"))
+    assert not usable("lightgbm,numpy,torch", ("lightgbm", "numpy"))  # torch's memory would be charged to this model
+    assert not usable("numpy", ())

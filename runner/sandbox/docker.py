@@ -106,7 +106,8 @@ class DockerBackend(Backend):
         runtime = self.runtime(spec.limits.isolation)
         with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
                            cancelled=lambda: sink.abort_reason() is not None) as cores:
-            claimed = pool.claim(self.client, spec, spec.preload) if spec.preload is not None else None
+            claimed = (pool.claim(self.client, spec, spec.preload)
+                       if spec.preload is not None and pool.enabled() else None)
             if claimed is not None:
                 return self._serve(claimed, spec, sink, on_started, on_created, cores, runtime)
             return self._cold(spec, sink, on_started, on_created, cores, runtime)
@@ -160,10 +161,13 @@ class DockerBackend(Backend):
                 if slot and Path(slot).parent == pool.slot_root():
                     shutil.rmtree(slot, ignore_errors=True)
 
-    def prestart(self, spec: ContainerSpec) -> str | None:
-        """Start a pre-started sandbox for a next run of the same spec (None when pooling is off); returns at
-        once: it prepares on its own, at the lowest CPU weight and on no fixed core."""
+    def prestart(self, spec: ContainerSpec, unless_one_waits: bool = False) -> str | None:
+        """Start a pre-started sandbox for a next run of the same spec (None when pooling is off, or when
+        `unless_one_waits` and one made for the same spec waits unclaimed); returns at once: it prepares
+        on its own, at the lowest CPU weight and on no fixed core."""
         if spec.preload is None or not pool.enabled():
+            return None
+        if unless_one_waits and pool.waiting(self.client, spec, spec.preload):
             return None
         name, slot = pool.new_slot()
         warm, command, labels = pool.prepared(spec, spec.preload, slot, name)

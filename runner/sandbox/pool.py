@@ -105,14 +105,21 @@ def enabled() -> bool:
     return os.environ.get("NUMERAI_SANDBOX_WARM", "1") != "0"
 
 
-def key(spec: ContainerSpec, preload: tuple[str, ...]) -> str:
-    """What a pre-started sandbox was made for: a run may use it only if every part matches."""
+def key(spec: ContainerSpec) -> str:
+    """What a pre-started sandbox was made for, but its preloaded modules: a run may use it only if
+    every part matches (the modules are matched apart, see `usable`)."""
     limits = spec.limits
     parts = [spec.image, spec.user, sorted((str(m.source), m.target) for m in spec.mounts if m.target != MODEL_TARGET),
              [limits.memory_bytes, limits.cpus, limits.pids, limits.open_files, limits.tmp_bytes,
-              limits.max_output_bytes], sorted(spec.environment.items()), sorted(preload),
-             limits.isolation]
+              limits.max_output_bytes], sorted(spec.environment.items()), limits.isolation]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
+
+
+def usable(preloaded: str, preload: tuple[str, ...]) -> bool:
+    """A sandbox that imported some of the modules this pickle needs, and nothing else, is as good as
+    a cold one: unpickling imports the rest, and the memory held is what the pickle would hold anyway.
+    One that imported more would charge this model for modules it never loads."""
+    return set(filter(None, preloaded.split(","))) <= set(preload)
 
 
 def slot_root() -> Path:
@@ -146,7 +153,7 @@ def prepared(spec: ContainerSpec, preload: tuple[str, ...], slot: Path, name: st
     mounts = [m for m in spec.mounts if m.target != MODEL_TARGET] + [Mount(slot, SLOT)]
     command = ["--ahead", "--idle-seconds", f"{idle_seconds:g}", "--preload", ",".join(sorted(preload)),
                "--model", SLOT_MODEL, "--max-output-bytes", str(spec.limits.max_output_bytes)]
-    labels = labels_for("warm", **spec.labels, key=key(spec, preload), uid=str(os.getuid()),
+    labels = labels_for("warm", **spec.labels, key=key(spec), preload=",".join(sorted(preload)), uid=str(os.getuid()),
                         idle_until=f"{time.time() + idle_seconds:.0f}", slot=str(slot))
     labels[f"{LABEL}.started_by"] = labels.pop(f"{LABEL}.owner")
     return replace(spec, mounts=mounts, name=name, command=command), command, labels
@@ -158,9 +165,12 @@ def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, 
 
     from .ownership import owner_label
 
-    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec, preload)}", f"{LABEL}.uid={os.getuid()}"],
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec)}", f"{LABEL}.uid={os.getuid()}"],
                "status": "running"}
-    for info in client.api.containers(filters=filters):
+    found = [info for info in client.api.containers(filters=filters)
+             if usable((info.get("Labels") or {}).get(f"{LABEL}.preload", ""), preload)]
+    found.sort(key=lambda info: -len((info.get("Labels") or {}).get(f"{LABEL}.preload", "")))  # the most done ahead
+    for info in found:
         name = (info.get("Names") or ["/"])[0].lstrip("/")
         slot = Path((info.get("Labels") or {}).get(f"{LABEL}.slot", ""))
         if not name.startswith(PREFIX) or not slot.is_dir() or slot.parent != slot_root():
@@ -182,6 +192,17 @@ def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, 
             continue
         return Claimed(info["Id"], new_name, slot, lock)
     return None
+
+
+def waiting(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...]) -> bool:
+    """Whether an unclaimed pre-started sandbox made for exactly this spec and these modules is waiting."""
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec)}", f"{LABEL}.uid={os.getuid()}",
+                         f"{LABEL}.preload={','.join(sorted(preload))}"], "status": "running"}
+    for info in client.api.containers(filters=filters):
+        slot = Path((info.get("Labels") or {}).get(f"{LABEL}.slot", "/nonexistent"))
+        if slot.is_dir() and not (slot / OWNER).exists():
+            return True
+    return False
 
 
 def hand_over(claimed: Claimed, model: Path) -> None:
