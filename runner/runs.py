@@ -490,11 +490,9 @@ class Run:
 
     def _data(self) -> tuple[live_data.LiveData, Prefetch] | Verdict:
         """The live data files (fitted to the names the pickle asks for) and their ids."""
-        columns = self.inspection.columns if self.inspection is not None else None
-        wanted = live_data.Wanted(tuple(columns.features), tuple(columns.targets),
-                                  tuple(columns.benchmarks)) if columns is not None else None
         try:
-            data = live_data.resolve(self.request.data, self.request.benchmarks, self.request.data_version, wanted)
+            data = live_data.resolve(self.request.data, self.request.benchmarks, self.request.data_version,
+                                     wanted_columns(self.inspection))
         except live_data.DataError as exc:
             if exc.usage:
                 raise UsageError(str(exc)) from exc
@@ -747,9 +745,17 @@ def execute(request: RunRequest, console: Console, backend=None) -> Report:
     return Run(request, console, backend).execute()
 
 
+def wanted_columns(inspection) -> live_data.Wanted | None:
+    """The column names a pickle asks for (read statically), which the default live data is fitted to."""
+    columns = inspection.columns if inspection is not None else None
+    return live_data.Wanted(tuple(columns.features), tuple(columns.targets),
+                            tuple(columns.benchmarks)) if columns is not None else None
+
+
 def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "standard",
                          limits: Limits = Limits(), data: str | None = None, benchmarks: str | None = None,
-                         namespace: str = "default", runtime_class: str | None = None) -> str:
+                         data_version: str | None = None, namespace: str = "default",
+                         runtime_class: str | None = None) -> str:
     """The YAML a Kubernetes batch of these pickles would create (`check --backend kubernetes --dry-run`).
 
     Nothing runs, nothing is built or pushed, no cluster is asked: each pickle's Python is read from
@@ -760,8 +766,7 @@ def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "au
 
     try:
         registry = check_registry(registry)
-        live = live_data.resolve(data, benchmarks)
-    except (ValueError, live_data.DataError) as exc:
+    except ValueError as exc:
         raise UsageError(str(exc)) from exc
     try:
         client = engine.connect()
@@ -770,9 +775,14 @@ def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "au
     specs = []
     try:
         for model in models:
+            inspection = inspect_pickle(model)
             chosen = python
             if python == "auto":
-                chosen = choose_python(inspect_pickle(model)).python or DEFAULT_PYTHON
+                chosen = choose_python(inspection).python or DEFAULT_PYTHON
+            try:  # the data each pickle's run would get: fitted to the columns it names
+                live = live_data.resolve(data, benchmarks, data_version, wanted_columns(inspection))
+            except live_data.DataError as exc:
+                raise UsageError(str(exc)) from exc
             pins = pin_set(chosen, profile)
             found = image_store.find(client, pins) if client is not None else None
             image = found.id if found else image_store.runtime_tag(pins)

@@ -307,3 +307,29 @@ def test_column_scan_sees_names_cut_by_its_chunks(tmp_path):
     path.write_bytes(bytes(data))
     found = columns.scan_columns(path)
     assert set(found.features) == set(placed) and len(found.features) == len(set(placed))
+
+
+def test_a_kubernetes_dry_run_mounts_the_data_fitted_to_each_pickle(tmp_path, monkeypatch):
+    """`check --backend kubernetes --dry-run` names the inputs a real run would get: data fitted per pickle."""
+    import yaml
+    from test_inspection import _pickled_predict
+
+    from runner.data import sources
+    from runner.images import store
+    from runner.images.pins import pin_set
+    from runner.runs import RunRequest, kubernetes_manifests, sandbox_spec
+    from runner.sandbox.kubernetes import inputs_digest
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # no engine: the image goes by its tag
+    named = _pickled_predict(tmp_path / "named.pkl", f"chosen = {NAMES[:3]!r}\n"
+                             "def predict(live_features):\n    return live_features[chosen]\n")
+    plain = _pickled_predict(tmp_path / "plain.pkl", "def predict(live_features):\n    return live_features\n")
+    text = kubernetes_manifests([named, plain], "127.0.0.1:5000", python="3.11")
+    images = [doc["spec"]["template"]["spec"]["containers"][0]["image"]
+              for doc in yaml.safe_load_all(text) if doc and doc["kind"] == "Job"]
+    tag = store.runtime_tag(pin_set("3.11", "standard"))
+    fitted = sources.resolve(None, None, None, sources.Wanted(tuple(NAMES[:3]), (), ()))
+    expected = [sandbox_spec(RunRequest(model=model, python="3.11"), tag, "3.11", data)
+                for model, data in ((named, fitted), (plain, sources.resolve(None, None)))]
+    assert fitted.live != sources.resolve(None, None).live
+    assert [image.rsplit("-", 1)[1] for image in images] == [inputs_digest(spec)[:16] for spec in expected]

@@ -88,7 +88,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
             click.echo(kubernetes_manifests(models, registry, python=run_options["python"],
                                             profile=run_options["profile"], limits=limits, data=run_options["data"],
                                             benchmarks=run_options["benchmarks"],
-                                            namespace=namespace or "default"), nl=False)
+                                            data_version=run_options["data_version"], namespace=namespace or "default"), nl=False)
         except UsageError as exc:
             raise InputError(str(exc)) from exc
         return
