@@ -16,6 +16,15 @@ COLOURS = {Status.SUCCESS: "32", Status.FAILED: "31", Status.ERROR: "35", Status
            Status.RUNNING: "34", Status.VALIDATING: "33"}
 
 
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 class Console:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False, echo_limit: int = 16 * 1024**2):
         self.stream = stream or sys.stdout

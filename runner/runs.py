@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import stat
 import threading
 import traceback
@@ -33,11 +34,11 @@ from .console import Console
 from .verdict.diagnose import Context, Verdict
 from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
-                         recorded_releases)
+                         numerai_additions, recorded_releases)
 from .lifecycle import Lifecycle, Status
-from .images.pins import SUPPORTED_PYTHONS, PinError, pin_set, remembered_full_pins, standard_pins
+from .images.pins import SUPPORTED_PYTHONS, PinError, PinSet, numerai_pins, pin_set
 from .protocol import FrameParser
-from .verdict.report import Report
+from .verdict.report import Report, human_bytes
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -56,7 +57,7 @@ class UsageError(Exception):
 class RunRequest:
     model: Path
     python: str = "auto"  # or "3.10".."3.13"
-    profile: str = "standard"
+    profile: str = "auto"  # or "standard", "full"
     data: str | None = None
     benchmarks: str | None = None
     limits: Limits = field(default_factory=Limits)
@@ -158,13 +159,8 @@ def sentence(text: str) -> str:
 
 
 def other_pythons() -> dict[str, dict[str, str]]:
-    found = {}
-    for python in SUPPORTED_PYTHONS:
-        try:
-            found[python] = standard_pins(python)
-        except (OSError, PinError):
-            continue
-    return found
+    """Numerai's pins for every Python we have an image for: where a module this image lacks can be had."""
+    return {python: pins for python in SUPPORTED_PYTHONS if (pins := numerai_pins(python)) is not None}
 
 
 class Run:
@@ -255,8 +251,8 @@ class Run:
             return self._finish(outcome)
         found = self.inspection
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
-                          code_candidates(found), recorded_releases(found),
-                          remembered_full_pins().get(image.python))
+                          code_candidates(found), recorded_releases(found), numerai_pins(image.python),
+                          profile=request.profile)
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
@@ -274,11 +270,15 @@ class Run:
             self.report.notes.append(f"only {memory.available / 1024**3:.1f} GiB of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
-            pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
+            needs = numerai_additions(self.inspection, python) if request.profile == "auto" else None
+            pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements, needs=needs)
+            self._describe_additions(pins)
             image = image_store.find(client, pins)
             if image is None or not image_store.is_current(image, pins):
                 self.console.detail(f"building the Python {python} image offline, from the local cache")
                 image = image_store.ensure(client, pins, self.console.progress)
+        except image_store.PackagesNotFetched as exc:
+            return self._not_fetched(exc.pins, exc.missing)
         except (image_store.ImageUnavailable, PinError) as exc:
             return Verdict("image_unavailable", str(exc))
         except image_store.HostResources as exc:
@@ -286,6 +286,39 @@ class Run:
         self._describe_image(image)
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}")
         return image
+
+    def _describe_additions(self, pins: PinSet) -> None:
+        """What the auto profile adds to the standard image, and why (said in Pending, kept in the report)."""
+        if not pins.added:
+            return
+        wanted = ", ".join(f"{module} ({dist} {pins.added[dist]})" for dist, module in pins.wanted.items())
+        more = len(pins.added) - len(pins.wanted)
+        self.console.detail(f"auto: the standard image plus {wanted}" + (f" and {more} distribution"
+                            f"{'s' if more != 1 else ''} they require" if more else "") + ", at Numerai's pins")
+        self.report.notes += list(pins.notes)
+
+    def _not_fetched(self, pins: PinSet, missing: list[str]) -> Verdict:
+        """Error/packages_not_fetched: what is missing, and the one command that fetches it."""
+        from .images.numerai import wheel_bytes
+
+        request = self.request
+        command = f"numerai-sandbox images fetch --for {shlex.quote(str(request.model))}"
+        command += f" --python {pins.python}" if request.python != "auto" else ""
+        command += f" --extra-requirements {shlex.quote(str(request.extra_requirements))}" \
+            if request.extra_requirements else ""
+        wanted = ", ".join(f"{module} ({dist} {pins.added.get(dist, '')})".replace(" )", ")")
+                           for dist, module in pins.wanted.items())
+        size, _unknown = wheel_bytes(pins.python, pins.added)
+        weight = human_bytes(size) if size else "size unknown"
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        return Verdict("packages_not_fetched",
+                       f"The pickle needs {wanted or 'packages'}, which Numerai's Python {pins.python} image has and "
+                       f"the standard image lacks. The auto profile adds {len(pins.added)} distribution"
+                       f"{'s' if len(pins.added) != 1 else ''} at Numerai's pins ({weight} of wheels), "
+                       f"but these wheels are not in the local cache: {shown}. Run `{command}` once while "
+                       "online, then run again.",
+                       evidence={"python": pins.python, "wanted": pins.wanted, "added": pins.added,
+                                 "missing": missing, "fetch_command": command})
 
     def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
         """The live data files and their ids (which the host validates against)."""

@@ -7,7 +7,7 @@ images hold has Numerai's exact version. xgboost is replaced by xgboost-cpu of t
 same version where it exists (the same `xgboost` package without ~680 MB of CUDA
 kernels and NCCL), which keeps the image small; the full profile keeps Numerai's.
 
-    python scripts/lock_standard.py --python 3.11 --numerai-pins ../shared/reference/numerai-predict-pins/py3.11.txt
+    python scripts/lock_standard.py --python 3.11     # Numerai's pins: the vendored images/py3.11/numerai.txt
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.images.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
+from runner.images.numerai import for_linux, numerai_list  # noqa: E402
+from runner.images.pinfiles import normalize, read_pins  # noqa: E402
 from runner.images.wheelhouse import pip_target_options  # noqa: E402
 
 STANDARD = ["numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lightgbm", "xgboost", "catboost",
@@ -43,10 +44,15 @@ def resolve(python: str, requested: list[str], constraints: Path) -> dict[str, s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True)
-    parser.add_argument("--numerai-pins", type=Path, required=True)
+    parser.add_argument("--numerai-pins", type=Path,
+                        help="Numerai's pin list (default: the vendored images/py3.X/numerai.txt)")
     args = parser.parse_args()
 
-    numerai = parse_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
+    if args.numerai_pins is None:
+        numerai = numerai_list(args.python).pins
+    else:
+        numerai = {p.name: p.version for p in read_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
+                   if for_linux(p, args.python)}
     xgb = numerai["xgboost"]
     requested = [p for p in STANDARD if p != "xgboost"]
     major = int(xgb.split(".")[0])
@@ -54,7 +60,7 @@ def main() -> int:
     requested.append(f"xgboost-cpu=={xgb}" if use_cpu else f"xgboost=={xgb}")
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items() if n not in NOT_FOR_LINUX))
+        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items()))
         pins = resolve(args.python, requested, constraints)
     pins["pip"] = PIP_VERSION
     for name, version in pins.items():
@@ -65,7 +71,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# Standard profile for Python {args.python}: the packages nearly every model needs, at the",
              "# versions Numerai's image pins for this Python, with their dependencies resolved by",
-             f"# scripts/lock_standard.py. Regenerate with that script; do not edit by hand."]
+             "# scripts/lock_standard.py. Regenerate with that script; do not edit by hand."]
     if use_cpu:
         lines.append(f"# xgboost-cpu=={xgb} is Numerai's xgboost=={xgb} without the CUDA kernels and NCCL.")
     lines += [f"{name}=={version}" for name, version in sorted(pins.items())]

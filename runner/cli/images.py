@@ -10,26 +10,59 @@ import click
 
 from ..console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS
-from ..verdict.report import human_bytes
+from ..console import human_bytes
 from .common import EngineCommand, InputError, connect_engine, fail
 
 @click.group("images")
 def images_group() -> None:
-    """Build, list and remove the per-Python images (the network is only used by `fetch`)."""
+    """Build, list and remove the per-Python images, and keep Numerai's pins current (the network is
+    only used by `fetch` and `pins`)."""
 
 
-def _pins(python: str, profile: str, requirements: Path | None, extra: Path | None):
+def _pins(python: str | None, profile: str | None, model: Path | None, requirements: Path | None,
+          extra: Path | None):
+    """The pin set an images command works on: a Python and profile, or (--for) what `run MODEL` uses."""
     from ..images.pins import PinError, pin_set
 
+    if model is not None and profile not in (None, "auto"):
+        raise InputError(f"--for MODEL is the auto profile for that pickle; it cannot be combined with --profile "
+                         f"{profile}")
+    if model is None and python is None:
+        raise InputError("--python is required (or --for MODEL.pkl, which reads it from the pickle)")
+    if model is None and profile == "auto":
+        raise InputError("--profile auto depends on the pickle: use --for MODEL.pkl")
+    needs = None
+    if model is not None:
+        python, needs = _for_model(model, python)
     try:
-        return pin_set(python, profile, requirements, extra)
+        return pin_set(python, "auto" if model is not None else profile or "standard", requirements, extra, needs)
     except PinError as exc:
         raise InputError(str(exc)) from exc
 
 
-python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), required=True,
-                             help="Python version of the image.")
-profile_option = click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True)
+def _for_model(model: Path, python: str | None) -> tuple[str, dict[str, str]]:
+    """The image Python for MODEL (the one that made it, unless given) and what auto adds for it there."""
+    from ..inspection.analysis import choose_python, inspect_pickle, numerai_additions
+
+    inspection = inspect_pickle(model)
+    if not inspection.is_pickle:
+        raise InputError(f"{model} is not a complete pickle ({'; '.join(inspection.problems[:1]) or 'unreadable'})")
+    if python is None:
+        choice = choose_python(inspection)
+        if choice.python is None:
+            raise InputError(f"{model}: {choice.reason}")
+        python = choice.python
+        click.echo(f"{model.name}: Python {python}: {choice.reason}")
+    return python, numerai_additions(inspection, python)
+
+
+python_option = click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS),
+                             help="Python version of the image (with --for: default, the one that made the pickle).")
+profile_option = click.option("--profile", type=click.Choice(PROFILES), default=None,
+                              help="standard (default), full (Numerai's whole pin list), or auto (needs --for).")
+for_option = click.option("--for", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                          metavar="MODEL.pkl", help="What `run MODEL.pkl` needs (the auto profile): the standard "
+                          "image plus the packages the pickle needs from Numerai's image, with their dependencies.")
 extra_option = click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                             help="Your own exact pins (name==version) layered on top of the profile.")
 
@@ -37,62 +70,99 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
 @images_group.command("fetch", cls=EngineCommand)
 @python_option
 @profile_option
+@for_option
 @click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Numerai's full pin list as a file (default for --profile full: download it).")
+              help="For --profile full: this pin list instead of Numerai's vendored one (images/py3.X/numerai.txt).")
 @extra_option
 @click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A local CPython installation for the offline base (pyenv, uv, python-build-standalone).")
 @click.option("--no-pull", is_flag=True, help="Do not try a registry for python:X-slim.")
-def images_fetch(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
-                 python_home: Path | None, no_pull: bool) -> None:
-    """Download what an image needs into the local cache (the only step that uses the network)."""
-    from ..images import bases, wheelhouse
-    from ..images.pins import remember_full_pins
+def images_fetch(python: str | None, profile: str | None, model: Path | None, requirements: Path | None,
+                 extra_requirements: Path | None, python_home: Path | None, no_pull: bool) -> None:
+    """Download what an image needs into the local cache (the only step that uses the network).
 
-    pins = _pins(python, profile, requirements, extra_requirements)
+    It says what it will download, and how big, first. With --for MODEL.pkl: exactly what
+    `numerai-sandbox run MODEL.pkl` lacks, after which run works offline.
+    """
+    from ..images import bases, store, wheelhouse
+
+    pins = _pins(python, profile, model, requirements, extra_requirements)
     console = Console()
     client = connect_engine()
     started = time.monotonic()
+    layered = pins.layer()
+    # An auto image is a layer on the standard environment: when that is built, only the layer is needed.
+    only = layered[1] if layered is not None and store.has_env(client, layered[0]) else None
+    _announce(pins, only, console)
     try:
-        base = bases.fetch(client, python, console.progress, python_home, allow_registry=not no_pull)
-        console.line(f"base: {base.description}")
-        if base.kind in ("local-image", "pulled"):
-            bases.fetch_debs(python, console.progress)
-        stock = wheelhouse.fetch(pins, console.progress)
-        remember_full_pins(pins)
+        if only is None:
+            base = bases.fetch(client, pins.python, console.progress, python_home, allow_registry=not no_pull)
+            console.line(f"base: {base.description}")
+            if base.kind in ("local-image", "pulled"):
+                bases.fetch_debs(pins.python, console.progress)
+        stock = wheelhouse.fetch(pins, console.progress, only)
     except (bases.BaseError, wheelhouse.WheelhouseError) as exc:
         fail(str(exc))
     if pins.skipped:
         console.line(f"left out (not for Linux): {', '.join(pins.skipped)}")
     size = sum(p.stat().st_size for p in stock.present.values())
-    again = f"numerai-sandbox images build --python {python}"
-    again += f" --profile {profile}" if profile != "standard" else ""
-    again += f" --requirements {requirements}" if requirements else ""
+    if model is not None:
+        again = f"numerai-sandbox run {model}" + (f" --python {pins.python}" if python else "")
+    else:
+        again = f"numerai-sandbox images build --python {pins.python}"
+        again += f" --profile {pins.profile}" if pins.profile != "standard" else ""
+        again += f" --requirements {requirements}" if requirements else ""
     again += f" --extra-requirements {extra_requirements}" if extra_requirements else ""
-    console.line(f"fetched Python {python} ({pins.tag_profile}): {len(stock.present)} wheels, "
-                 f"{size / 1e6:,.0f} MB, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
+    console.line(f"fetched Python {pins.python} ({pins.tag_profile}): {len(stock.present)} wheels, "
+                 f"{human_bytes(size)}, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
+
+
+def _announce(pins, only: dict[str, str] | None, console: Console) -> None:
+    """What the fetch adds and downloads, with sizes, before it starts."""
+    from ..images import wheelhouse
+
+    if pins.added:
+        console.line(f"auto: the standard image for Python {pins.python} plus, at Numerai's pins:")
+        sizes = wheelhouse.download_sizes(pins.python, pins.added)
+        for name, version in pins.added.items():
+            why = f"for {pins.wanted[name]}" if name in pins.wanted else "a dependency"
+            console.line(f"  {name} {version:<14} {human_bytes(sizes.get(name)):>10}  {why}")
+        for note in pins.notes:
+            console.line(f"  note: {note}")
+    missing = wheelhouse.inventory(pins, only).missing
+    wanted = pins.all if only is None else only
+    if not missing:
+        console.line(f"nothing to download: all {len(wanted)} wheels are cached")
+        return
+    sizes = wheelhouse.download_sizes(pins.python, dict(m.split("==", 1) for m in missing))
+    known = [s for s in sizes.values() if s is not None]
+    total = human_bytes(sum(known)) + (" and more (some sizes unknown)" if len(known) < len(sizes) else "")
+    console.line(f"to download: {len(missing)} wheel{'s' if len(missing) != 1 else ''}, {total} "
+                 f"({len(wanted) - len(missing)} of {len(wanted)} already cached)")
 
 
 @images_group.command("build", cls=EngineCommand)
 @python_option
 @profile_option
+@for_option
 @click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Numerai's full pin list as a file (for --profile full).")
+              help="For --profile full: the pin list it was fetched with.")
 @extra_option
 @click.option("--force", is_flag=True, help="Rebuild even if an image with the same inputs exists.")
-def images_build(python: str, profile: str, requirements: Path | None, extra_requirements: Path | None,
-                 force: bool) -> None:
+def images_build(python: str | None, profile: str | None, model: Path | None, requirements: Path | None,
+                 extra_requirements: Path | None, force: bool) -> None:
     """Build the image from the local cache, with the build's network disabled."""
     from ..images import store as images
 
-    pins = _pins(python, profile, requirements, extra_requirements)
+    pins = _pins(python, profile, model, requirements, extra_requirements)
     console = Console()
     client = connect_engine()
     started = time.monotonic()
     try:
         image = images.ensure(client, pins, console.progress, force=force)
     except (images.ImageUnavailable, images.HostResources) as exc:
-        fail(str(exc))
+        fail(str(exc) + (f": run `numerai-sandbox images fetch --for {model}`" if isinstance(
+            exc, images.PackagesNotFetched) else ""))
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
                  f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
 

@@ -63,8 +63,9 @@ def _sweep_leftovers() -> None:
               show_default=True, help="Python version of the image; auto: the one that made the pickle "
               f"(read from it without running it), else Numerai's default {DEFAULT_PYTHON}.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
-@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True,
-              help="Image profile: standard packages, or Numerai's full pin list.")
+@click.option("--profile", type=click.Choice(PROFILES), default="auto", show_default=True,
+              help="Image packages. auto: the standard image plus what the pickle needs from Numerai's image "
+                   "(fetched once with `images fetch --for MODEL`); standard; full: Numerai's whole pin list.")
 @click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Extra pins layered on the profile (the image must have been fetched with them).")
 @click.option("--data", metavar="PATH|DATASET",
@@ -177,10 +178,9 @@ def inspect_command(model: Path, as_json: bool) -> None:
     Exit code 0 when MODEL is a complete pickle, 1 when it is not (2: usage error).
     """
     from ..inspection.analysis import inspect_pickle, render
-    from ..images.pins import remembered_full_pins
 
     _check_model_file(model)
-    inspection = inspect_pickle(model, full_pins=remembered_full_pins())
+    inspection = inspect_pickle(model)
     if as_json:
         click.echo(json.dumps(inspection.to_dict(), indent=2, default=str))
     else:

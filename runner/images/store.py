@@ -4,6 +4,8 @@ Three layers, each labelled with a digest of its inputs so an unchanged build is
   numerai-sandbox-base:py3.X-<digest>       a root filesystem with CPython (see bases)
   numerai-sandbox-env:py3.X-<profile>-<d>   + a venv with exactly the pinned wheels
   numerai-sandbox:py3.X-<profile>           + the harness, as a non-root user (what runs)
+An auto image's environment is one more layer on the standard environment, holding only the
+distributions auto adds (images/Dockerfile.layer), so it costs the added wheels and no more.
 Every build runs with the network disabled: pip sees only the wheels in the context.
 """
 
@@ -30,7 +32,8 @@ from .. import __version__
 from . import bases, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
 from ..paths import LABEL, file_lock
-from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
+from .pinfiles import images_root
+from .pins import SUBSTITUTES, PinSet, pin_set_from_label
 
 Progress = Callable[[str], None]
 REPOSITORY = "numerai-sandbox"
@@ -43,6 +46,14 @@ class ImageUnavailable(Exception):
 
 class BuildError(ImageUnavailable):
     pass
+
+
+class PackagesNotFetched(ImageUnavailable):
+    """The wheels of distributions the auto profile adds are not in the cache (`images fetch --for`)."""
+
+    def __init__(self, pins: PinSet, missing: list[str]):
+        super().__init__(f"the wheelhouse for Python {pins.python} lacks {', '.join(missing)}")
+        self.pins, self.missing = pins, missing
 
 
 class HostResources(Exception):
@@ -67,6 +78,7 @@ class Image:
     substitutes: dict[str, str]
     env_digest: str = ""
     stale: bool = False  # built from older inputs than today's cache and definition
+    added: dict[str, str] = dataclasses.field(default_factory=dict)  # auto: what it adds to standard
 
     @classmethod
     def from_engine(cls, image) -> "Image":
@@ -79,7 +91,8 @@ class Image:
         return cls(tags[0], image.id, label("python"), label("python-full"), label("profile"),
                    label("digest"), pin_set_from_label(label("packages", "{}")), label("base"),
                    label("extra") or None, label("built"), int(image.attrs.get("Size", 0)),
-                   pin_set_from_label(label("substitutes", "{}")), label("env-digest"))
+                   pin_set_from_label(label("substitutes", "{}")), label("env-digest"),
+                   added=pin_set_from_label(label("added", "{}")))
 
     def library_versions(self) -> dict[str, str]:
         """Installed versions keyed by the distribution name Numerai pins."""
@@ -88,7 +101,7 @@ class Image:
     def to_dict(self) -> dict:
         return {"ref": self.ref, "id": self.id, "python": self.python, "python_full": self.python_full,
                 "profile": self.profile, "digest": self.digest, "base": self.base, "extra": self.extra,
-                "built": self.built, "size_bytes": self.size, "stale": self.stale}
+                "built": self.built, "size_bytes": self.size, "stale": self.stale, "added": self.added}
 
 
 def runtime_tag(pins: PinSet) -> str:
@@ -116,7 +129,14 @@ def harness_digest() -> str:
 
 
 def env_digest(base: bases.BaseInfo, pins: PinSet) -> str:
+    layered = pins.layer()
+    if layered is not None:
+        return _layer_digest(env_digest(base, layered[0]), pins)
     return _sha(base.digest, pins.lock_text(), _definition("Dockerfile.env"))
+
+
+def _layer_digest(under_digest: str, pins: PinSet) -> str:
+    return _sha(under_digest, pins.lock_text(), _definition("Dockerfile.layer"))
 
 
 # ---------------------------------------------------------------- finding
@@ -131,6 +151,11 @@ def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
     found = [Image.from_engine(i) for i in _ours(client, "image", python=pins.python, lock=pins.digest(),
                                                    harness=harness_digest())]
     return max(found, key=lambda i: i.built) if found else None
+
+
+def has_env(client: docker.DockerClient, pins: PinSet) -> bool:
+    """Whether the engine holds the environment image for these pins, built from today's base."""
+    return _find_env(client, pins, bases.load(pins.python)) is not None
 
 
 def is_current(image: Image, pins: PinSet) -> bool:
@@ -159,10 +184,7 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
         try:
             env_ref = None if force else _find_env(client, pins, base)
             if env_ref is None:
-                if base is None:
-                    raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
-                                           f"images fetch --python {pins.python}` once while online")
-                env_ref = _build_env(client, pins, base, progress, force)
+                env_ref = _make_env(client, pins, base, progress, force)
             built = _build_runtime(client, pins, base, env_ref, progress)
             # Older env and base layers for these pins, now under no image of ours, go.
             retire_older(client, "env", env_ref, python=pins.python, lock=pins.digest())
@@ -174,6 +196,23 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
                 raise
             progress(f"{found.ref} was built from older inputs and cannot be rebuilt offline; using it")
             return dataclasses.replace(found, stale=True)
+
+
+def _make_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, progress: Progress,
+              force: bool = False) -> str:
+    """Build the environment image: from the base and every wheel, or as a layer on the standard one."""
+    layered = pins.layer()
+    if layered is None:
+        if base is None:
+            raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
+                                   f"images fetch --python {pins.python}` once while online")
+        return _build_env(client, pins, base, progress, force)
+    under, top = layered
+    stock = wheelhouse.inventory(pins, only=top)
+    if stock.missing:  # said before the standard environment is looked for, or built
+        raise PackagesNotFetched(pins, stock.missing)
+    under_ref = _find_env(client, under, base) or _make_env(client, under, base, progress)
+    return _build_layer(client, pins, stock, under_ref, progress, force)
 
 
 def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None) -> str | None:
@@ -217,6 +256,27 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     return _build(client, files, tag, labels, buildargs, progress, nocache=force)
 
 
+def _build_layer(client: docker.DockerClient, pins: PinSet, stock: wheelhouse.Inventory, under_ref: str,
+                 progress: Progress, force: bool = False) -> str:
+    """The auto profile's environment: the standard environment plus the added wheels, network disabled."""
+    size = sum(p.stat().st_size for p in stock.present.values())
+    _check_disk(client, need=3 * size + 1024**3)
+    under = client.images.get(under_ref).labels or {}
+    digest = _layer_digest(under.get(f"{LABEL}.digest", under_ref), pins)
+    tag = f"{ENV_REPOSITORY}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
+    top = {name: pins.all[name] for name in stock.present}
+    files: dict[str, bytes | Path] = {"Dockerfile": _definition("Dockerfile.layer"),
+                                      "added.lock": "".join(f"{n}=={v}\n" for n, v in top.items()).encode()}
+    files.update({f"wheels/{p.name}": p for p in stock.present.values()})
+    progress(f"building {tag}: the standard environment plus {len(top)} wheel{'s' if len(top) != 1 else ''} "
+             f"({size / 1e6:,.1f} MB), network disabled")
+    labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
+              f"{LABEL}.digest": digest, f"{LABEL}.base": under.get(f"{LABEL}.base", ""),
+              f"{LABEL}.python-full": under.get(f"{LABEL}.python-full", pins.python),
+              f"{LABEL}.added": json.dumps(top, sort_keys=True)}
+    return _build(client, files, tag, labels, {"ENV_IMAGE": under_ref}, progress, nocache=force)
+
+
 def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, env_ref: str,
                    progress: Progress) -> Image:
     env_labels = client.images.get(env_ref).labels or {}
@@ -232,6 +292,7 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
         f"{LABEL}.base": env_labels.get(f"{LABEL}.base", ""),
         f"{LABEL}.packages": json.dumps(pins.all, sort_keys=True),
         f"{LABEL}.substitutes": json.dumps(substitutes),
+        f"{LABEL}.added": json.dumps(pins.added, sort_keys=True),
         f"{LABEL}.extra": pins.extra_source or "",
         f"{LABEL}.version": __version__,
         f"{LABEL}.built": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..console import human_bytes
 from ..lifecycle import EXIT_CODES, Status
 
 SCHEMA = 1
@@ -86,15 +87,6 @@ class Report:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(self.to_json() + "\n")
         tmp.replace(path)
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def summary_lines(report: Report, debug: bool = False) -> list[str]:
