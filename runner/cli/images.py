@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -165,6 +166,58 @@ def images_build(python: str | None, profile: str | None, model: Path | None, re
             exc, images.PackagesNotFetched) else ""))
     console.line(f"{image.ref}: Python {image.python_full}, {image.profile}, {human_bytes(image.size)}, "
                  f"digest {image.digest[:12]} ({time.monotonic() - started:.1f}s)")
+
+
+@images_group.command("pins")
+@click.option("--check", is_flag=True, help="Compare the vendored pins with numerai-predict's current ones; exit 1 "
+              "when they differ.")
+@click.option("--update", is_flag=True, help="Rewrite images/py3.X/numerai.txt from numerai-predict, recording its "
+              "commit.")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="A numerai-predict checkout (py3.X/requirements.txt per Python) instead of GitHub (online).")
+def images_pins(check: bool, update: bool, source: Path | None) -> None:
+    """Numerai's pins: the numerai-predict commit each Python's list comes from; --check compares them with
+    numerai-predict's current ones (exit 0 equal, 1 different), --update rewrites them."""
+    from ..images import numerai, upstream
+
+    if check and update:
+        raise InputError("--check and --update: choose one")
+    if not (check or update):
+        if source is not None:
+            raise InputError("--source goes with --check or --update")
+        for python in numerai.vendored_pythons():
+            listing = numerai.numerai_list(python)
+            click.echo(f"Python {python}: {len(listing.raw)} pins from numerai-predict {listing.commit or '?'}"
+                       + (f" ({len(listing.left_out)} not for Linux)" if listing.left_out else ""))
+        return
+    try:
+        theirs = upstream.from_checkout(source) if source is not None else upstream.from_github()
+        comparison = upstream.compare(theirs)
+    except upstream.UpstreamError as exc:
+        fail(str(exc))
+    where = f"numerai-predict {theirs.commit[:12] if theirs.commit else '(no git commit)'} ({theirs.source})"
+    if check:
+        if comparison.equal:
+            click.echo(f"the vendored pins match {where}: Python {', '.join(sorted(theirs.texts, key=numerai.python_key))}")
+            return
+        click.echo(f"the vendored pins differ from {where}:")
+        click.echo("\n".join(f"  {line}" for line in comparison.lines()))
+        click.echo("`numerai-sandbox images pins --update" + (f" --source {source}" if source else "")
+                   + "` rewrites them")
+        sys.exit(1)
+    written, removed = upstream.update(theirs)
+    for line in comparison.lines():
+        click.echo(f"  {line}")
+    for path in written:
+        click.echo(f"wrote {path}")
+    for path in removed:
+        click.echo(f"removed {path}")
+    if not (written or removed):
+        click.echo(f"the vendored pins already match {where}")
+        return
+    changed = sorted({p.parent.name[2:] for p in written + removed}, key=numerai.python_key)
+    click.echo(f"now regenerate what is derived from them: `python scripts/make_module_map.py` (online), and "
+               f"`python scripts/lock_standard.py --python X` for Python {', '.join(changed)}; then commit images/")
 
 
 @images_group.command("list", cls=EngineCommand)
