@@ -49,6 +49,15 @@ NETWORK_ERRNOS = {101, 113, -2, -3, -5, 99}  # ENETUNREACH, EHOSTUNREACH, EAI_NO
 VERSION_MISMATCH_TEXT = re.compile(r"code\(\) argument|code expected|CodeType|bad marshal data|unknown opcode|"
                                    r"_make_function|_function_setstate|co_|positional arguments? but",
                                    re.IGNORECASE)
+# numerai-predict's own test of a load error: any of these in its text is a Python version mismatch
+# ("Pickle incompatible with 3.X"), whatever the exception's type. What each means, in our words:
+NUMERAI_MISMATCH_TEXTS = {
+    "unsupported pickle protocol": "uses a newer pickle protocol than Python {python} reads (a newer Python "
+                                   "wrote it)",
+    "code expected at most": "holds function code with more fields than Python {python}'s code objects have "
+                             "(a newer Python compiled it)",
+    "bad marshal data": "holds marshalled code that Python {python} cannot read (another Python version wrote it)",
+}
 # Where pandas.read_pickle and the unpickler live: an error raised here is about the file's bytes.
 PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/", "/pickle.py")
 PANDAS_RETRY = "pandas/compat/pickle_compat.py"
@@ -420,10 +429,15 @@ def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Ve
         return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}); the "
                        f"limit is {_gib(ctx.limits.memory_bytes)}.", phase="loading",
                        evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes, "phase": "loading"})
-    if kind == "ValueError" and "unsupported pickle protocol" in message:
-        return Verdict("python_version_mismatch", f"The pickle uses a newer pickle protocol than Python "
-                       f"{ctx.python} reads ({message}).", phase="loading",
-                       evidence=evidence | {"image_python": ctx.python})
+    numerai_text = next((text for text in NUMERAI_MISMATCH_TEXTS if text in message), None)
+    if numerai_text is not None:
+        made_by, differs = ctx.made_by()
+        what = NUMERAI_MISMATCH_TEXTS[numerai_text].format(python=ctx.python)
+        made = f" It was made by Python {made_by}. {_pick_image(made_by)}" if differs else ""
+        return Verdict("python_version_mismatch", f"The pickle {what}: {kind}: {_first_line(message)}.{made} "
+                       f"Numerai reports this as \"Pickle incompatible with {ctx.python}\".", phase="loading",
+                       evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by,
+                                            "numerai_rule": numerai_text})
     if _not_a_pickle(root, ctx):
         looks = sniff(ctx.model_path)
         return Verdict("invalid_pickle", f"{ctx.model_path.name} is not a loadable pickle: it {looks} "
