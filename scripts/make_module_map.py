@@ -36,7 +36,16 @@ from runner.images import numerai, pypi  # noqa: E402
 from runner.images.pinfiles import images_root  # noqa: E402
 
 ARCH = "x86_64"
+# Folders some wheels ship at the top level by mistake (google-auth installs `scripts` and `testing`,
+# kiwisolver `src`): not names a model imports from them, and common names of a user's own packages.
+GENERIC = {"test", "tests", "testing", "scripts", "script", "src", "example", "examples", "doc", "docs",
+           "benchmark", "benchmarks", "build", "conftest", "setup", "tools", "utils"}
 SDIST_LIMIT = 20 * 1024**2
+
+
+def own_names(name: str, modules: list[str]) -> list[str]:
+    """The import names, without generic folders a wheel ships by mistake (unless named like it)."""
+    return [m for m in modules if m.split(".")[0].lower() not in GENERIC or numerai.normalize(m) == name]
 
 
 def describe(name: str, version: str, pythons: list[str], files: list[dict]) -> dict:
@@ -64,7 +73,7 @@ def describe(name: str, version: str, pythons: list[str], files: list[dict]) -> 
         if "top_level.txt" in wanted else []
     message = Parser().parsestr(metadata, headersonly=True)
     return {"wheel": source["filename"], "read_bytes": remote.bytes_read,
-            "modules": pypi.import_names([m.name for m in members], top_level),
+            "modules": own_names(name, pypi.import_names([m.name for m in members], top_level)),
             "requires": sorted(set(message.get_all("Requires-Dist") or [])),
             "wheel_sizes": sizes}
 
@@ -87,7 +96,7 @@ def describe_sdist(name: str, version: str, sizes: dict, files: list[dict]) -> d
         top_level = next((text(p).split() for p in members if p.endswith(".egg-info/top_level.txt")), [])
         packages = sorted({p.split("/")[0] for p in members if p.count("/") == 1 and p.endswith("/__init__.py")})
     return {"wheel": None, "sdist": sdist["filename"], "read_bytes": len(data),
-            "modules": sorted(set(top_level) | set(packages)) if top_level else packages,
+            "modules": own_names(name, sorted(set(top_level) | set(packages)) if top_level else packages),
             "requires": sorted(set(message.get_all("Requires-Dist") or [])), "wheel_sizes": sizes}
 
 
@@ -135,7 +144,9 @@ def main() -> int:
         "problems": problems,
         "distributions": distributions,
     }
-    args.out.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    staged = args.out.with_name(f".{args.out.name}.tmp")
+    staged.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    staged.replace(args.out)  # readers never see half a file
     print(f"wrote {args.out}: {len(distributions)} distributions, {len(problems)} problems, "
           f"{read / 1e6:.1f} MB read in {time.monotonic() - started:.0f}s", file=sys.stderr)
     for key, problem in problems.items():

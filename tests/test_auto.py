@@ -153,6 +153,25 @@ def test_fetch_for_needs_no_profile_and_a_pickle(tmp_path):
     assert bad.code == 2 and "not a complete pickle" in bad.stderr
 
 
+@pytest.mark.parametrize("module, reason", [
+    ("src.features", "missing_module"),  # a user's own package, whatever folders some wheels ship
+    ("numerai_tools.scoring", "sandbox_lacks_module"),
+    ("google.cloud.storage", "missing_module"),  # numerblox wants it; Numerai's 3.11 image lacks it
+    ("google.protobuf", "sandbox_lacks_module"),  # a namespace package: the wheel's own package decides
+])
+def test_whose_fault_a_missing_module_is(module, reason):
+    from runner.images.pins import numerai_pins, standard_pins
+    from runner.sandbox.backend import Limits
+    from runner.verdict import diagnose
+
+    ctx = diagnose.Context("3.11", standard_pins("3.11"), Limits(), Path(os.devnull),
+                           full_pins=numerai_pins("3.11"), profile="auto")
+    exc = {"type": "ModuleNotFoundError", "module": "builtins", "message": f"No module named '{module}'",
+           "name": module, "frames": []}
+    verdict = diagnose.classify_model_exception(exc, ctx, {"phase": "predicting"})
+    assert verdict.reason == reason, verdict.message
+
+
 # ---------------------------------------------------------------- make test-all: Numerai's own library, torch
 
 ALL = pytest.mark.skipif(os.environ.get("NUMERAI_SANDBOX_TEST_ALL") != "1",

@@ -77,6 +77,8 @@ def test_the_standard_profile_has_numerais_version_of_everything_both_hold(pytho
     ("3.11", "tabulate", ("tabulate", "0.9.0")),
     ("3.11", "psutil", None),  # only 3.10's image has it
     ("3.11", "my_own_helpers", None),
+    ("3.11", "src.features", None),  # kiwisolver's wheel ships a `src` folder: not an import name of it
+    ("3.11", "testing", None),  # nor google-auth's `testing`
 ])
 def test_the_distribution_behind_an_import_name(python, module, expected):
     assert numerai.provider(python, module) == expected
