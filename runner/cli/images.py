@@ -254,7 +254,7 @@ def _age(iso: str) -> str:
 
 @images_group.command("rm", cls=EngineCommand)
 @click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), help="Only this Python's images.")
-@click.option("--profile", help="Only this profile's images.")
+@click.option("--profile", help="Only this profile's images (auto: every auto image).")
 @click.option("--all", "everything", is_flag=True, help="Also the environment and base layers.")
 def images_rm(python: str | None, profile: str | None, everything: bool) -> None:
     """Remove our images (never anyone else's)."""

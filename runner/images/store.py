@@ -434,8 +434,12 @@ def remove(client: docker.DockerClient, python: str | None = None, profile: str 
     `images build` can make them again offline).
     """
     labels = {"python": python} if python else {}
-    doomed = [i for i in _ours(client, "image", **labels)
-              if not profile or (i.labels or {}).get(f"{LABEL}.profile") == profile]
+
+    def chosen(image) -> bool:  # `auto` stands for every auto image (each is named by its package set)
+        named = (image.labels or {}).get(f"{LABEL}.profile", "")
+        return not profile or named == profile or (profile == "auto" and named.startswith("auto-"))
+
+    doomed = [i for i in _ours(client, "image", **labels) if chosen(i)]
     locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
     kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
     doomed += [i for i in _ours(client, "env", **labels)
