@@ -227,14 +227,23 @@ class Closure:
     no_metadata: list[str] = field(default_factory=list)  # pinned, but the distribution map does not know it
 
 
+@lru_cache(maxsize=None)
+def _requirement(line: str):
+    """A Requires-Dist line parsed (once per process: torch's are read for every closure holding it)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(line)
+    except InvalidRequirement:
+        return None
+
+
 def closure(python: str, roots: Iterable[str], extras: Mapping[str, Iterable[str]] | None = None) -> Closure:
     """`roots` and their requirements, recursively, at Numerai's pins for `python` on Linux x86_64.
 
     Requires-Dist markers are evaluated for that Python; a requirement's extras are followed only
     when asked (`extras` for the roots, `name[extra]` in a requirement for the rest).
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     pins = numerai_list(python).pins
     environment = linux_environment(python)
     result = Closure()
@@ -260,9 +269,8 @@ def closure(python: str, roots: Iterable[str], extras: Mapping[str, Iterable[str
                 result.no_metadata.append(name)
             continue
         for line in dist.requires:
-            try:
-                requirement = Requirement(line)
-            except InvalidRequirement:
+            requirement = _requirement(line)
+            if requirement is None:
                 continue
             if requirement.marker is not None and not any(
                     requirement.marker.evaluate(environment | {"extra": extra}) for extra in (wanted or {""})):

@@ -384,7 +384,9 @@ class _Analysis:
     def __init__(self, path: Path, walk: Walk, sniffer: _PayloadSniffer,
                  full_pins: Mapping[str, Mapping[str, str]] | None):
         self.path, self.walk, self.sniffer = path, walk, sniffer
-        self.full_pins = dict(full_pins) if full_pins is not None else {p: numerai_pins(p) for p in SUPPORTED_PYTHONS}
+        full = dict(full_pins) if full_pins is not None else {p: numerai_pins(p) for p in SUPPORTED_PYTHONS}
+        self.full_pins = {p: {normalize(k): v for k, v in pins.items()} if pins is not None else None
+                          for p, pins in full.items()}
         self.problems: list[str] = list(walk.problems)
         self.function_state: dict[int, Any] = {}  # id(function Call) -> cloudpickle slotstate dict
         self.class_state: dict[int, Any] = {}  # id(class Call) -> class dict
@@ -869,7 +871,7 @@ class _Analysis:
             note = "the image's pins are unreadable" if profile == "standard" else \
                 f"no vendored Numerai pin list for Python {python}"
             return {"present": None, "distribution": None, "version": None, "note": note}
-        found = installed_distribution(package, {normalize(k): v for k, v in pins.items()})
+        found = installed_distribution(package, pins)
         if found is None:
             where = "the standard profile" if profile == "standard" else f"Numerai's image for Python {python}"
             return {"present": False, "distribution": None, "version": None, "note": f"not in {where}"}
