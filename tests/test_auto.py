@@ -141,6 +141,14 @@ def test_a_module_numerais_image_lacks_stays_failed(client, image311, tmp_path):
     assert "does not have it either" in report["message"]
 
 
+def test_fetch_for_a_pickle_needing_nothing_more_downloads_nothing(client, image311, own_cache, tmp_path):
+    model = pickle_predict(tmp_path / "plain.pkl", "pass")
+    result = run_cli("images", "fetch", "--for", model, env={"NUMERAI_SANDBOX_CACHE": str(own_cache)})
+    assert result.code == 0, result.stderr
+    assert "needs nothing beyond the standard image for Python 3.11" in result.stdout
+    assert "nothing to download" in result.stdout and not (own_cache / "wheels").exists()
+
+
 def test_fetch_for_needs_no_profile_and_a_pickle(tmp_path):
     model = pickle_predict(tmp_path / "m.pkl", "pass")
     mixed = run_cli("images", "fetch", "--for", model, "--profile", "full")

@@ -94,6 +94,11 @@ def images_fetch(python: str | None, profile: str | None, model: Path | None, re
     layered = pins.layer()
     # An auto image is a layer on the standard environment: when that is built, only the layer is needed.
     only = layered[1] if layered is not None and store.has_env(client, layered[0]) else None
+    if model is not None and not pins.added:
+        console.line(f"{model.name} needs nothing beyond the standard image for Python {pins.python}")
+        if store.has_env(client, pins):  # built already: run needs nothing from the network
+            console.line(f"nothing to download: `numerai-sandbox run {model}` works offline")
+            return
     _announce(pins, only, console)
     try:
         if only is None:
