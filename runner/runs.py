@@ -38,7 +38,7 @@ from .inspection.analysis import (Inspection, choose_python, code_candidates, in
 from .lifecycle import Lifecycle, Status
 from .images.pins import SUPPORTED_PYTHONS, PinError, PinSet, numerai_pins, pin_set
 from .protocol import FrameParser
-from .verdict.report import Report, human_bytes
+from .verdict.report import Report
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -298,27 +298,13 @@ class Run:
         self.report.notes += list(pins.notes)
 
     def _not_fetched(self, pins: PinSet, missing: list[str]) -> Verdict:
-        """Error/packages_not_fetched: what is missing, and the one command that fetches it."""
-        from .images.numerai import wheel_bytes
-
+        """Error/packages_not_fetched, with the one command that fetches what is missing."""
         request = self.request
         command = f"numerai-sandbox images fetch --for {shlex.quote(str(request.model))}"
         command += f" --python {pins.python}" if request.python != "auto" else ""
         command += f" --extra-requirements {shlex.quote(str(request.extra_requirements))}" \
             if request.extra_requirements else ""
-        wanted = ", ".join(f"{module} ({dist} {pins.added.get(dist, '')})".replace(" )", ")")
-                           for dist, module in pins.wanted.items())
-        size, _unknown = wheel_bytes(pins.python, pins.added)
-        weight = human_bytes(size) if size else "size unknown"
-        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        return Verdict("packages_not_fetched",
-                       f"The pickle needs {wanted or 'packages'}, which Numerai's Python {pins.python} image has and "
-                       f"the standard image lacks. The auto profile adds {len(pins.added)} distribution"
-                       f"{'s' if len(pins.added) != 1 else ''} at Numerai's pins ({weight} of wheels), "
-                       f"but these wheels are not in the local cache: {shown}. Run `{command}` once while "
-                       "online, then run again.",
-                       evidence={"python": pins.python, "wanted": pins.wanted, "added": pins.added,
-                                 "missing": missing, "fetch_command": command})
+        return diagnose.packages_not_fetched(pins, missing, command)
 
     def _data(self) -> tuple[live_data.LiveData, pd.Series] | Verdict:
         """The live data files and their ids (which the host validates against)."""

@@ -23,8 +23,9 @@ from typing import Any
 
 from ..sandbox.backend import Limits, Outcome
 from ..inspection.filetype import sniff
-from ..images.numerai import import_root
-from ..images.pins import SUBSTITUTES, distribution_for_module, installed_distribution
+from ..console import human_bytes
+from ..images.numerai import import_root, wheel_bytes
+from ..images.pins import SUBSTITUTES, PinSet, distribution_for_module, installed_distribution
 from ..protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
 from ..reasons import OUTPUT_RULES, REASONS, Blame
@@ -573,6 +574,21 @@ def _sandbox_lacks(module: str, theirs: tuple[str, str], ctx: Context, evidence:
                    f"image does not: {why} Numerai would run it. {fix}", phase=phase,
                    evidence=evidence | {"module": module, "distribution": dist, "numerai_version": version,
                                         "profile": ctx.profile, "in_full_profile": True})
+
+
+def packages_not_fetched(pins: PinSet, missing: list[str], command: str) -> Verdict:
+    """The auto profile's wheels are not cached (run never downloads): not the model's fault."""
+    wanted = ", ".join(f"{module} ({dist} {pins.added[dist]})" for dist, module in pins.wanted.items())
+    size, _unknown = wheel_bytes(pins.python, pins.added)
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return Verdict("packages_not_fetched",
+                   f"The pickle needs {wanted or 'packages'}, which Numerai's Python {pins.python} image has and the "
+                   f"standard image lacks. The auto profile adds {len(pins.added)} distribution"
+                   f"{'s' if len(pins.added) != 1 else ''} at Numerai's pins "
+                   f"({human_bytes(size) if size else 'size unknown'} of wheels), but these wheels are not in the "
+                   f"local cache: {shown}. Run `{command}` once while online, then run again.",
+                   evidence={"python": pins.python, "wanted": pins.wanted, "added": pins.added, "missing": missing,
+                             "fetch_command": command})
 
 
 def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:
