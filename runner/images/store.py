@@ -148,9 +148,16 @@ def _ours(client: docker.DockerClient, kind: str, **labels: str) -> list:
 
 def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
     """The newest runtime image for these pins with the current harness, if the engine has it."""
-    found = [Image.from_engine(i) for i in _ours(client, "image", python=pins.python, lock=pins.digest(),
-                                                   harness=harness_digest())]
+    found = [Image.from_engine(i) for i in _finished(_ours(client, "image", python=pins.python, lock=pins.digest(),
+                                                             harness=harness_digest()))]
     return max(found, key=lambda i: i.built) if found else None
+
+
+def _finished(images: list) -> list:
+    """The tagged ones: a build in progress leaves untagged steps that carry the labels of the image it
+    starts from, and building on one of those (say, a standard environment's look-alike inside an auto
+    build) would stack one build on another's half-made layers."""
+    return [image for image in images if image.tags]
 
 
 def has_env(client: docker.DockerClient, pins: PinSet) -> bool:
@@ -220,6 +227,7 @@ def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | 
         images = _ours(client, "env", digest=env_digest(base, pins))
     else:  # no cache at all: any env image for these pins will do
         images = _ours(client, "env", python=pins.python, lock=pins.digest())
+    images = _finished(images)
     return images[0].id if images else None
 
 
@@ -294,7 +302,7 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
         f"{LABEL}.substitutes": json.dumps(substitutes),
         f"{LABEL}.added": json.dumps(pins.added, sort_keys=True),
         f"{LABEL}.extra": pins.extra_source or "",
-        f"{LABEL}.version": __version__,
+        f"{LABEL}.version": __version__,  # the last label applied (names sort): prune_untagged relies on it
         f"{LABEL}.built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     files = {"Dockerfile": _definition("Dockerfile.runtime"), "harness.py": harness_source(),
@@ -397,11 +405,14 @@ def retire_older(client: docker.DockerClient, kind: str, keep: str, **labels: st
 def prune_untagged(client: docker.DockerClient) -> None:
     """Remove runtime images of ours that a rebuild left without a tag, once no container uses them.
 
-    Only finished runtime images carry the harness label; the layers of a build still in
-    progress (which inherit the labels of the image they start from) are left alone.
+    The engine applies a build's labels one step each, in name order, so the steps of a runtime
+    build still in progress (here or in another process) carry kind and harness before they are
+    done; only the last step, the finished image, carries `version` too. Those steps are left alone:
+    pruning one fails that build ("No such image").
     """
     with contextlib.suppress(*ENGINE_ERRORS):
-        client.images.prune(filters={"dangling": True, "label": [f"{LABEL}.kind=image", f"{LABEL}.harness"]})
+        client.images.prune(filters={"dangling": True, "label": [f"{LABEL}.kind=image", f"{LABEL}.harness",
+                                                                  f"{LABEL}.version"]})
 
 
 def _check_disk(client: docker.DockerClient, need: int) -> None:
