@@ -34,7 +34,6 @@ FALLBACK_DISTRIBUTIONS = {"cv2": "opencv-python", "skimage": "scikit-image", "Cr
                           "bs4": "beautifulsoup4", "sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
 
 
-
 @dataclass(frozen=True)
 class PinSet:
     """The exact distributions of one image."""
