@@ -155,8 +155,8 @@ def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
 
 def _finished(images: list) -> list:
     """The tagged ones: a build in progress leaves untagged steps that carry the labels of the image it
-    starts from, and building on one of those (say, a standard environment's look-alike inside an auto
-    build) would stack one build on another's half-made layers."""
+    starts from. Building on one of those (a standard environment's look-alike inside an auto build)
+    would stack one build on another's half-made layers; removing one fails that build."""
     return [image for image in images if image.tags]
 
 
@@ -393,10 +393,11 @@ def retire_older(client: docker.DockerClient, kind: str, keep: str, **labels: st
     """Remove our other images of this kind and labels (older builds), unless something is built on them.
 
     The engine refuses to remove an image another image is built from, so a base still under an env
-    image, or an env image still under a runtime image, stays.
+    image, or an env image still under a runtime image, stays. Older builds keep their own tags
+    (each names its digest); untagged look-alikes are steps of a build in progress, left alone.
     """
     kept = _image_id(client, keep) or keep
-    for image in _ours(client, kind, **labels):
+    for image in _finished(_ours(client, kind, **labels)):
         if image.id != kept:
             with contextlib.suppress(*ENGINE_ERRORS):
                 client.images.remove(image.id)
@@ -453,10 +454,10 @@ def remove(client: docker.DockerClient, python: str | None = None, profile: str 
     doomed = [i for i in _ours(client, "image", **labels) if chosen(i)]
     locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
     kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
-    doomed += [i for i in _ours(client, "env", **labels)
+    doomed += [i for i in _finished(_ours(client, "env", **labels))
                if everything or (i.labels or {}).get(f"{LABEL}.lock") in locks - kept_locks]
     if everything:
-        doomed += _ours(client, "base", **labels)
+        doomed += _finished(_ours(client, "base", **labels))
     removed = []
     prune_untagged(client)
     for image in doomed:
