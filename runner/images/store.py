@@ -451,7 +451,7 @@ def remove(client: docker.DockerClient, python: str | None = None, profile: str 
         named = (image.labels or {}).get(f"{LABEL}.profile", "")
         return not profile or named == profile or (profile == "auto" and named.startswith("auto-"))
 
-    doomed = [i for i in _ours(client, "image", **labels) if chosen(i)]
+    doomed = [i for i in _finished(_ours(client, "image", **labels)) if chosen(i)]
     locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
     kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
     doomed += [i for i in _finished(_ours(client, "env", **labels))
