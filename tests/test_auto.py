@@ -205,12 +205,12 @@ def neutralized(live_features):
 torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Linear(20, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
 
-def torch_module(live_features, _net=net):
+def torch_module(live_features):  # `net` is pickled with it, by value (a global of __main__)
     import pandas as pd
     import torch
     x = torch.tensor(live_features.filter(like="feature_").iloc[:, :20].to_numpy(), dtype=torch.float32)
     with torch.no_grad():
-        y = _net(x).squeeze(1).numpy()
+        y = net(x).squeeze(1).numpy()
     return pd.DataFrame({"prediction": y}, index=live_features.index).rank(pct=True)
 
 for name, fn in (("numerai_tools_neutralize", neutralized), ("torch_module", torch_module)):
