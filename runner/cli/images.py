@@ -130,9 +130,10 @@ def _announce(pins, only: dict[str, str] | None, console: Console) -> None:
     if pins.added:
         console.line(f"auto: the standard image for Python {pins.python} plus, at Numerai's pins:")
         sizes = wheelhouse.download_sizes(pins.python, pins.added)
+        width = max(len(f"{name} {version}") for name, version in pins.added.items())
         for name, version in pins.added.items():
-            why = f"for {pins.wanted[name]}" if name in pins.wanted else "a dependency"
-            console.line(f"  {name} {version:<14} {human_bytes(sizes.get(name)):>10}  {why}")
+            why = f"for {pins.wanted[name]}" if name in pins.wanted else f"required by {pins.required_by.get(name, '?')}"
+            console.line(f"  {f'{name} {version}':<{width}}  {human_bytes(sizes.get(name)):>10}  {why}")
         for note in pins.notes:
             console.line(f"  note: {note}")
     missing = wheelhouse.inventory(pins, only).missing

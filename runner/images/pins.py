@@ -46,6 +46,7 @@ class PinSet:
     skipped: tuple[str, ...] = ()  # pins left out because they do not exist for Linux
     added: dict[str, str] = field(default_factory=dict)  # auto: what it adds to the standard profile
     wanted: dict[str, str] = field(default_factory=dict)  # auto: {distribution the pickle needs: for which module}
+    required_by: dict[str, str] = field(default_factory=dict)  # auto: {added dependency: what first required it}
     notes: tuple[str, ...] = ()  # auto: requirements Numerai's list lacks, versions it does not satisfy
 
     @property
@@ -147,7 +148,7 @@ def _auto(python: str, needs: Mapping[str, str], extra: dict[str, str], extra_so
     notes += [f"{name} {standard[name]} stays at the standard profile's version, not {found.pins[name]}"
               for name in found.pins if name in standard and standard[name] != found.pins[name]]
     return PinSet(python, "auto", {**standard, **added}, extra, extra_source, added=added, wanted=wanted,
-                  notes=tuple(notes))
+                  required_by={n: by for n, by in found.required_by.items() if n in added}, notes=tuple(notes))
 
 
 def pin_set_from_label(text: str) -> dict[str, str]:
