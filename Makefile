@@ -8,6 +8,8 @@ SANDBOX := $(BIN)/numerai-sandbox
 DEMO_PYTHON ?= 3.11
 # The images the tests need: 3.11 from Debian's own Python, 3.12 from a local CPython.
 TEST_PYTHONS ?= 3.11 3.12
+# 1: also the tests that fetch ~3 GB of wheels (numerai-tools and torch models in the auto profile).
+TEST_ALL ?= 0
 
 .PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all bench bench-images clean distclean
 
@@ -16,7 +18,7 @@ help:
 	@echo "make test        set everything up and run the test suite (what CI runs)"
 	@echo "make test-unit   the fast tests that need no Docker"
 	@echo "make gvisor      register gVisor's runsc with the Docker engine (for run --isolation gvisor)"
-	@echo "make test-all    also build and test the Python 3.10, 3.13 and 3.14 images, every corpus case under gVisor (slow: 3.14 compiles scikit-learn once)"
+	@echo "make test-all    also the Python 3.10, 3.13 and 3.14 images, models needing torch, every corpus case under gVisor (slow: ~3 GB, 3.14 compiles scikit-learn once)"
 	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
 	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
 
@@ -68,13 +70,13 @@ test: setup engine browser gvisor registry-tool
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images fetch --python $$v || exit 1; done
 	@for v in $(TEST_PYTHONS); do $(SANDBOX) images build --python $$v || exit 1; done
 	NUMERAI_SANDBOX_REQUIRE_DOCKER=1 NUMERAI_SANDBOX_REQUIRE_GVISOR=1 NUMERAI_SANDBOX_GVISOR_CORPUS=$(GVISOR_CORPUS) \
-		TEST_PYTHONS="$(TEST_PYTHONS)" $(BIN)/pytest -q
+		TEST_PYTHONS="$(TEST_PYTHONS)" NUMERAI_SANDBOX_TEST_ALL=$(TEST_ALL) $(BIN)/pytest -q
 
 test-unit: setup
 	$(BIN)/pytest -q -m "not docker"
 
 test-all:
-	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13 3.14" GVISOR_CORPUS=all
+	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13 3.14" GVISOR_CORPUS=all TEST_ALL=1
 
 bench: examples
 	$(BIN)/python scripts/bench.py --python $(DEMO_PYTHON)

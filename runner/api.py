@@ -37,7 +37,7 @@ __all__ = ["BadInput", "Report", "last_runs", "load_run", "run_pickle"]
 PathArg = str | os.PathLike
 
 
-def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "standard", data: PathArg | None = None,
+def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", data: PathArg | None = None,
                benchmarks: PathArg | None = None, data_version: str | None = None, memory: str | int = "4g",
                cpus: float | str = 1, timeout: str | float = "10m", extra_requirements: PathArg | None = None,
                force: bool = False, output: PathArg | None = None, report: PathArg | None = None,
@@ -45,7 +45,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "standard
                keep: bool = False) -> Report:
     """Run a model pickle the way Numerai's Model Upload runs it; the report of the run.
 
-    The options are `numerai-sandbox run`'s: python ("auto" or "3.10".."3.13"), profile, data,
+    The options are `numerai-sandbox run`'s: python ("auto" or "3.10".."3.14"), profile, data,
     benchmarks, data_version, memory ("4g", or bytes), cpus, timeout ("10m", or seconds),
     extra_requirements, force; output writes the accepted predictions, report the JSON report,
     html the HTML page. history=False leaves the run out of the run history; quiet=False prints
@@ -126,7 +126,7 @@ class CheckResult:
 
 
 def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_on: str = "failed",
-          python: str = "auto", profile: str = "standard", data: PathArg | None = None,
+          python: str = "auto", profile: str = "auto", data: PathArg | None = None,
           benchmarks: PathArg | None = None, data_version: str | None = None, memory: str | int = "4g",
           cpus: float | str = 1, timeout: str | float = "10m", extra_requirements: PathArg | None = None,
           force: bool = False, history: bool = True) -> CheckResult:

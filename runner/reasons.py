@@ -99,6 +99,17 @@ REASONS: dict[str, Reason] = {
         Reason("image_unavailable", _P,
                "The image for this Python version is missing and cannot be built from the local cache.",
                "Run `numerai-sandbox images fetch --python X` once while online, then retry."),
+        Reason("packages_not_fetched", _P,
+               "The pickle needs packages that Numerai's image has and the standard image lacks; the auto "
+               "profile adds them, but their wheels are not in the local cache (run never uses the network).",
+               "Run `numerai-sandbox images fetch --for MODEL.pkl` once while online (it says what it downloads "
+               "and how big first), then run again."),
+        Reason("sandbox_lacks_module", _P,
+               "The model imports a module that Numerai's image for this Python has and this sandbox image lacks "
+               "(an import the static inspection cannot see: importlib, or a lazy import inside a library); "
+               "Numerai would run it.",
+               "Run with --profile full (fetch it once: `numerai-sandbox images fetch --python X --profile full`), "
+               "or add the named distribution with --extra-requirements."),
         Reason("data_unavailable", _P,
                "The live data could not be obtained (download failed or no network).",
                "Pass a local file with --data, or omit --data to use the synthetic live data."),

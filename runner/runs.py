@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import shlex
 import stat
 import threading
 import time
@@ -41,11 +42,10 @@ from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
                               StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
-                         recorded_releases)
+                         numerai_additions, recorded_releases)
 from .lifecycle import Lifecycle, Status
 from .machine import emulation_note
-from .images.pins import (DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, experimental, pin_set,
-                          remembered_full_pins, standard_pins)
+from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
 from .protocol import FrameParser
 from .units import human_bytes
 from .verdict.report import Report, unchecked_names_note
@@ -70,7 +70,7 @@ class UsageError(Exception):
 class RunRequest:
     model: Path
     python: str = "auto"  # or "3.10".."3.14"
-    profile: str = "standard"
+    profile: str = "auto"  # or "standard", "full"
     data: str | None = None
     benchmarks: str | None = None
     data_version: str | None = None  # the dataset version of the cached round or features.json to use
@@ -286,13 +286,8 @@ def sentence(text: str) -> str:
 
 
 def other_pythons() -> dict[str, dict[str, str]]:
-    found = {}
-    for python in SUPPORTED_PYTHONS:
-        try:
-            found[python] = standard_pins(python)
-        except (OSError, PinError):
-            continue
-    return found
+    """Numerai's pins for every Python we have an image for: where a module this image lacks can be had."""
+    return {python: pins for python in SUPPORTED_PYTHONS if (pins := numerai_pins(python)) is not None}
 
 
 class Run:
@@ -429,8 +424,8 @@ class Run:
         after = prepared.after.result()
         self.report.data["rows"] = len(after.ids)
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
-                          code_candidates(found), recorded_releases(found),
-                          remembered_full_pins().get(image.python), after.facts)
+                          code_candidates(found), recorded_releases(found), numerai_pins(image.python),
+                          profile=request.profile, data=after.facts)
         verdict = diagnose.from_engine(outcome, self.parser, context)
         if verdict is not None:
             return self._finish(verdict)
@@ -473,11 +468,15 @@ class Run:
             self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
                                      "machine; the model may be killed by the machine before it reaches its limit")
         try:
-            pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements)
+            needs = numerai_additions(self.inspection, python) if request.profile == "auto" else None
+            pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements, needs=needs)
+            self._describe_additions(pins)
             image = image_store.find(client, pins)
             if image is None or not image_store.is_current(image, pins):
                 self.console.detail(f"building the Python {python} image offline, from the local cache")
                 image = image_store.ensure(client, pins, self.console.progress)
+        except image_store.PackagesNotFetched as exc:
+            return self._not_fetched(exc.pins, exc.missing)
         except (image_store.ImageUnavailable, PinError) as exc:
             return Verdict("image_unavailable", str(exc))
         except image_store.HostResources as exc:
@@ -487,6 +486,25 @@ class Run:
         self.console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}"
                             + (f" · {flag}" if flag else ""))
         return image
+
+    def _describe_additions(self, pins: PinSet) -> None:
+        """What the auto profile adds to the standard image, and why (said in Pending, kept in the report)."""
+        if not pins.added:
+            return
+        wanted = ", ".join(f"{module} ({dist} {pins.added[dist]})" for dist, module in pins.wanted.items())
+        more = len(pins.added) - len(pins.wanted)
+        self.console.detail(f"auto: the standard image plus {wanted}" + (f" and {more} distribution"
+                            f"{'s' if more != 1 else ''} they require" if more else "") + ", at Numerai's pins")
+        self.report.notes += list(pins.notes)
+
+    def _not_fetched(self, pins: PinSet, missing: list[str]) -> Verdict:
+        """Error/packages_not_fetched, with the one command that fetches what is missing."""
+        request = self.request
+        command = f"numerai-sandbox images fetch --for {shlex.quote(str(request.model))}"
+        command += f" --python {pins.python}" if request.python != "auto" else ""
+        command += f" --extra-requirements {shlex.quote(str(request.extra_requirements))}" \
+            if request.extra_requirements else ""
+        return diagnose.packages_not_fetched(pins, missing, command)
 
     def _data(self) -> tuple[live_data.LiveData, Prefetch] | Verdict:
         """The live data files (fitted to the names the pickle asks for) and their ids."""
@@ -752,7 +770,7 @@ def wanted_columns(inspection) -> live_data.Wanted | None:
                             tuple(columns.benchmarks)) if columns is not None else None
 
 
-def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "standard",
+def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "auto", profile: str = "auto",
                          limits: Limits = Limits(), data: str | None = None, benchmarks: str | None = None,
                          data_version: str | None = None, namespace: str = "default",
                          runtime_class: str | None = None) -> str:
@@ -783,7 +801,8 @@ def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "au
                 live = live_data.resolve(data, benchmarks, data_version, wanted_columns(inspection))
             except live_data.DataError as exc:
                 raise UsageError(str(exc)) from exc
-            pins = pin_set(chosen, profile)
+            needs = numerai_additions(inspection, chosen) if profile == "auto" else None
+            pins = pin_set(chosen, profile, needs=needs)
             found = image_store.find(client, pins) if client is not None else None
             image = found.id if found else image_store.runtime_tag(pins)
             specs.append(sandbox_spec(RunRequest(model=model, python=chosen, profile=profile, limits=limits),

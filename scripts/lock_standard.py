@@ -10,7 +10,7 @@ A pinned release with no wheel for the target Python (scikit-learn 1.6.1 for 3.1
 built from source by `images fetch` (runner/images/sourcebuild.py): it is locked at
 Numerai's version, and its run-time requirements are resolved in its place.
 
-    python scripts/lock_standard.py --python 3.11 --numerai-pins ../shared/reference/numerai-predict-pins/py3.11.txt
+    python scripts/lock_standard.py --python 3.11     # Numerai's pins: the vendored images/py3.11/numerai.txt
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.images.pins import NOT_FOR_LINUX, normalize, parse_pins  # noqa: E402
+from runner.images.numerai import for_linux, numerai_list  # noqa: E402
+from runner.images.pinfiles import normalize, read_pins  # noqa: E402
 from runner.images.sourcebuild import from_source  # noqa: E402
 from runner.images.wheelhouse import pip_target_options  # noqa: E402
 
@@ -47,10 +48,15 @@ def resolve(python: str, requested: list[str], constraints: Path) -> dict[str, s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", required=True)
-    parser.add_argument("--numerai-pins", type=Path, required=True)
+    parser.add_argument("--numerai-pins", type=Path,
+                        help="Numerai's pin list (default: the vendored images/py3.X/numerai.txt)")
     args = parser.parse_args()
 
-    numerai = parse_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
+    if args.numerai_pins is None:
+        numerai = numerai_list(args.python).pins
+    else:
+        numerai = {p.name: p.version for p in read_pins(args.numerai_pins.read_text(), str(args.numerai_pins))
+                   if for_linux(p, args.python)}
     xgb = numerai["xgboost"]
     requested = [p for p in STANDARD if p != "xgboost"]
     major = int(xgb.split(".")[0])
@@ -64,8 +70,7 @@ def main() -> int:
         requested = [p for p in requested if p != name] + list(recipe.requires)
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items()
-                                       if n not in NOT_FOR_LINUX and n not in built))
+        constraints.write_text("".join(f"{n}=={v}\n" for n, v in numerai.items() if n not in built))
         pins = resolve(args.python, requested, constraints)
     pins.update({name: recipe.version for name, recipe in built.items()})
     pins["pip"] = PIP_VERSION

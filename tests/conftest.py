@@ -35,17 +35,14 @@ REFERENCE = _reference()
 
 
 def numerai_reference_pins(python: str, required: bool = True) -> dict[str, str] | None:
-    """Numerai's published pins for `python` (reference data, never vendored in the project).
+    """Numerai's pins for `python` as its Linux image installs them: the vendored images/py3.X/numerai.txt
+    (tests/test_numerai_pins.py checks they are the reference lists, where those are on this machine)."""
+    from runner.images.pins import numerai_pins
 
-    Absent reference data skips a test that needs it, or gives None when `required` is False."""
-    from runner.images.pins import parse_pins
-
-    if REFERENCE is None:
-        if not required:
-            return None
-        pytest.skip("Numerai's reference pin lists (shared/reference) are not on this machine")
-    path = REFERENCE / "numerai-predict-pins" / f"py{python}.txt"
-    return parse_pins(path.read_text(), str(path))
+    pins = numerai_pins(python)
+    if pins is None and required:
+        pytest.skip(f"no vendored Numerai pin list for Python {python}")
+    return pins
 LABEL = "numerai-sandbox"
 
 
@@ -142,6 +139,21 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> CliRes
     proc = subprocess.run([sys.executable, "-m", "runner", *map(str, args)], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def own_cache(tmp_path) -> Path:
+    """A cache directory of the test's own (pass it as NUMERAI_SANDBOX_CACHE): no wheels, so what a test
+    fetches or finds missing does not depend on what this machine fetched before. The synthetic live data
+    and the recorded bases of the machine's cache are linked in (read, not written: they exist already)."""
+    from runner.paths import cache_dir
+
+    own = tmp_path / "cache"
+    own.mkdir()
+    for part in ("data", "bases"):
+        if (cache_dir() / part).is_dir():
+            (own / part).symlink_to(cache_dir() / part)
+    return own
 
 
 def our_containers(client) -> list[dict]:

@@ -67,7 +67,7 @@ def test_history_false_records_nothing(models, runs_dir):
     ({"cpus": 0}, "cpus", "more than 0"),
     ({"python": 3.10}, "python", "give it as a string"),
     ({"python": "3.9"}, "python", "not one of auto, 3.10"),
-    ({"profile": "huge"}, "profile", "not one of standard, full"),
+    ({"profile": "huge"}, "profile", "not one of auto, standard, full"),
     ({"data_version": "5.3"}, "data_version", "not a dataset version"),
     ({"data": "/nonexistent/live.parquet"}, "data", "no such file or directory"),
     ({"output": "{model}"}, "output", "is one of the inputs"),

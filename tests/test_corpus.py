@@ -106,10 +106,13 @@ CASES = {
     "missing_local_package_class": ("Failed", "missing_module", None, QUICK,
                                     module("numerai_utils", "register_pickle_by_value(numerai_utils)")),
     "missing_main_by_reference": ("Failed", "missing_module", None, QUICK, module("__main__", "cloudpickle")),
-    "missing_torch": ("Failed", "missing_module", None, QUICK, module("torch", "full profile")),
+    # torch is in Numerai's 3.11 image: the standard image's lack of it is ours to fix (auto adds it; what
+    # that does depends on the cache: test_missing_torch_under_auto runs it with a cache of its own)
+    "missing_torch": ("Error", "sandbox_lacks_module", None, QUICK + ("--profile", "standard"),
+                      lambda r: module("torch", "--profile auto")(r) and r["evidence"]["distribution"] == "torch"),
     "missing_dill": ("Failed", "missing_module", None, QUICK, module("dill", "cloudpickle")),
     "missing_in_this_python_only": ("Failed", "missing_module", None, QUICK,
-                                    lambda r: module("tenacity")(r) and r["evidence"]["available_in"] == ["3.10"]
+                                    lambda r: module("psutil")(r) and r["evidence"]["available_in"] == ["3.10"]
                                     and "3.10" in r["message"]),
     # library_mismatch: the library and the image's version of it
     "library_sklearn_removed_module": ("Failed", "library_mismatch", None, QUICK,
@@ -398,6 +401,17 @@ def test_memory_beyond_the_machine_is_a_usage_error(corpus):
     total = psutil.virtual_memory().total
     result = run_cli("run", corpus["contained_good"], *QUICK, "--memory", f"{total // 1024**3 + 8}g")
     assert result.code == 2 and "more than this machine's memory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_torch_under_auto(corpus, own_cache):
+    """The default profile adds torch, from the cache only: with no wheels cached (a cache of this test's
+    own, whatever the machine fetched), Error naming torch and the one command that fetches it."""
+    result = run_cli("run", corpus["missing_torch"], "--json", *QUICK, env={"NUMERAI_SANDBOX_CACHE": str(own_cache)})
+    report = result.report
+    assert (result.code, report["status"], report["reason"]) == (3, "Error", "packages_not_fetched"), report["message"]
+    assert report["evidence"]["wanted"] == {"torch": "torch"} and "torch==2.7.1" in report["evidence"]["missing"]
+    assert f"numerai-sandbox images fetch --for {corpus['missing_torch']} --python 3.11" in report["message"]
     assert "Traceback" not in result.stderr
 
 

@@ -561,7 +561,10 @@ def test_report_json_has_stable_keys_and_render_reads_well(made):
     assert data["protocol"] == 5 and data["serializer"] == "cloudpickle" and len(data["sha256"]) == 64
     cloud = next(m for m in data["modules"] if m["package"] == "cloudpickle")
     assert cloud["images"]["3.11"]["standard"]["present"] is True
-    assert cloud["images"]["3.11"]["full"]["note"] == "unknown for full unless fetched"
+    # Numerai's image (the full profile) is known offline, from the vendored pin lists
+    assert cloud["images"]["3.11"]["full"] == {"present": True, "distribution": "cloudpickle", "version": "3.1.1",
+                                               "note": ""}
+    assert cloud["images"]["3.11"]["auto"]["present"] is True
     lines = render(inspection)
     assert all(isinstance(line, str) for line in lines)
     text = "\n".join(lines)

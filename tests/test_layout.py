@@ -245,8 +245,11 @@ def test_an_installed_wheel_runs_help_and_inspect_outside_the_checkout(tmp_path)
 
     report = json.loads(inspected.stdout)
     assert report["callable"]["kind"] == "function"
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import runner, runner.images.pins as p; "
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import runner, runner.images.pinfiles as p; "
                             "print(runner.__file__); print(p.images_root())"],
                            capture_output=True, text=True, cwd=outside, check=True).stdout.split()
     assert str(ROOT) not in where[0] and where[1].endswith("runner/image_definitions")
-    assert (Path(where[1]) / "Dockerfile.env").is_file()
+    assert (Path(where[1]) / "Dockerfile.env").is_file() and (Path(where[1]) / "Dockerfile.layer").is_file()
+    # Numerai's pin lists and the module map ship too: the full and auto profiles work from them offline
+    assert (Path(where[1]) / "numerai-distributions.json").is_file()
+    assert (Path(where[1]) / "py3.11" / "numerai.txt").is_file()

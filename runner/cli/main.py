@@ -55,10 +55,11 @@ cli.add_command(runs_group)
               f"made the pickle (read from it without running it), else Numerai's default {DEFAULT_PYTHON}. "
               "3.14 is experimental, as Numerai marks it.")
 @click.option("--force", is_flag=True, help="Run even in an image whose Python cannot load the pickle's code.")
-@click.option("--profile", type=click.Choice(PROFILES), default="standard", show_default=True, metavar="PROFILE",
+@click.option("--profile", type=click.Choice(PROFILES), default="auto", show_default=True, metavar="PROFILE",
               envvar="NUMERAI_SANDBOX_PROFILE", show_envvar=True,
-              help="Image profile: standard (Numerai's versions of the usual packages) or full (Numerai's whole "
-                   "pin list).")
+              help="Image packages: auto, standard, full. auto: the standard image plus what the pickle needs from "
+                   "Numerai's image (fetched once with `images fetch --for MODEL`); standard: Numerai's versions of "
+                   "the usual packages; full: Numerai's whole pin list.")
 @click.option("--extra-requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="Extra pins layered on the profile (the image must have been fetched with them).")
 @click.option("--data", metavar="PATH|DIR|DATASET", envvar="NUMERAI_SANDBOX_DATA", show_envvar=True,
@@ -188,10 +189,9 @@ def inspect_command(model: Path, as_json: bool) -> None:
     Exit code 0 when MODEL is a complete pickle, 1 when it is not (2: usage error).
     """
     from ..inspection.analysis import inspect_pickle, render
-    from ..images.pins import remembered_full_pins
 
     _check_model_file(model)
-    inspection = inspect_pickle(model, full_pins=remembered_full_pins())
+    inspection = inspect_pickle(model)
     if as_json:
         click.echo(json.dumps(inspection.to_dict(), indent=2, default=str))
     else:

@@ -1,6 +1,10 @@
 """The per-Python images: which packages (pins), from which base, out of which wheel cache, in which store.
 
-pins        profiles and pin files: what goes into an image
+pins        profiles (auto, standard, full): what goes into an image
+numerai     Numerai's vendored pin lists and the module map generated from the wheels (offline)
+upstream    numerai-predict's current pins, to check and update the vendored ones (online)
+pinfiles    the pin-file format, and where images/ lives
+pypi        wheel sizes and metadata read from PyPI by range requests (online)
 bases       root filesystems with CPython, resolved once while online
 wheelhouse  the local wheel cache, the only part filled from the network
 sourcebuild wheels a pinned release lacks for a Python (3.14's scikit-learn), built once during fetch

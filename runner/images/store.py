@@ -4,6 +4,8 @@ Three layers, each labelled with a digest of its inputs so an unchanged build is
   numerai-sandbox-base:py3.X-<digest>       a root filesystem with CPython (see bases)
   numerai-sandbox-env:py3.X-<profile>-<d>   + a venv with exactly the pinned wheels
   numerai-sandbox:py3.X-<profile>           + the harness, as a non-root user (what runs)
+An auto image's environment is one more layer on the standard environment, holding only the
+distributions auto adds (images/Dockerfile.layer), so it costs the added wheels and no more.
 Every build runs with the network disabled: pip sees only the wheels in the context.
 
 An image is ours by its name, not by its labels alone: an image a user builds FROM one of
@@ -37,7 +39,8 @@ from ..sandbox.docker import ENGINE_ERRORS, temp_dir
 from ..machine import PLATFORM
 from ..paths import LABEL, cache_dir, ensure_dir, file_lock
 from ..units import human_bytes
-from .pins import SUBSTITUTES, PinSet, images_root, pin_set_from_label
+from .pinfiles import images_root
+from .pins import SUBSTITUTES, PinSet, pin_set_from_label
 
 Progress = Callable[[str], None]
 REPOSITORY = "numerai-sandbox"
@@ -51,6 +54,14 @@ class ImageUnavailable(Exception):
 
 class BuildError(ImageUnavailable):
     pass
+
+
+class PackagesNotFetched(ImageUnavailable):
+    """The wheels of distributions the auto profile adds are not in the cache (`images fetch --for`)."""
+
+    def __init__(self, pins: PinSet, missing: list[str]):
+        super().__init__(f"the wheelhouse for Python {pins.python} lacks {', '.join(missing)}")
+        self.pins, self.missing = pins, missing
 
 
 class HostResources(Exception):
@@ -75,6 +86,7 @@ class Image:
     substitutes: dict[str, str]
     env_digest: str = ""
     stale: bool = False  # built from older inputs than today's cache and definition
+    added: dict[str, str] = dataclasses.field(default_factory=dict)  # auto: what it adds to standard
 
     @classmethod
     def from_engine(cls, image) -> "Image":
@@ -87,7 +99,8 @@ class Image:
         return cls(tags[0], image.id, label("python"), label("python-full"), label("profile"),
                    label("digest"), pin_set_from_label(label("packages", "{}")), label("base"),
                    label("extra") or None, label("built"), int(image.attrs.get("Size", 0)),
-                   pin_set_from_label(label("substitutes", "{}")), label("env-digest"))
+                   pin_set_from_label(label("substitutes", "{}")), label("env-digest"),
+                   added=pin_set_from_label(label("added", "{}")))
 
     def library_versions(self) -> dict[str, str]:
         """Installed versions keyed by the distribution name Numerai pins."""
@@ -96,7 +109,7 @@ class Image:
     def to_dict(self) -> dict:
         return {"ref": self.ref, "id": self.id, "python": self.python, "python_full": self.python_full,
                 "profile": self.profile, "digest": self.digest, "base": self.base, "extra": self.extra,
-                "built": self.built, "size_bytes": self.size, "stale": self.stale}
+                "built": self.built, "size_bytes": self.size, "stale": self.stale, "added": self.added}
 
 
 def runtime_tag(pins: PinSet) -> str:
@@ -124,9 +137,17 @@ def harness_digest() -> str:
 
 
 def env_digest(base: bases.BaseInfo, pins: PinSet) -> str:
-    """The env layer's inputs; a wheel built from source counts by the digest of its own inputs."""
+    """The env layer's inputs; a wheel built from source counts by the digest of its own inputs. An auto
+    image is a layer on the standard environment: its digest is that environment's and the layer's."""
+    layered = pins.layer()
+    if layered is not None:
+        return _layer_digest(env_digest(base, layered[0]), pins)
     built = [sourcebuild.build_key(r, pins, base.digest) for r in sourcebuild.recipes_for(pins)]
     return _sha(base.digest, pins.lock_text(), _definition("Dockerfile.env"), *built)
+
+
+def _layer_digest(under_digest: str, pins: PinSet) -> str:
+    return _sha(under_digest, pins.lock_text(), _definition("Dockerfile.layer"))
 
 
 # ---------------------------------------------------------------- finding
@@ -172,6 +193,18 @@ def find(client: docker.DockerClient, pins: PinSet) -> Image | None:
     return Image.from_engine(image)
 
 
+def _finished(images: list) -> list:
+    """The tagged ones: a build in progress leaves untagged steps that carry the labels of the image it
+    starts from. Building on one of those (a standard environment's look-alike inside an auto build)
+    would stack one build on another's half-made layers; removing one fails that build."""
+    return [image for image in images if image.tags]
+
+
+def has_env(client: docker.DockerClient, pins: PinSet) -> bool:
+    """Whether the engine holds the environment image for these pins, built from today's base."""
+    return _find_env(client, pins, bases.load(pins.python)) is not None
+
+
 def is_current(image: Image, pins: PinSet) -> bool:
     """Whether the image was built from today's inputs: the cached base and this image definition."""
     base = bases.load(pins.python)
@@ -198,10 +231,7 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
         try:
             env_ref = None if force else _find_env(client, pins, base)
             if env_ref is None:
-                if base is None:
-                    raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
-                                           f"images fetch --python {pins.python}` once while online")
-                env_ref = _build_env(client, pins, base, progress, force)
+                env_ref = _make_env(client, pins, base, progress, force)
             built = _build_runtime(client, pins, base, env_ref, progress)
             # Older env and base layers for these pins, now under no image of ours, go.
             retire_older(client, "env", env_ref, python=pins.python, lock=pins.digest())
@@ -215,11 +245,29 @@ def ensure(client: docker.DockerClient, pins: PinSet, progress: Progress, force:
             return dataclasses.replace(found, stale=True)
 
 
+def _make_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, progress: Progress,
+              force: bool = False) -> str:
+    """Build the environment image: from the base and every wheel, or as a layer on the standard one."""
+    layered = pins.layer()
+    if layered is None:
+        if base is None:
+            raise ImageUnavailable(f"no base for Python {pins.python} in the cache: run `numerai-sandbox "
+                                   f"images fetch --python {pins.python}` once while online")
+        return _build_env(client, pins, base, progress, force)
+    under, top = layered
+    stock = wheelhouse.inventory(pins, only=top)
+    if stock.missing:  # said before the standard environment is looked for, or built
+        raise PackagesNotFetched(pins, stock.missing)
+    under_ref = _find_env(client, under, base) or _make_env(client, under, base, progress)
+    return _build_layer(client, pins, stock, under_ref, progress, force)
+
+
 def _find_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None) -> str | None:
     if base is not None:
         images = _ours(client, "env", digest=env_digest(base, pins))
     else:  # no cache at all: any env image for these pins will do
         images = _ours(client, "env", python=pins.python, lock=pins.digest())
+    images = _finished(images)
     return images[0].id if images else None
 
 
@@ -256,6 +304,27 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     return _build(client, files, tag, labels, buildargs, progress, nocache=force)
 
 
+def _build_layer(client: docker.DockerClient, pins: PinSet, stock: wheelhouse.Inventory, under_ref: str,
+                 progress: Progress, force: bool = False) -> str:
+    """The auto profile's environment: the standard environment plus the added wheels, network disabled."""
+    size = sum(p.stat().st_size for p in stock.present.values())
+    _check_disk(client, need=3 * size + 1024**3)
+    under = client.images.get(under_ref).labels or {}
+    digest = _layer_digest(under.get(f"{LABEL}.digest", under_ref), pins)
+    tag = f"{ENV_REPOSITORY}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
+    top = {name: pins.all[name] for name in stock.present}
+    files: dict[str, bytes | Path] = {"Dockerfile": _definition("Dockerfile.layer"),
+                                      "added.lock": "".join(f"{n}=={v}\n" for n, v in top.items()).encode()}
+    files.update({f"wheels/{p.name}": p for p in stock.present.values()})
+    progress(f"building {tag}: the standard environment plus {len(top)} wheel{'s' if len(top) != 1 else ''} "
+             f"({human_bytes(size)}), network disabled")
+    labels = {f"{LABEL}.kind": "env", f"{LABEL}.python": pins.python, f"{LABEL}.lock": pins.digest(),
+              f"{LABEL}.digest": digest, f"{LABEL}.base": under.get(f"{LABEL}.base", ""),
+              f"{LABEL}.python-full": under.get(f"{LABEL}.python-full", pins.python),
+              f"{LABEL}.added": json.dumps(top, sort_keys=True)}
+    return _build(client, files, tag, labels, {"ENV_IMAGE": under_ref}, progress, nocache=force)
+
+
 def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo | None, env_ref: str,
                    progress: Progress) -> Image:
     env_labels = client.images.get(env_ref).labels or {}
@@ -271,6 +340,7 @@ def _build_runtime(client: docker.DockerClient, pins: PinSet, base: bases.BaseIn
         f"{LABEL}.base": env_labels.get(f"{LABEL}.base", ""),
         f"{LABEL}.packages": json.dumps(pins.all, sort_keys=True),
         f"{LABEL}.substitutes": json.dumps(substitutes),
+        f"{LABEL}.added": json.dumps(pins.added, sort_keys=True),
         f"{LABEL}.extra": pins.extra_source or "",
         f"{LABEL}.version": __version__,
         f"{LABEL}.built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -361,10 +431,11 @@ def retire_older(client: docker.DockerClient, kind: str, keep: str, **labels: st
     """Remove our other images of this kind and labels (older builds), unless something is built on them.
 
     The engine refuses to remove an image another image is built from, so a base still under an env
-    image, or an env image still under a runtime image, stays.
+    image, or an env image still under a runtime image, stays. Older builds keep their own tags
+    (each names its digest); untagged look-alikes are steps of a build in progress, left alone.
     """
     kept = _image_id(client, keep) or keep
-    for image in _ours(client, kind, **labels):
+    for image in _finished(_ours(client, kind, **labels)):
         if image.id != kept:
             with contextlib.suppress(*ENGINE_ERRORS):
                 client.images.remove(image.id)
@@ -433,14 +504,18 @@ def removal_plan(client: docker.DockerClient, python: str | None = None, profile
     layers only they use; with `everything`, every env and base layer of ours too (the cache stays, so
     `images build` can make them again offline)."""
     labels = {"python": python} if python else {}
-    doomed = [i for i in _ours(client, "image", **labels)
-              if not profile or (i.labels or {}).get(f"{LABEL}.profile") == profile]
+
+    def chosen(image) -> bool:  # `auto` stands for every auto image (each is named by its package set)
+        named = (image.labels or {}).get(f"{LABEL}.profile", "")
+        return not profile or named == profile or (profile == "auto" and named.startswith("auto-"))
+
+    doomed = [i for i in _finished(_ours(client, "image", **labels)) if chosen(i)]
     locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
     kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
-    doomed += [i for i in _ours(client, "env", **labels)
+    doomed += [i for i in _finished(_ours(client, "env", **labels))
                if everything or (i.labels or {}).get(f"{LABEL}.lock") in locks - kept_locks]
     if everything:
-        doomed += _ours(client, "base", **labels)
+        doomed += _finished(_ours(client, "base", **labels))
     return doomed
 
 

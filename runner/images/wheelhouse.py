@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable, Collection
 
 from ..paths import cache_dir, ensure_dir
-from .pins import PinSet, normalize
-
-GLIBC_MINOR = 36  # Debian bookworm; trixie's is newer, so these wheels load there too
+from .pinfiles import normalize
+from .pins import PinSet
+from .pypi import linux_platforms
 
 Progress = Callable[[str], None]
 
@@ -37,8 +37,7 @@ def pip_target_options(python: str) -> list[str]:
     """pip options selecting wheels for CPython `python` on manylinux for this machine's arch."""
     arch = machine()
     nodot = python.replace(".", "")
-    platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(GLIBC_MINOR, 4, -1)]
-    platforms += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+    platforms = linux_platforms(arch)
     options = ["--only-binary=:all:", "--python-version", python, "--implementation", "cp",
                "--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none"]
     for tag in platforms:
@@ -75,11 +74,11 @@ class Inventory:
     missing: list[str]
 
 
-def inventory(pins: PinSet) -> Inventory:
-    """Which of the pinned wheels are in the wheelhouse."""
+def inventory(pins: PinSet, only: dict[str, str] | None = None) -> Inventory:
+    """Which of the pinned wheels (or of `only`, a part of them) are in the wheelhouse."""
     have = _index(wheel_dir(pins.python))
     present, missing = {}, []
-    for name, version in pins.all.items():
+    for name, version in (pins.all if only is None else only).items():
         path = have.get((name, version))
         if path is None:
             missing.append(f"{name}=={version}")
@@ -88,19 +87,48 @@ def inventory(pins: PinSet) -> Inventory:
     return Inventory(present, missing)
 
 
-def fetch(pins: PinSet, progress: Progress, from_source: Collection[str] = ()) -> Inventory:
-    """Download every missing wheel of the pin set (the network step).
+def download_sizes(python: str, pins: dict[str, str]) -> dict[str, int | None]:
+    """{name: bytes of the wheel pip will download} for pins on Python `python`: from the distribution map,
+    else asked of PyPI (online; None where neither tells)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import numerai, pypi
+
+    sizes: dict[str, int | None] = {}
+    for name, version in pins.items():
+        dist = numerai.distribution(name, version)
+        sizes[name] = dist.sizes.get(python) if dist else None
+
+    def ask(name: str) -> int | None:
+        try:
+            wheel = pypi.best_wheel(pypi.project_files(name, timeout=10), pins[name], python, machine())
+        except pypi.PyPIError:
+            return None
+        return int(wheel["size"]) if wheel and wheel.get("size") else None
+
+    unknown = [name for name, size in sizes.items() if size is None]
+    if unknown:
+        with ThreadPoolExecutor(8) as pool:
+            sizes.update(zip(unknown, pool.map(ask, unknown)))
+    return sizes
+
+
+def fetch(pins: PinSet, progress: Progress, only: dict[str, str] | None = None,
+          from_source: Collection[str] = ()) -> Inventory:
+    """Download every missing wheel of the pin set, or of `only`, a part of it (the network step).
 
     `from_source` ("name==version") have no wheel for this Python: sourcebuild makes them next."""
-    before = inventory(pins)
-    wanted = [m for m in before.missing if m not in from_source]
-    if not wanted:
-        progress(f"wheelhouse py{pins.python}: all {len(pins.all) - len(before.missing)} wheels already cached")
+    wanted = pins.all if only is None else only
+    before = inventory(pins, only)
+    to_download = [m for m in before.missing if m not in from_source]
+    if not to_download:
+        progress(f"wheelhouse py{pins.python}: all {len(wanted) - len(before.missing)} wheels already cached")
         return before
     target = ensure_dir(wheel_dir(pins.python))
     requirements = target / f".request-{pins.tag_profile}.txt"
-    requirements.write_text("\n".join(wanted) + "\n")
-    progress(f"wheelhouse py{pins.python}: downloading {len(wanted)} of {len(pins.all)} wheels into {target}")
+    requirements.write_text("\n".join(to_download) + "\n")
+    progress(f"wheelhouse py{pins.python}: downloading {len(to_download)} of {len(wanted)} wheels "
+             f"into {target}")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "off",
                "--disable-pip-version-check", "--dest", str(target), *pip_target_options(pins.python),
                "-r", str(requirements)]
@@ -113,11 +141,11 @@ def fetch(pins: PinSet, progress: Progress, from_source: Collection[str] = ()) -
             tail = (tail + [line])[-15:]
             if line.startswith("Collecting "):
                 count += 1
-                progress(f"[{count}/{len(wanted)}] {line.split()[1]}")
+                progress(f"[{count}/{len(to_download)}] {line.split()[1]}")
             elif line.lstrip().startswith("Downloading ") and "(" in line:
                 progress(f"    downloading {line.split()[1].rsplit('/', 1)[-1]} {line[line.rfind('('):]}")
     requirements.unlink(missing_ok=True)
-    after = inventory(pins)
+    after = inventory(pins, only)
     missing = [m for m in after.missing if m not in from_source]
     if proc.returncode != 0 or missing:
         errors = [t for t in tail if "ERROR" in t or "No matching" in t] or tail[-3:]

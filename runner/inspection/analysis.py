@@ -28,15 +28,16 @@ from ..paths import file_sha256
 from ..units import human_bytes
 from .columns import ColumnNames, scan_columns
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
+from ..images import numerai
 from ..images.pins import (DEFAULT_PYTHON, EXPERIMENTAL_PYTHONS, PinError, SUPPORTED_PYTHONS, installed_distribution,
-                           normalize, standard_pins)
+                           normalize, numerai_pins, pin_set, standard_pins)
 from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
                          span, version_key)
 from .version_tables import CLOUDPICKLE_NAMES, PICKLE_PROTOCOLS, STDLIB_ANY, STDLIB_MISSING
 
-PROFILES_REPORTED = ("standard", "full")
+# standard: our standard image; full: Numerai's image (its complete pin list); auto: what `run` builds
+PROFILES_REPORTED = ("standard", "full", "auto")
 STATUS_MARKS = {"same": "=", "ok": "✓", "differs": "≠", "breaks": "✗", "missing": "-", "unknown": "?"}
-FULL_UNKNOWN = "unknown for full unless fetched"
 
 # cloudpickle's (and dill's) helpers, by the name they are pickled under (module part ignored).
 FUNCTION_MAKERS = {"_make_function", "_make_skel_func", "_create_function"}
@@ -109,7 +110,7 @@ class PythonVersion:
 class ModuleUse:
     """One top-level package the pickle needs, the names it uses in it, and which images have it."""
 
-    package: str
+    package: str  # the top-level name, or inside a namespace package the package one wheel ships (google.protobuf)
     kind: str  # "stdlib", "third-party", "main" (the pickling script itself)
     names: list[str]
     images: dict[str, dict[str, dict[str, Any]]]  # python -> profile -> {present, distribution, version, note}
@@ -145,7 +146,8 @@ class Risk:
 
 @dataclass
 class ImageFit:
-    """Whether one image (standard profile) can load the pickle, as far as static evidence tells."""
+    """Whether Numerai's image for one Python (as the auto profile builds it) can load the pickle, as far
+    as static evidence tells."""
 
     python: str
     python_ok: bool | None  # None: the pickle does not tell
@@ -186,14 +188,14 @@ def inspect_pickle(path: Path, *, full_pins: Mapping[str, Mapping[str, str]] | N
                    limits: Limits | None = None) -> Inspection:
     """Inspect the pickle at `path` without running any of it. Never raises for a bad file.
 
-    `full_pins` ({python: {distribution: version}}) adds the full profile's answer where the
-    caller has fetched Numerai's pin lists; without it the full profile is reported as unknown.
+    `full_pins` ({python: {distribution: version}}) stands in for Numerai's vendored pin lists
+    (images/py3.X/numerai.txt), which answer for the full profile otherwise.
     """
     path = Path(path)
     sniffer = _PayloadSniffer()
     walk = walk_file(path, limits, sniffer.feed)
     try:
-        inspection = _Analysis(path, walk, sniffer, full_pins or {}).run()
+        inspection = _Analysis(path, walk, sniffer, full_pins).run()
     except Exception as exc:  # noqa: BLE001 - a strange pickle must give a report, never a traceback
         inspection = _unanalysed(path, walk, exc)
     if walk.opcodes:
@@ -229,6 +231,18 @@ def recorded_releases(inspection: Inspection) -> dict[str, str]:
         version = recorded.version
         match = re.fullmatch(r"model format v(\d+)", version)
         out[recorded.library] = f"{match.group(1)}.x" if match else version
+    return out
+
+
+def numerai_additions(inspection: Inspection, python: str) -> dict[str, str]:
+    """{distribution: module} that the auto profile adds for this pickle in Python `python`'s image: the
+    modules it needs that Numerai's image has and the standard profile lacks."""
+    out: dict[str, str] = {}
+    for use in inspection.modules:
+        cell = use.images.get(python, {})
+        if use.kind == "third-party" and cell.get("standard", {}).get("present") is False \
+                and cell.get("full", {}).get("present"):
+            out.setdefault(cell["full"]["distribution"], use.package)
     return out
 
 
@@ -375,8 +389,11 @@ def _get(mapping: Any, key: str) -> Any:
 
 class _Analysis:
     def __init__(self, path: Path, walk: Walk, sniffer: _PayloadSniffer,
-                 full_pins: Mapping[str, Mapping[str, str]]):
-        self.path, self.walk, self.sniffer, self.full_pins = path, walk, sniffer, full_pins
+                 full_pins: Mapping[str, Mapping[str, str]] | None):
+        self.path, self.walk, self.sniffer = path, walk, sniffer
+        full = dict(full_pins) if full_pins is not None else {p: numerai_pins(p) for p in SUPPORTED_PYTHONS}
+        self.full_pins = {p: {normalize(k): v for k, v in pins.items()} if pins is not None else None
+                          for p, pins in full.items()}
         self.problems: list[str] = list(walk.problems)
         self.function_state: dict[int, Any] = {}  # id(function Call) -> cloudpickle slotstate dict
         self.class_state: dict[int, Any] = {}  # id(class Call) -> class dict
@@ -450,6 +467,8 @@ class _Analysis:
 
     def _use(self, module: str, name: str) -> None:
         top = module.split(".", 1)[0]
+        if not _is_stdlib(top) and top != "__main__":
+            top = numerai.import_root(module)
         self.modules_used.setdefault(top, set()).add(name)
 
     def _collect_modules(self) -> None:
@@ -847,13 +866,22 @@ class _Analysis:
             missing = package in STDLIB_MISSING.get(python, ())
             return {"present": not missing, "distribution": "python", "version": python,
                     "note": f"removed from the standard library before Python {python}" if missing else "stdlib"}
+        if profile == "auto":  # the standard image, plus what Numerai's image has and standard lacks
+            standard = self._presence(package, kind, python, "standard")
+            theirs = self._presence(package, kind, python, "full")
+            if standard["present"] or not theirs["present"]:
+                return standard if standard["present"] or theirs["present"] is None else dict(
+                    theirs, note=f"not in Numerai's image for Python {python}, nor in ours")
+            return dict(theirs, note="auto adds it, at Numerai's version")
         pins = self.pins.get(python) if profile == "standard" else self.full_pins.get(python)
         if pins is None:
-            note = FULL_UNKNOWN if profile == "full" else "the image's pins are unreadable"
+            note = "the image's pins are unreadable" if profile == "standard" else \
+                f"no vendored Numerai pin list for Python {python}"
             return {"present": None, "distribution": None, "version": None, "note": note}
-        found = installed_distribution(package, {normalize(k): v for k, v in pins.items()})
+        found = installed_distribution(package, pins)
         if found is None:
-            return {"present": False, "distribution": None, "version": None, "note": f"not in the {profile} profile"}
+            where = "the standard profile" if profile == "standard" else f"Numerai's image for Python {python}"
+            return {"present": False, "distribution": None, "version": None, "note": f"not in {where}"}
         return {"present": True, "distribution": found[0], "version": found[1], "note": ""}
 
     def _image_fit(self, python: PythonVersion, modules: list[ModuleUse],
@@ -866,7 +894,7 @@ class _Analysis:
             if ok is False:
                 blockers.append(f"its code was made by Python {python.version or span(python.candidates)}")
             for use in modules:
-                presence = use.images[image]["standard"]
+                presence = use.images[image]["auto"]
                 if presence["present"] is False:
                     blockers.append(f"{use.package}: {presence['note']}")
             for record in recorded:
@@ -984,6 +1012,55 @@ def _dedupe(items: list[str]) -> list[str]:
 
 # ---------------------------------------------------------------- human-readable report
 
+def _module_lines(i: Inspection) -> list[str]:
+    """Per module and Python: the version Numerai's image has, marked where the standard profile lacks it;
+    then, per Python, what the auto profile adds and why."""
+    lines = [f"Modules, per image (Python {' | '.join(SUPPORTED_PYTHONS)}: the version in Numerai's image; "
+             "+: the standard profile lacks it, auto adds it; ✗: Numerai's image lacks it):"]
+    for use in i.modules:
+        cells = []
+        for python in SUPPORTED_PYTHONS:
+            cell, standard = use.images[python]["auto"], use.images[python]["standard"]
+            if cell["present"] is None:
+                cells.append("?")
+            elif not cell["present"]:
+                cells.append("✗")
+            else:
+                cells.append(("" if standard["present"] else "+")
+                             + (cell["version"] if use.kind == "third-party" else "✓"))
+        shown = ", ".join(n for n in use.names[:4])
+        more = f" (+{len(use.names) - 4})" if len(use.names) > 4 else ""
+        lines.append(f"  {use.package:<14} {use.kind:<11} {' | '.join(cells)}   {shown}{more}")
+    loadable = [p for p in SUPPORTED_PYTHONS if _python_ok(i, p) is not False] or list(SUPPORTED_PYTHONS)
+    for python in loadable:  # what the auto profile adds, in the images that can load the pickle's code
+        needs = numerai_additions(i, python)
+        for dist, module in needs.items():
+            version = next(u.images[python]["full"]["version"] for u in i.modules if u.package == module)
+            named = module if normalize(module) == dist else f"{module} ({dist})"
+            lines.append(f"  {python}: Numerai's image has {named} {version}; the standard profile does not; "
+                         "auto adds it")
+        if needs:
+            lines.append(f"  {python}: {_auto_summary(i.path, python, needs)}")
+    return lines
+
+
+def _auto_summary(path: str, python: str, needs: dict[str, str]) -> str:
+    """What the auto image adds in all, and how much there is to fetch."""
+    try:
+        pins = pin_set(python, "auto", needs=needs)
+    except PinError as exc:
+        return f"auto cannot tell what it adds ({exc})"
+    size, unknown = numerai.wheel_bytes(python, pins.added)
+    others = sorted((n for n in pins.added if n not in needs),
+                    key=lambda n: -(numerai.wheel_bytes(python, {n: pins.added[n]})[0]))
+    deps = (f" with {len(others)} dependenc{'y' if len(others) == 1 else 'ies'} at Numerai's pins ("
+            + ", ".join(f"{n} {pins.added[n]}" for n in others[:3]) + (", …" if len(others) > 3 else "") + ")"
+            if others else "")
+    return (f"auto's image is the standard one plus {len(pins.added)} distribution{'s' if len(pins.added) != 1 else ''}"
+            f"{deps}: {human_bytes(size)} of wheels" + (f" (and {', '.join(unknown)}, built from source)" if unknown else "")
+            + f", fetched once with `numerai-sandbox images fetch --for {path}`")
+
+
 def render(inspection: Inspection) -> list[str]:
     """The report as lines of text."""
     i = inspection
@@ -1017,19 +1094,7 @@ def render(inspection: Inspection) -> list[str]:
     lines += [f"  · {n}" for n in c.notes]
     lines += _render_columns(i.columns)
     if i.modules:
-        lines.append("Modules (standard image: " + ", ".join(SUPPORTED_PYTHONS) + "):")
-        for use in i.modules:
-            cells = []
-            for python in SUPPORTED_PYTHONS:
-                cell = use.images[python]["standard"]
-                cells.append("✓" + (f" {cell['version']}" if use.kind == "third-party" else "")
-                             if cell["present"] else "✗" if cell["present"] is False else "?")
-            shown = ", ".join(n for n in use.names[:4])
-            more = f" (+{len(use.names) - 4})" if len(use.names) > 4 else ""
-            lines.append(f"  {use.package:<14} {use.kind:<11} {' | '.join(cells)}   {shown}{more}")
-        if not any(u.images[p]["full"]["present"] is not None for u in i.modules for p in SUPPORTED_PYTHONS
-                   if u.kind == "third-party"):
-            lines.append(f"  (full profile: {FULL_UNKNOWN})")
+        lines += _module_lines(i)
     if i.recorded_versions:
         lines.append("Library versions recorded in the pickle:")
         for record in i.recorded_versions:
@@ -1048,7 +1113,7 @@ def render(inspection: Inspection) -> list[str]:
         for risk in i.risky:
             when = "while loading" if risk.when == "load" else "when called"
             lines.append(f"  ! {risk.reference} {when}: {risk.why}")
-    lines.append("Images (standard profile): " + "; ".join(
+    lines.append("Numerai's images (what run builds with --profile auto): " + "; ".join(
         f"{p}{' (experimental)' if p in EXPERIMENTAL_PYTHONS else ''} "
         + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
         + ("   (ok?: nothing against it, but the pickle does not say which Python made it)"

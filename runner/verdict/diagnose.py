@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from ..sandbox.backend import Limits, Outcome
 from ..inspection.columns import NUMERAI_BENCHMARK, NUMERAI_FEATURE, NUMERAI_TARGET
 from ..inspection.filetype import sniff
-from ..images.pins import SUBSTITUTES, distribution_for_module, installed_distribution
+from ..images.numerai import import_root, wheel_bytes
+from ..images.pins import SUBSTITUTES, PinSet, distribution_for_module, installed_distribution
 from ..protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
 from ..reasons import OUTPUT_RULES, REASONS, Blame
@@ -51,6 +52,15 @@ NETWORK_ERRNOS = {101, 113, -2, -3, -5, 99}  # ENETUNREACH, EHOSTUNREACH, EAI_NO
 VERSION_MISMATCH_TEXT = re.compile(r"code\(\) argument|code expected|CodeType|bad marshal data|unknown opcode|"
                                    r"_make_function|_function_setstate|co_|positional arguments? but",
                                    re.IGNORECASE)
+# numerai-predict's own test of a load error: any of these in its text is a Python version mismatch
+# ("Pickle incompatible with 3.X"), whatever the exception's type. What each means, in our words:
+NUMERAI_MISMATCH_TEXTS = {
+    "unsupported pickle protocol": "uses a newer pickle protocol than Python {python} reads (a newer Python "
+                                   "wrote it)",
+    "code expected at most": "holds function code with more fields than Python {python}'s code objects have "
+                             "(a newer Python compiled it)",
+    "bad marshal data": "holds marshalled code that Python {python} cannot read (another Python version wrote it)",
+}
 # Where pandas.read_pickle and the unpickler live: an error raised here is about the file's bytes.
 PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/", "/pickle.py")
 PANDAS_RETRY = "pandas/compat/pickle_compat.py"
@@ -106,10 +116,11 @@ class Context:
     packages: dict[str, str]  # the image's distributions
     limits: Limits
     model_path: Path
-    other_pythons: dict[str, dict[str, str]] = field(default_factory=dict)  # standard pins per Python
+    other_pythons: dict[str, dict[str, str]] = field(default_factory=dict)  # Numerai's pins per Python
     pickle_candidates: list[str] | None = None  # Pythons the pickle's code allows (None: it holds no code)
     recorded_versions: dict[str, str] = field(default_factory=dict)  # written into the pickle by libraries
-    full_pins: dict[str, str] | None = None  # Numerai's full pin list for this Python, when known offline
+    full_pins: dict[str, str] | None = None  # Numerai's full pin list for this Python (vendored)
+    profile: str = "standard"  # the profile the run asked for: auto, standard or full
     data: DataFacts | None = None  # the live data the model was given
 
     def made_by(self) -> tuple[str | None, bool | None]:
@@ -437,10 +448,15 @@ def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Ve
         return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}); the "
                        f"limit is {human_bytes(ctx.limits.memory_bytes)}.", phase="loading",
                        evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes, "phase": "loading"})
-    if kind == "ValueError" and "unsupported pickle protocol" in message:
-        return Verdict("python_version_mismatch", f"The pickle uses a newer pickle protocol than Python "
-                       f"{ctx.python} reads ({message}).", phase="loading",
-                       evidence=evidence | {"image_python": ctx.python})
+    numerai_text = next((text for text in NUMERAI_MISMATCH_TEXTS if text in message), None)
+    if numerai_text is not None:
+        made_by, differs = ctx.made_by()
+        what = NUMERAI_MISMATCH_TEXTS[numerai_text].format(python=ctx.python)
+        made = f" It was made by Python {made_by}. {_pick_image(made_by)}" if differs else ""
+        return Verdict("python_version_mismatch", f"The pickle {what}: {kind}: {_first_line(message)}.{made} "
+                       f"Numerai reports this as \"Pickle incompatible with {ctx.python}\".", phase="loading",
+                       evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by,
+                                            "numerai_rule": numerai_text})
     if _not_a_pickle(root, ctx):
         looks = sniff(ctx.model_path)
         return Verdict("invalid_pickle", f"{ctx.model_path.name} is not a loadable pickle: it {looks} "
@@ -515,8 +531,8 @@ def _import_error(exc: dict[str, Any], ctx: Context, evidence: dict, phase: str 
     message = exc.get("message") or ""
     module = exc.get("name") or (re.search(r"No module named '([^']+)'", message) or [None, "?"])[1]
     top = module.split(".")[0]
-    installed = installed_distribution(top, ctx.packages)
-    if installed and top != module:
+    installed = installed_distribution(module, ctx.packages)
+    if installed and import_root(module) != module:
         dist, version = _distribution(top, ctx)
         recorded = ctx.library_differences().get(dist)
         made = (f"the pickle was made with {dist} {recorded[0]}" if recorded
@@ -528,32 +544,69 @@ def _import_error(exc: dict[str, Any], ctx: Context, evidence: dict, phase: str 
                                             "pickle_version": recorded[0] if recorded else None})
     if installed:  # cannot import name X from an installed library
         return _library_verdict(top, exc, ctx, evidence, phase=phase)
+    doing = "Unpickling imports" if phase == "loading" else "The model imports"
+    theirs = installed_distribution(module, ctx.full_pins) if ctx.full_pins is not None else None
+    if theirs is not None:  # Numerai's image has it: the model is fine, our image is short of it
+        return _sandbox_lacks(module, theirs, ctx, evidence, phase, doing)
     if top == "dill":
         return Verdict("missing_module", "Unpickling imports `dill`: the pickle was made with dill, which "
                        "Numerai's images do not have. Pickle the function with cloudpickle instead "
                        "(cloudpickle.dump(predict, f)).", phase=phase,
                        evidence=evidence | {"module": module, "available_in": [], "in_full_profile": False})
     elsewhere = [py for py, pins in sorted(ctx.other_pythons.items())
-                 if py != ctx.python and installed_distribution(top, pins) is not None]
-    in_full = installed_distribution(top, ctx.full_pins) is not None if ctx.full_pins is not None else None
+                 if py != ctx.python and installed_distribution(module, pins) is not None]
     known_library = top in LIBRARY_MODULES
     hints = []
+    if ctx.full_pins is not None:
+        hints.append(f"Numerai's image for Python {ctx.python} does not have it either: the upload fails there too.")
     if not known_library:
         hints.append(f"If `{top}` is your own module (e.g. `from {top} import ...` in your notebook), pickle it "
                      f"by value: cloudpickle.register_pickle_by_value({top}) before cloudpickle.dump.")
-    if in_full:
-        hints.append(f"Numerai's full image for Python {ctx.python} has it: run with --profile full "
-                     f"(`numerai-sandbox images fetch --python {ctx.python} --profile full` once).")
     if elsewhere:
-        hints.append(f"The standard image for Python {', '.join(elsewhere)} has it; this one does not.")
-    if not elsewhere and in_full is None:
-        hints.append(("If it is a library, it" if not known_library else "It") + " is not in the standard "
-                     f"profile; if Numerai's image has it, run with the full profile (`numerai-sandbox images "
-                     f"fetch --python {ctx.python} --profile full` once, then --profile full).")
-    doing = "Unpickling imports" if phase == "loading" else "The model imports"
+        hints.append(f"Numerai's image for Python {', '.join(elsewhere)} has it and this one does not: pickle with "
+                     "that Python and choose its image.")
     return Verdict("missing_module", f"{doing} `{module}`, which the image does not have. "
                    + " ".join(hints), phase=phase,
-                   evidence=evidence | {"module": module, "available_in": elsewhere, "in_full_profile": in_full})
+                   evidence=evidence | {"module": module, "available_in": elsewhere,
+                                        "in_full_profile": False if ctx.full_pins is not None else None})
+
+
+def _sandbox_lacks(module: str, theirs: tuple[str, str], ctx: Context, evidence: dict, phase: str,
+                   doing: str) -> Verdict:
+    """A module Numerai's image provides is missing here: not the model's fault (Error), and how to get it."""
+    dist, version = theirs
+    profile = ctx.profile
+    fetch_full = f"`numerai-sandbox images fetch --python {ctx.python} --profile full` once"
+    if profile == "standard":
+        why = "the standard profile leaves it out."
+        fix = ("Run with the default --profile auto, which adds what the pickle needs from Numerai's image; if "
+               f"the import is hidden from it, use --profile full ({fetch_full}).")
+    else:
+        why = ("the pickle does not show this import (importlib, or a lazy import inside a library), so the auto "
+               "profile could not know to add it." if profile == "auto" else f"the {profile} image leaves it out.")
+        fix = (f"Run with --profile full ({fetch_full}), or put `{dist}=={version}` (and what it requires) in a "
+               f"file and pass it with --extra-requirements (fetch it once with `numerai-sandbox images fetch "
+               f"--python {ctx.python} --extra-requirements FILE`).")
+    return Verdict("sandbox_lacks_module",
+                   f"{doing} `{module}`, which Numerai's Python {ctx.python} image has ({dist} {version}) and this "
+                   f"image does not: {why} Numerai would run it. {fix}", phase=phase,
+                   evidence=evidence | {"module": module, "distribution": dist, "numerai_version": version,
+                                        "profile": ctx.profile, "in_full_profile": True})
+
+
+def packages_not_fetched(pins: PinSet, missing: list[str], command: str) -> Verdict:
+    """The auto profile's wheels are not cached (run never downloads): not the model's fault."""
+    wanted = ", ".join(f"{module} ({dist} {pins.added[dist]})" for dist, module in pins.wanted.items())
+    size, _unknown = wheel_bytes(pins.python, pins.added)
+    shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    return Verdict("packages_not_fetched",
+                   f"The pickle needs {wanted or 'packages'}, which Numerai's Python {pins.python} image has and the "
+                   f"standard image lacks. The auto profile adds {len(pins.added)} distribution"
+                   f"{'s' if len(pins.added) != 1 else ''} at Numerai's pins "
+                   f"({human_bytes(size) if size else 'size unknown'} of wheels), but these wheels are not in the "
+                   f"local cache: {shown}. Run `{command}` once while online, then run again.",
+                   evidence={"python": pins.python, "wanted": pins.wanted, "added": pins.added, "missing": missing,
+                             "fetch_command": command})
 
 
 def classify_model_exception(exc: dict[str, Any], ctx: Context, evidence: dict) -> Verdict:

@@ -204,8 +204,8 @@ def main():
 
     @case
     def missing_in_this_python_only():
-        # tenacity is in the standard image of Python 3.10, not in 3.11's
-        return with_reference(lambda ref: (lambda live_features, _m=ref: _m), "tenacity", "Retrying")
+        # psutil is in Numerai's image for Python 3.10, not in 3.11's
+        return with_reference(lambda ref: (lambda live_features, _m=ref: _m), "psutil", "Process")
 
     # ------------------------------------------------------------ library_mismatch
 
