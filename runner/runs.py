@@ -282,7 +282,7 @@ def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.L
 def sentence(text: str) -> str:
     """A message fragment as a sentence: capitalised, with a full stop."""
     text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
 def other_pythons() -> dict[str, dict[str, str]]:

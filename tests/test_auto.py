@@ -49,7 +49,7 @@ def remove_image(client, report: dict) -> None:
 
     profile = (report.get("image") or {}).get("profile", "")
     if profile.startswith("auto-"):
-        store.remove(client, report["python"], profile)
+        store.remove(client, store.removal_plan(client, report["python"], profile))
 
 
 def auto_pins(model: Path, python: str = "3.11"):
@@ -66,7 +66,7 @@ def remove_auto_image(client, model: Path) -> None:
 
     pins = auto_pins(model)
     if pins.profile == "auto":
-        store.remove(client, pins.python, pins.tag_profile)
+        store.remove(client, store.removal_plan(client, pins.python, pins.tag_profile))
 
 
 # ---------------------------------------------------------------- against the engine
@@ -237,7 +237,7 @@ def heavy_models(client, tmp_path_factory) -> dict[str, Path]:
     try:
         made = make_pickles(client, store.find(client, pins), maker / "make_heavy.py", work / "out")
     finally:  # the tests start with no image holding these packages
-        store.remove(client, "3.11", pins.tag_profile)
+        store.remove(client, store.removal_plan(client, "3.11", pins.tag_profile))
     return made
 
 

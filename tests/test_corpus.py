@@ -137,7 +137,8 @@ CASES = {
     "signature_ufunc": ("Failed", "bad_signature", None, QUICK, in_message("numpy.ufunc")),
     "signature_pickled_twice": ("Failed", "bad_signature", None, QUICK, in_message("pickle of a pickle")),
     # model_exception, the user's own frames first
-    "exception_wrong_feature": ("Failed", "model_exception", None, QUICK,
+    # A KeyError on a column the data lacks: named as such (the pickle names it, the data does not have it).
+    "exception_wrong_feature": ("Failed", "missing_columns", None, QUICK,
                                 lambda r: "feature_that_does_not_exist" in r["message"]
                                 and r["evidence"]["traceback"][0]["function"] == "predict"),
     "exception_at_load": ("Failed", "model_exception", None, QUICK,

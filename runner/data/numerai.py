@@ -213,11 +213,14 @@ def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
 def download_dataset(dataset: str) -> Path:
     """One numerapi dataset file (e.g. v5.2/live.parquet) of the current round, into that round's folder."""
     version, _, name = dataset.partition("/")
-    api = _client()
+    try:
+        api = _client()
+    except FetchError as exc:
+        raise FetchError(f"cannot download {dataset}: {exc}") from exc
     try:
         current = int(api.get_current_round())
     except Exception as exc:  # noqa: BLE001
-        raise _failure("ask Numerai for the current round", exc) from exc
+        raise _failure(f"ask Numerai for the current round (to download {dataset})", exc) from exc
     directory = ensure_dir(root() / version / f"round-{current}")
     out = directory / name
     with file_lock(f"numerai-{version}-{current}-{name}"):
