@@ -290,6 +290,20 @@ def test_a_local_directory_is_data(models, tmp_path):
         "round/live_benchmark_models.parquet")
 
 
+def test_a_local_file_alone_gets_synthetic_benchmarks_for_its_ids(models, tmp_path):
+    """--data FILE with no benchmarks beside it: a 2-argument model gets synthetic benchmarks on the file's ids."""
+    import pandas as pd
+
+    from runner.data import synthetic
+
+    live = tmp_path / "my_live.parquet"
+    live.write_bytes((synthetic.default_dir() / "live.parquet").read_bytes())
+    report = run_cli("run", models["good_2arg"], "--data", live, "--json").report
+    assert report["status"] == "Success", report["message"]
+    bench = pd.read_parquet(report["data"]["benchmarks"])
+    assert list(bench.index) == list(pd.read_parquet(live, columns=["era"]).index)
+
+
 def test_column_scan_sees_names_cut_by_its_chunks(tmp_path):
     """Names standing across the scan's chunk boundaries (and its overlap) are found whole, once."""
     from runner.inspection import columns

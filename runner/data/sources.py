@@ -186,7 +186,7 @@ def _synthetic_benchmarks(live: Path, wanted: Wanted) -> Path:
     from . import synthetic
 
     names = tuple(dict.fromkeys([*synthetic.BENCHMARK_MODELS, *wanted.benchmarks]))
-    return synthetic.benchmarks_for(live, live_ids(live), names)
+    return synthetic.benchmarks_for(live, live_ids, names)
 
 
 def _synthetic(benchmarks: str | None, data_version: str | None, wanted: Wanted) -> LiveData:

@@ -206,8 +206,9 @@ def default_dir() -> Path:
     return cached(base_layout())
 
 
-def benchmarks_for(live: Path, live_ids: pd.Series, names: tuple[str, ...] = tuple(BENCHMARK_MODELS)) -> Path:
-    """Synthetic benchmark predictions for a live file's ids (cached by the file's identity and the names)."""
+def benchmarks_for(live: Path, read_ids, names: tuple[str, ...] = tuple(BENCHMARK_MODELS)) -> Path:
+    """Synthetic benchmark predictions for a live file's ids (cached by the file's identity and the names);
+    `read_ids(live)` reads the ids, only when they are not cached yet."""
     import numpy as np
     import pandas as pd
 
@@ -217,7 +218,7 @@ def benchmarks_for(live: Path, live_ids: pd.Series, names: tuple[str, ...] = tup
     out = cache_dir() / "data" / f"benchmarks-for-{key}.parquet"
     with file_lock(f"bench-{key}"):
         if not out.exists():
-            ids = pd.Index(live_ids(live).astype(str), name="id")
+            ids = pd.Index(read_ids(live).astype(str), name="id")
             rng = np.random.default_rng(int(key, 16) % 2**32)
             bench = pd.DataFrame({"era": np.array(["X"] * len(ids), dtype=object)}, index=ids)
             for name in names:
