@@ -7,6 +7,7 @@ runs, so `--help` loads nothing heavy.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -254,8 +255,34 @@ def main() -> None:
         if json_requested():
             echo_error_object(exc.format_message(), exc.exit_code)
         exc.show()
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except click.Abort:
         click.echo("Aborted!", err=True)
-        sys.exit(1)
-    sys.exit(outcome if isinstance(outcome, int) else 0)
+        _exit(1)
+    except SystemExit as exc:  # every command ends this way
+        _exit(exc.code)
+    _exit(outcome if isinstance(outcome, int) else 0)
+
+
+def _exit(code) -> None:
+    """Exit without tearing the interpreter down module by module (0.05-0.2 s with pyarrow and the
+    Docker SDK loaded, paid by every command): our own threads are joined and atexit handlers run,
+    the output is flushed, then the process ends. Everything of ours is already closed by then."""
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed, exit 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
