@@ -306,6 +306,12 @@ OBJECTS = {
     "pd.NA": indexed(pd.array([*RANKS[:-1], None], dtype="Float64")),
     "inf": indexed([*RANKS[:-1], np.inf]),
     "text": indexed(["0.5"] * 200),
+    "numbers as a pandas string dtype": indexed(pd.array([str(v) for v in RANKS], dtype="string")),
+    "categorical numbers": indexed(pd.Categorical(RANKS)),
+    "nullable integers": indexed(pd.array([0, 1] * 100, dtype="Int64")),
+    "nullable booleans": indexed(pd.array([True, False] * 100, dtype="boolean")),
+    "float16": indexed(np.array(RANKS, dtype=np.float16)),
+    "datetimes": indexed(pd.date_range("2020-01-01", periods=200)),
     "constant": indexed([0.5] * 200),
     "empty": indexed([], ids=[]),
     "second column NaN": indexed(RANKS).assign(extra=[np.nan] + [1.0] * 199),
@@ -317,6 +323,15 @@ OBJECTS = {
 @pytest.mark.parametrize("name", sorted(OBJECTS))
 def test_rules_match_numerai_on_returned_frames(name):
     returned = OBJECTS[name]
+    assert ours_on_object(returned) == numerai_on_object(returned)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: numbers in an object column compare with 0 and 1 in the image, "
+                   "so Numerai accepts them; the host, which must catch text such as '0.5' without the harness's "
+                   "word, judges an object column not_numeric by its dtype (telling the two apart needs a fact from "
+                   "the harness)")
+def test_numbers_held_as_objects():
+    returned = indexed(np.array(RANKS, dtype=object))
     assert ours_on_object(returned) == numerai_on_object(returned)
 
 
