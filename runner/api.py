@@ -16,7 +16,7 @@ in the run history as the command line's are (`numerai-sandbox runs list`), unle
 or NUMERAI_SANDBOX_NO_HISTORY=1.
 
 The command line never imports this module, and importing it loads nothing heavy; the run
-itself imports the Docker SDK and pandas when it starts.
+itself imports the Docker SDK, pyarrow and numpy when it starts (pandas never, on a run's path).
 """
 
 from __future__ import annotations

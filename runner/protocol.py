@@ -24,7 +24,7 @@ HARNESS_LOG_PREFIX = "numerai-sandbox harness: "
 @dataclass
 class Frame:
     kind: str
-    payload: bytes
+    payload: bytes | bytearray  # a predictions frame keeps the bytearray it was received into (no copy)
 
     def json(self) -> Any:
         return json.loads(self.payload.decode("utf-8"))
@@ -36,11 +36,16 @@ class FrameParser:
     frames: list[Frame] = field(default_factory=list)
     broken: str | None = None  # why the channel stopped making sense
     oversized: int | None = None  # declared size of a predictions frame beyond the cap
-    _buffer: bytearray = field(default_factory=bytearray)
+    _buffer: bytearray = field(default_factory=bytearray)  # bytes not yet placed: a header, the chunk at hand
     _pending: tuple[str, int] | None = None
+    _body: bytearray | None = None  # the pending frame's payload, allocated once at its declared length
+    _filled: int = 0
 
     def feed(self, chunk: bytes) -> list[Frame]:
-        """Consume bytes; return the frames completed by them."""
+        """Consume bytes; return the frames completed by them.
+
+        A payload is copied once, into a bytearray of its declared length (a million predictions are
+        ~40 MB: growing a buffer and slicing it would hold them two or three times at once)."""
         if self.broken or self.oversized:
             return []
         self._buffer += chunk
@@ -59,12 +64,17 @@ class FrameParser:
                 if parsed is None:
                     break
                 self._pending = parsed
+                self._body, self._filled = bytearray(parsed[1]), 0  # large: zero pages, resident as filled
             kind, length = self._pending
-            if len(self._buffer) < length:
+            take = min(length - self._filled, len(self._buffer))
+            with memoryview(self._buffer) as view:
+                self._body[self._filled:self._filled + take] = view[:take]
+            del self._buffer[:take]
+            self._filled += take
+            if self._filled < length:
                 break
-            frame = Frame(kind, bytes(self._buffer[:length]))
-            del self._buffer[:length]
-            self._pending = None
+            frame = Frame(kind, self._body if kind == "predictions" else bytes(self._body))
+            self._pending, self._body = None, None
             self.frames.append(frame)
             done.append(frame)
         return done
@@ -97,6 +107,13 @@ class FrameParser:
                 except (ValueError, UnicodeDecodeError):
                     return None
         return None
+
+    def take(self, kind: str) -> bytes | bytearray | None:
+        """The payload of the last frame of this kind, handed over: the parser drops its frames of that
+        kind, so a large payload (the predictions) is held once, by the caller, who can let it go."""
+        found = next((f.payload for f in reversed(self.frames) if f.kind == kind), None)
+        self.frames = [f for f in self.frames if f.kind != kind]
+        return found
 
     def phase_times(self, started_at: float, ended_at: float) -> list[dict[str, Any]]:
         """Each harness phase with its start and end, in seconds since the container started.

@@ -194,6 +194,11 @@ OUTPUT_RULES: dict[str, OutputRule] = {
         OutputRule("unwritable", "sandbox",
                    "The DataFrame could not be written as CSV (to_csv failed).",
                    "Return plain float predictions indexed by the live ids."),
+        OutputRule("unreadable", "sandbox",
+                   "The predictions CSV cannot be read the way Numerai reads it (pandas.read_csv): not UTF-8 "
+                   "text, no header, or a row with more fields than the header.",
+                   "Return the predictions DataFrame and leave writing it to the harness: to_csv never writes "
+                   "such a file, so something in the model's process changed what was sent."),
     ]
 }
 

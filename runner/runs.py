@@ -51,7 +51,9 @@ from .units import human_bytes
 from .verdict.report import Report, unchecked_names_note
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
+
+    from .verdict.submission import Submission
 
 SANDBOX_USER = (1000, 1000)
 LOG_HEAD_BYTES = 256 * 1024
@@ -99,8 +101,8 @@ class Prepared:
 
 class Prefetch(threading.Thread):
     """What the host needs after the model ran, made ready while it runs, on the host's other core:
-    pandas and numerai-tools imported (numerai-tools pulls in scipy.stats, ~1.5 s), the live ids
-    read (what the predictions are validated against) and the data's columns (what a missing
+    the live ids read as one Arrow string array (what the predictions are validated against; pyarrow
+    and numpy, all validation needs, are imported with it) and the data's columns (what a missing
     column is judged against). Nothing of it is on the path to the container's start."""
 
     def __init__(self, data: live_data.LiveData):
@@ -112,9 +114,6 @@ class Prefetch(threading.Thread):
 
     def run(self) -> None:
         try:
-            from .verdict import validate
-
-            validate.prewarm()
             self.ids = live_data.live_ids(self.data.live)
             self.facts = data_facts(self.data)
         except BaseException as exc:  # noqa: BLE001 - raised where the result is needed
@@ -306,7 +305,7 @@ class Run:
         self.data: live_data.LiveData | None = None
         self._background: threading.Thread | None = None  # starting the next run's pre-started sandbox
         self.logs = LogBuffer(request.limits.max_log_bytes)
-        self.submission: pd.DataFrame | None = None  # the predictions as read back, once validated
+        self.submission: Submission | None = None  # the predictions as read back, once validated
 
     # ------------------------------------------------------------ the phases
 
@@ -344,6 +343,8 @@ class Run:
                 self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
                                      + self.report.traceback.strip().splitlines()[-1][:300]))
         finally:
+            if self.submission is not None:
+                self.submission.discard()
             if self._background is not None:
                 self._background.join(timeout=60)
         return self.report
@@ -421,7 +422,10 @@ class Run:
         if isinstance(outcome, Verdict):
             return self._finish(outcome)
         found, image = self.inspection, prepared.image
-        after = prepared.after.result()
+        try:
+            after = prepared.after.result()
+        except live_data.DataError as exc:  # a file whose footer read well but whose ids do not
+            return self._finish(Verdict("data_unavailable", sentence(str(exc))))
         self.report.data["rows"] = len(after.ids)
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found), numerai_pins(image.python),
@@ -617,7 +621,7 @@ class Run:
         self._background = threading.Thread(target=start, daemon=True, name="prestart")
         self._background.start()
 
-    def _validate(self, live_ids: "pd.Series") -> Verdict:
+    def _validate(self, live_ids: "pa.Array") -> Verdict:
         """Validating: the host re-reads the CSV and applies Numerai's rules."""
         facts = self.parser.last("result") or {}
         returned = (f"{facts['rows']:,} rows returned" if isinstance(facts.get("rows"), int)
@@ -625,28 +629,39 @@ class Run:
         self.life.enter(Status.VALIDATING, returned)
         from .verdict import validate
 
-        validation = validate.validate(facts, self.parser.last("predictions"), live_ids)
+        payload = self.parser.take("predictions")  # held once, here, until read
+        submission = self.submission = validate.read_submission(payload) if payload is not None else None
+        del payload
+        if submission is not None:
+            submission.stage(self._csv_folder())  # out of memory: on disk where a CSV may be written, else gone
+        validation = validate.validate(facts, submission, live_ids)
         self.report.checks = [c.to_dict() for c in validation.checks]
         self.report.predictions_summary = validation.summary
         self.report.notes += validation.notes
-        if validation.frame is not None:
-            self.report.n_predictions = len(validation.frame)
+        if validation.submission is not None and validation.submission.table is not None:
+            self.report.n_predictions = validation.submission.rows
         verdict = diagnose.from_validation(validation)
         if verdict.reason is None and self.request.output is not None:
-            self.report.predictions_path = str(write_predictions(validation.frame, self.request.output))
-        self.submission = validation.frame
+            self.report.predictions_path = str(write_predictions(validation.submission, self.request.output))
         return verdict
 
-    def _write_rejected(self, frame: pd.DataFrame | None) -> None:
+    def _csv_folder(self) -> Path | None:
+        """Where the CSV's bytes wait for the verdict: beside the CSV that may be written (--output, else
+        --output-rejected), or nowhere when none may."""
+        paths = [p for p in (self.request.output, self.request.output_rejected)
+                 if p is not None and not is_parquet(p)]
+        return paths[0].resolve().parent if paths else None
+
+    def _write_rejected(self, submission: Submission | None) -> None:
         """--output-rejected: the predictions as the model made them; they broke a rule, so they may not fit
-        the format (a parquet file needs unique, typed columns): then a note says why none was written."""
+        the format (a parquet file needs a readable CSV): then a note says why none was written."""
         path = self.request.output_rejected
-        if frame is None:
+        if submission is None:
             self.report.notes.append(f"no predictions to write to {path}: the model returned nothing that reads "
                                      "as predictions")
             return
         try:
-            self.report.rejected_predictions_path = str(write_predictions(frame, path))
+            self.report.rejected_predictions_path = str(write_predictions(submission, path))
         except Exception as exc:  # noqa: BLE001 - the model's data, whatever it holds, must not become our error
             self.report.notes.append(f"the rejected predictions could not be written to {path} "
                                      f"({type(exc).__name__}: {str(exc)[:200]})")
@@ -744,15 +759,16 @@ def data_facts(data: live_data.LiveData) -> DataFacts:
                      data.source, data.description, data.names_checked)
 
 
-def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
-    """The predictions: CSV `id,prediction` as Numerai receives them, or parquet by suffix. Written whole
-    or not at all (a temp file beside it, renamed)."""
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def write_predictions(submission: Submission, path: Path) -> Path:
+    """The predictions: the CSV's own bytes (`id,prediction`, exactly what Numerai's image uploads), or parquet
+    by suffix. Written whole or not at all (a temp file beside it, renamed)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame.set_index(frame.columns[0]).to_parquet(tmp)
-        else:
-            frame.to_csv(tmp, index=False)
+        submission.write(tmp, parquet=is_parquet(path))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

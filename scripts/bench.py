@@ -8,8 +8,8 @@
   scripts/bench_floor.py (read live.parquet, unpickle, predict, write CSV), timed from process
   start to exit; alternated with `numerai-sandbox run` (cold: a new container per run, the image
   and the data cached), medians and their ratio, and where the runner's time goes;
-- rss: the runner's own peak RSS for the example model and for a model returning 1,000,000 rows;
-- validation: the host's validation alone at 6,720 and 1,000,000 rows;
+- rss: the runner's own peak RSS for the example model and for models returning 250,000 and 1,000,000 rows;
+- validation: the host's validation alone at 6,720, 250,000 and 1,000,000 rows;
 - check: `check` of 10 pickles against the sum of their cold single runs.
 The machine's own load shows in every number: run it on an otherwise idle machine.
 """
@@ -33,15 +33,28 @@ sys.path.insert(0, str(ROOT))
 CLI = [sys.executable, "-m", "runner"]
 
 
-def timed(command: list[str], **kwargs) -> tuple[float, int, str, int]:
-    """(wall seconds, exit code, stdout, peak RSS bytes of the process itself) of one command."""
-    started = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, **kwargs)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, proc.returncode, out.decode(), usage.ru_maxrss * 1024
+# A child's ru_maxrss also counts its parent's RSS at the fork (Linux records the forked copy's high-water
+# mark when the child execs), and this script holds pandas and million-row frames: the command is started
+# by a small intermediate Python, which reports the command's own peak.
+PEAK = ("import os, sys\n"
+        "pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)\n"
+        "_, status, usage = os.wait4(pid, 0)\n"
+        "open(sys.argv[1], 'w').write(str(usage.ru_maxrss * 1024))\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
+def timed(command: list[str], peak: bool = False, **kwargs) -> tuple[float, int, str, int]:
+    """(wall seconds, exit code, stdout, peak RSS bytes of the command itself, when `peak`) of one command."""
+    with tempfile.NamedTemporaryFile("r", prefix="numerai-sandbox-bench-") as report:
+        if peak:
+            command = [sys.executable, "-c", PEAK, report.name, *command]
+        started = time.monotonic()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, **kwargs)
+        out = proc.stdout.read()
+        code = proc.wait()
+        wall = time.monotonic() - started
+        rss = int(report.read() or 0) if peak else 0
+    return wall, code, out.decode(), rss
 
 
 def floor_command(image: str, model: Path, live: Path, bench: Path) -> list[str]:
@@ -59,8 +72,8 @@ COLD = dict(os.environ, NUMERAI_SANDBOX_WARM="0")
 WARM = dict(os.environ, NUMERAI_SANDBOX_WARM="1")
 
 
-def run_report(model: Path, *extra: str, env: dict | None = None) -> tuple[float, dict, int]:
-    wall, code, out, rss = timed([*CLI, "run", str(model), "--json", *extra], env=env or COLD)
+def run_report(model: Path, *extra: str, env: dict | None = None, peak: bool = False) -> tuple[float, dict, int]:
+    wall, code, out, rss = timed([*CLI, "run", str(model), "--json", *extra], peak=peak, env=env or COLD)
     report = json.loads(out)
     if report["status"] != "Success":
         raise SystemExit(f"the benchmark model did not succeed: {report['reason']}: {report['message']}")
@@ -119,55 +132,60 @@ def bench_floor(model: Path, python: str, runs: int) -> list[tuple[str, str]]:
 
 
 def bench_rss(model: Path) -> list[tuple[str, str]]:
+    """The runner's own peak RSS: the example model, then models returning 250,000 and 1,000,000 rows (each on
+    live data of that many ids; a first run builds that data's benchmarks, the measured one finds them)."""
     import cloudpickle
     import numpy as np
     import pandas as pd
 
     from runner.data.synthetic import write_parquet
 
-    rows = [("runner peak RSS, the example model", f"{run_report(model)[2] / 2**20:.0f} MiB")]
+    rows = [("runner peak RSS, the example model", f"{run_report(model, peak=True)[2] / 2**20:.0f} MiB")]
     work = Path(tempfile.mkdtemp(prefix="numerai-sandbox-bench-"))
     try:
-        n = 1_000_000
-        rng = np.random.default_rng(0)
-        ids = pd.Index([f"n{v:015x}" for v in rng.choice(16**15, size=n, replace=False)], name="id")
-        live = pd.DataFrame({"era": np.array(["X"] * n, dtype=object)}, index=ids)
-        for i in range(5):
-            live[f"feature_bench_column_{'abcde'[i]}"] = rng.integers(0, 5, n, dtype=np.int8)
-        write_parquet(live, work / "live.parquet")
-
         def predict(live_features):
             return live_features.iloc[:, 1:].sum(axis=1).rank(pct=True, method="first").to_frame("prediction")
 
-        (work / "million.pkl").write_bytes(cloudpickle.dumps(predict))
-        os.chmod(work, 0o755)
-        for path in work.iterdir():
-            os.chmod(path, 0o644)
-        _, report, rss = run_report(work / "million.pkl", "--data", str(work / "live.parquet"))
-        rows.append((f"runner peak RSS, {report['n_predictions']:,} predictions", f"{rss / 2**20:.0f} MiB"))
+        (work / "ranks.pkl").write_bytes(cloudpickle.dumps(predict))
+        for n in (250_000, 1_000_000):
+            rng = np.random.default_rng(0)
+            ids = pd.Index([f"n{v:015x}" for v in rng.choice(16**15, size=n, replace=False)], name="id")
+            live = pd.DataFrame({"era": np.array(["X"] * n, dtype=object)}, index=ids)
+            for i in range(5):
+                live[f"feature_bench_column_{'abcde'[i]}"] = rng.integers(0, 5, n, dtype=np.int8)
+            data = work / f"live_{n}.parquet"
+            write_parquet(live, data)
+            os.chmod(work, 0o755)
+            for path in work.iterdir():
+                os.chmod(path, 0o644)
+            run_report(work / "ranks.pkl", "--data", str(data))  # builds the benchmark predictions for these ids
+            _, report, rss = run_report(work / "ranks.pkl", "--data", str(data), peak=True)
+            rows.append((f"runner peak RSS, {report['n_predictions']:,} predictions", f"{rss / 2**20:.0f} MiB"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
 def bench_validation() -> list[tuple[str, str]]:
+    """The host's validation alone (reading the CSV, every rule, the summary), on CSV bytes as the harness
+    writes them and live ids as the run reads them (an Arrow string array)."""
     import numpy as np
     import pandas as pd
 
+    from runner import arrow
     from runner.verdict import validate
 
-    validate.prewarm()
     rows = []
-    for n in (6720, 1_000_000):
+    for n in (6720, 250_000, 1_000_000):
         rng = np.random.default_rng(1)
         ids = [f"n{v:015x}" for v in rng.choice(16**15, size=n, replace=False)]
         frame = pd.DataFrame({"prediction": rng.random(n)}, index=pd.Index(ids, name="id"))
         payload = frame.to_csv().encode()
         facts = {"returned_type": "pandas.core.frame.DataFrame", "exact_dataframe": True, "index_levels": 1,
                  "rows": n, "first_column_dtype": "float64"}
-        live = pd.Series(ids, name="id", dtype=object)
+        live = arrow.strings(ids)
         times = []
-        for _ in range(5 if n < 100_000 else 3):
+        for _ in range(7 if n < 100_000 else 3):
             started = time.perf_counter()
             result = validate.validate(facts, payload, live)
             times.append(time.perf_counter() - started)
@@ -203,6 +221,9 @@ def main() -> int:
     parser.add_argument("--only", default="floor,rss,validation,check")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
+    from runner.memory import return_memory_promptly
+
+    return_memory_promptly()  # validation is measured under the CLI's allocators
     model = args.model or ROOT / "examples" / "build" / f"py{args.python}" / "lgbm_1arg.pkl"
     if not model.exists():
         raise SystemExit(f"{model} is missing: `make examples` builds it")

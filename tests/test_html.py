@@ -105,7 +105,7 @@ def test_summary_counts_nan_ties_range_and_bins():
     from runner.verdict.validate import HISTOGRAM_BINS, summarize
 
     values = pd.Series([0.5, 0.5, 0.5, 0.1, np.nan, 1.5, -0.5, np.inf], name="prediction")
-    summary = summarize(values)
+    summary = summarize(values, "prediction")
     assert summary["count"] == 8 and summary["nan"] == 1 and summary["infinite"] == 1
     assert summary["tied_rows"] == 3 and summary["distinct"] == 5 and summary["outside_0_1"] == 3
     assert (summary["min"], summary["max"]) == (-0.5, 1.5)
@@ -114,9 +114,9 @@ def test_summary_counts_nan_ties_range_and_bins():
     assert histogram["edges"][0] == -0.5 and histogram["edges"][-1] == 1.5
     assert json.loads(json.dumps(summary)) == summary  # plain JSON, no numpy values
 
-    ranks = summarize(pd.Series(np.linspace(0, 1, 1000), name="prediction"))["histogram"]
+    ranks = summarize(pd.Series(np.linspace(0, 1, 1000)), "prediction")["histogram"]
     assert (ranks["edges"][0], ranks["edges"][-1]) == (0.0, 1.0) and sum(ranks["counts"]) == 1000
-    assert summarize(pd.Series(["a", "b", "a"], name="prediction")) == {
+    assert summarize(pd.Series(["a", "b", "a"]), "prediction") == {
         "column": "prediction", "count": 3, "nan": 0, "numeric": False, "distinct": 2}
 
 

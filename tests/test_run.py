@@ -159,6 +159,43 @@ def test_rejected_predictions_are_written_only_where_asked(models, tmp_path, suf
     assert not (tmp_path / "never.csv").exists()
 
 
+# `run` with the modules it imported written out at exit: the host's run path (read live.parquet's ids, receive
+# the CSV, validate, write the predictions) runs on pyarrow and numpy alone.
+WATCHED_RUN = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+sys.argv = ["numerai-sandbox", *sys.argv[1:]]
+from runner.cli.main import main
+main()
+"""
+
+
+@pytest.mark.parametrize("model, options, status", [
+    ("good_1arg", ("--output", "preds.parquet"), "Success"),
+    ("good_with_extra_ids", ("--output", "preds.csv"), "Success"),
+    ("nan_output", ("--output-rejected", "rejected.csv"), "Failed"),
+])
+def test_the_run_path_imports_neither_pandas_nor_numerai_tools(models, tmp_path, model, options, status):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    modules = tmp_path / "modules.json"
+    args = [str(tmp_path / a) if a.endswith((".csv", ".parquet")) else a for a in options]
+    proc = subprocess.run([sys.executable, "-c", WATCHED_RUN, "run", str(models[model]), "--json", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env=dict(os.environ, MODULES_OUT=str(modules)))
+    assert json.loads(proc.stdout)["status"] == status, proc.stdout + proc.stderr
+    assert (tmp_path / args[-1]).stat().st_size > 0
+    imported = {name.split(".")[0] for name in json.loads(modules.read_text())}
+    assert {"pyarrow", "numpy"} <= imported
+    assert not imported & {"pandas", "numerai_tools", "scipy", "sklearn"}
+    assert not list(tmp_path.glob(".numerai-sandbox-*"))  # the CSV's bytes waited beside the output, then went
+
+
 def test_report_file_and_debug(models, tmp_path):
     path = tmp_path / "report.json"
     result = run_cli("run", models["raises"], "--report", path, "--debug")

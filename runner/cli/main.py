@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
+from ..memory import return_memory_promptly
 from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import ISOLATIONS, Limits
@@ -243,6 +244,7 @@ def _interrupt(signum, frame):
 
 
 def main() -> None:
+    return_memory_promptly()  # the peak memory of a run is what it holds, not what its allocators keep
     # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored; but an
     # interrupt must always stop the run and remove its container, however we were started.
     signal.signal(signal.SIGINT, signal.default_int_handler)

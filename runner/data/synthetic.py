@@ -209,22 +209,26 @@ def default_dir() -> Path:
 def benchmarks_for(live: Path, read_ids, names: tuple[str, ...] = tuple(BENCHMARK_MODELS)) -> Path:
     """Synthetic benchmark predictions for a live file's ids (cached by the file's identity and the names);
     `read_ids(live)` reads the ids, only when they are not cached yet."""
-    import numpy as np
-    import pandas as pd
-
     stat = live.stat()
     key = hashlib.sha256(f"{live.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{','.join(names)}".encode()
                          ).hexdigest()[:16]
     out = cache_dir() / "data" / f"benchmarks-for-{key}.parquet"
     with file_lock(f"bench-{key}"):
         if not out.exists():
-            ids = pd.Index(read_ids(live).astype(str), name="id")
+            import numpy as np
+            import pyarrow as pa
+
+            from .. import arrow
+            from .parquet import write_indexed
+
+            ids = read_ids(live)  # Arrow strings; the table is built without pandas (this is on `run`'s path)
             rng = np.random.default_rng(int(key, 16) % 2**32)
-            bench = pd.DataFrame({"era": np.array(["X"] * len(ids), dtype=object)}, index=ids)
+            columns = {"id": ids, "era": arrow.repeated("X", len(ids))}
             for name in names:
-                bench[name] = ((rng.permutation(len(ids)) + 0.5) / max(len(ids), 1)).astype(np.float32)
+                columns[name] = arrow.from_numpy(((rng.permutation(len(ids)) + 0.5) / max(len(ids), 1)
+                                                  ).astype(np.float32))
             ensure_dir(out.parent)
             tmp = out.with_suffix(f".{os.getpid()}.tmp")
-            write_parquet(bench, tmp)
+            write_indexed(pa.table(columns), tmp)
             tmp.rename(out)
     return out

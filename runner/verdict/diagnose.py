@@ -801,5 +801,4 @@ def from_validation(validation: Validation) -> Verdict:
     detail = failed.detail or rule.meaning
     examples = f" (e.g. {', '.join(failed.examples[:3])})" if failed.examples else ""
     return Verdict("invalid_output", f"{rule.meaning} {detail[:1].upper()}{detail[1:]}{examples}.".replace("..", "."),
-                   subcode=failed.rule, evidence={"rule": failed.rule, "source": rule.source,
-                                                  "numerai_tools": validation.numerai_tools_error})
+                   subcode=failed.rule, evidence={"rule": failed.rule, "source": rule.source})

@@ -4,10 +4,14 @@ Two sets of rules run, in the order Numerai applies them:
 - numerai-predict's checks inside its image (None, not a DataFrame, empty, NaN,
   first column outside [0, 1]);
 - numerai-tools' upload validation (headers, ids, values, non-constant), applied
-  to the CSV exactly as Numerai receives it.
+  to the CSV exactly as Numerai receives it and reads it (`submission`).
 Every rule is evaluated in full so the report can name each failing rule with a
-count and example ids; numerai-tools itself is also run as the final word, so a
-rule we misread can never turn Numerai's "no" into our "yes".
+count and example ids. These rules are the only judge at run time: numerai-tools
+itself is not imported on the host (it pulls in scipy and scikit-learn, and its
+pandas strings cost seconds and hundreds of MB at a million rows). tests/test_validate.py
+holds them to numerai-tools' own `validate_submission_numerai`, case by case.
+
+Everything is a column operation on Arrow arrays and numpy: no Python runs per row.
 
 The model's process is never trusted: the host re-reads the CSV itself. What the
 harness reports can only make a check fail (e.g. "the function returned None",
@@ -16,26 +20,28 @@ which a CSV cannot show), never pass.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from .. import arrow
 from ..reasons import OUTPUT_RULES
+from .submission import Submission, read_submission
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Check", "Validation", "in_image_checks", "read_submission", "summarize", "upload_checks", "validate"]
 
 MAX_EXAMPLES = 5
-# numerai-tools itself re-judges submissions up to this size (a live era is ~7k rows); it sorts and
-# hashes strings in Python-heavy ways, so beyond it our vectorised rules, shown equal to its own by
-# the parity tests, decide alone and the report says so.
-TOOLS_CROSS_CHECK_ROWS = 250_000
 HISTOGRAM_BINS = 50
+LIVE_PART = 1 << 17  # live ids hashed at a time (a million in 8 parts: ~0.1 s more, ~50 MB less)
 ID_COLUMNS = ["id"]
 PREDICTION_COLUMNS = ["prediction", "probability"]
+UPLOAD_RULES = ("bad_headers", "nan_ids", "duplicate_ids", "missing_ids", "unknown_ids", "values_out_of_range",
+                "constant")
 
 
 @dataclass
@@ -45,7 +51,6 @@ class Check:
     count: int = 0
     examples: list[str] = field(default_factory=list)
     detail: str = ""
-    overridden: bool = False  # numerai-tools accepted what this rule rejects: a warning only
     rows: list[list[str]] = field(default_factory=list)  # [id, value] of the example rows, when it failed
 
     @property
@@ -54,7 +59,7 @@ class Check:
 
     @property
     def blocking(self) -> bool:
-        return OUTPUT_RULES[self.rule].blocking and not self.overridden
+        return OUTPUT_RULES[self.rule].blocking
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "source": self.source, "passed": self.passed,
@@ -65,10 +70,9 @@ class Check:
 @dataclass
 class Validation:
     checks: list[Check]
-    frame: pd.DataFrame | None  # the submission as Numerai reads it (id, prediction)
-    numerai_tools_error: str | None = None  # numerai-tools' own message when it rejects
+    submission: Submission | None  # the CSV as Numerai reads it (id, prediction), with its bytes
     summary: dict[str, Any] | None = None  # what the predictions look like (summarize)
-    notes: list[str] = field(default_factory=list)  # for the report (e.g. numerai-tools not re-run)
+    notes: list[str] = field(default_factory=list)  # for the report (e.g. how pandas read an odd CSV)
 
     @property
     def failed(self) -> Check | None:
@@ -88,76 +92,48 @@ def _skip(rule: str, why: str) -> Check:
     return Check(rule, None, detail=f"not checked: {why}")
 
 
-# ---------------------------------------------------------------- numerai-predict's in-image rules
+# ---------------------------------------------------------------- columns as pandas sees them
 
-def in_image_checks(facts: dict[str, Any], frame: pd.DataFrame | None) -> list[Check]:
-    """numerai-predict's checks, from the harness's facts about the returned object and the CSV.
+def _is_number(column: "pa.ChunkedArray | pa.Array", rows: int) -> bool:
+    """Whether pandas reads the column as numbers (or booleans) that compare with 0 and 1."""
+    import pyarrow as pa
 
-    `frame` is the CSV as written by the image (index columns first). `facts` holds
-    `returned_type`, `exact_dataframe`, `index_levels`, and the harness's own
-    in-image verdict, which can only add failures.
-    """
-    returned = facts.get("returned_type")
-    claimed = facts.get("in_image_failed")  # the harness's own first failing rule, if any
-    checks = [Check("returned_none", returned != "NoneType",
-                    detail="the function returned None" if returned == "NoneType" else "")]
-    if returned == "NoneType":
-        return checks + [_skip(r, "nothing was returned")
-                         for r in ("not_dataframe", "empty", "nan", "not_numeric", "out_of_range")]
-    exact = bool(facts.get("exact_dataframe"))
-    checks.append(Check("not_dataframe", exact,
-                        detail="" if exact else f"returned {returned} instead of pandas.DataFrame"))
-    if not exact or frame is None:
-        why = "the result is not a DataFrame" if not exact else "no predictions came back"
-        return checks + [_skip(r, why) for r in ("empty", "nan", "not_numeric", "out_of_range")]
-
-    levels = int(facts.get("index_levels", 1))
-    values = frame.iloc[:, levels:]
-    rows = len(values)
-    checks.append(Check("empty", rows > 0 and claimed != "empty",
-                        detail="" if rows else "the DataFrame has 0 rows"))
-    if rows == 0:
-        return checks + [_skip(r, "no rows") for r in ("nan", "not_numeric", "out_of_range")]
-
-    nan_rows = values.isna().any(axis=1)
-    nan_ok = not nan_rows.any() and claimed != "nan"
-    checks.append(Check("nan", nan_ok, int(nan_rows.sum()), _labels_where(frame, levels, nan_rows),
-                        "" if nan_ok else f"{int(values.isna().sum().sum())} NaN value(s) in "
-                        f"{int(nan_rows.sum())} row(s)"))
-    if values.shape[1] == 0:
-        return checks + [Check("not_numeric", False, detail="the DataFrame has no columns"),
-                         _skip("out_of_range", "no columns")]
-    first = values.iloc[:, 0]
-    numeric = (pd.api.types.is_numeric_dtype(first) or pd.api.types.is_bool_dtype(first)) \
-        and claimed != "not_numeric" and _numeric_dtype_name(facts.get("first_column_dtype"))
-    checks.append(Check("not_numeric", numeric,
-                        detail="" if numeric else f"first column {values.columns[0]!r} holds "
-                        f"{facts.get('first_column_dtype') or first.dtype} values, not numbers"))
-    if not numeric:
-        return checks + [_skip("out_of_range", "the first column is not numeric")]
-    outside = ~first.between(0, 1) & first.notna()
-    range_ok = not outside.any() and claimed != "out_of_range"
-    checks.append(Check("out_of_range", range_ok, int(outside.sum()), _labels_where(frame, levels, outside),
-                        "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
-                        f"(min {float(first.min())!r}, max {float(first.max())!r})"))
-    return checks
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return True
+    if pa.types.is_boolean(kind):
+        return column.null_count == 0  # pandas reads booleans with NaN among them as objects
+    return pa.types.is_null(kind) and rows > 0  # all NaN: float64 to pandas (no rows at all: object)
 
 
-def _labels_where(frame: pd.DataFrame, levels: int, mask: pd.Series) -> list[str]:
-    """The ids of the first rows where `mask` holds (labels are made for those rows only)."""
-    if not mask.any():
-        return []
-    return _examples(_row_labels(frame[mask.to_numpy()].head(MAX_EXAMPLES), levels))
+def _isna(column) -> np.ndarray:
+    """pandas' isna(): NaN or missing."""
+    import pyarrow.compute as pc
+
+    return arrow.bools(pc.is_null(column, nan_is_null=True))
 
 
-def _row_labels(frame: pd.DataFrame, levels: int) -> pd.Series:
-    """The ids of the rows (the CSV's index columns), for naming examples."""
+def _labels(table: "pa.Table", levels: int):
+    """The ids of the rows (the CSV's index columns, joined by "/"; pandas' str() of each, "nan" for NaN),
+    as an Arrow string array, for naming examples."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if levels <= 0:
-        return pd.Series(frame.index.astype(str), index=frame.index)
-    labels = frame.iloc[:, 0].astype(str)
-    for position in range(1, levels):
-        labels = labels + "/" + frame.iloc[:, position].astype(str)
-    return labels
+        return pc.cast(arrow.from_numpy(np.arange(table.num_rows)), pa.string())
+    parts = []
+    for column in table.columns[:levels]:
+        if pa.types.is_string(column.type):
+            parts.append(pc.fill_null(arrow.single(column), arrow.scalar("nan")))
+        else:  # pandas' own formatting of numbers and booleans (1.0, True), rare in an index: value by value
+            parts.append(arrow.strings(["nan" if v is None else str(v) for v in column.to_pylist()]))
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, arrow.scalar("/"))
+
+
+def _labels_where(table: "pa.Table", levels: int, mask: np.ndarray) -> list[str]:
+    """The ids of the first rows where `mask` holds (labels are made for those rows only)."""
+    rows = np.flatnonzero(mask)[:MAX_EXAMPLES]
+    return _examples(_labels(table.take(arrow.indices(rows)), levels).to_pylist()) if len(rows) else []
 
 
 def _numeric_dtype_name(name: str | None) -> bool:
@@ -167,207 +143,321 @@ def _numeric_dtype_name(name: str | None) -> bool:
     return bool(re.match(r"^(u?int|float|bool|Int|UInt|Float|boolean)", name))
 
 
+# ---------------------------------------------------------------- numerai-predict's in-image rules
+
+def in_image_checks(facts: dict[str, Any], submission: Submission | None) -> list[Check]:
+    """numerai-predict's checks, from the harness's facts about the returned object and the CSV.
+
+    `submission` is the CSV as written by the image (index columns first). `facts` holds
+    `returned_type`, `exact_dataframe`, `index_levels`, and the harness's own
+    in-image verdict, which can only add failures.
+    """
+    returned = facts.get("returned_type")
+    claimed = facts.get("in_image_failed")  # the harness's own first failing rule, if any
+    checks = [Check("returned_none", returned != "NoneType",
+                    detail="the function returned None" if returned == "NoneType" else "")]
+    later = ("empty", "nan", "not_numeric", "out_of_range")
+    if returned == "NoneType":
+        return checks + [_skip(r, "nothing was returned") for r in ("not_dataframe", *later)]
+    exact = bool(facts.get("exact_dataframe"))
+    checks.append(Check("not_dataframe", exact,
+                        detail="" if exact else f"returned {returned} instead of pandas.DataFrame"))
+    if not exact or submission is None:
+        why = "the result is not a DataFrame" if not exact else "no predictions came back"
+        return checks + [_skip(r, why) for r in later]
+    if submission.table is None:
+        checks.append(Check("unreadable", False, detail=submission.error or ""))
+        return checks + [_skip(r, "the CSV cannot be read") for r in later]
+
+    table, levels = submission.table, _levels(facts)
+    rows = submission.rows
+    checks.append(Check("empty", rows > 0 and claimed != "empty",
+                        detail="" if rows else "the DataFrame has 0 rows"))
+    if rows == 0:
+        return checks + [_skip(r, "no rows") for r in later[1:]]
+    checks.append(_nan_check(submission, levels, claimed))
+    values = table.columns[levels:]
+    if not values:
+        return checks + [Check("not_numeric", False, detail="the DataFrame has no columns"),
+                         _skip("out_of_range", "no columns")]
+    first, name = values[0], table.column_names[levels]
+    numeric = _is_number(first, rows) and claimed != "not_numeric" \
+        and _numeric_dtype_name(facts.get("first_column_dtype"))
+    checks.append(Check("not_numeric", numeric,
+                        detail="" if numeric else f"first column {name!r} holds "
+                        f"{facts.get('first_column_dtype') or first.type} values, not numbers"))
+    if not numeric:
+        return checks + [_skip("out_of_range", "the first column is not numeric")]
+    numbers = arrow.floats(first)
+    with np.errstate(invalid="ignore"):
+        outside = ~((numbers >= 0) & (numbers <= 1)) & ~np.isnan(numbers)
+    range_ok = not outside.any() and claimed != "out_of_range"
+    checks.append(Check("out_of_range", range_ok, int(outside.sum()), _labels_where(table, levels, outside),
+                        "" if range_ok else f"{int(outside.sum())} value(s) outside [0, 1] "
+                        "(min {!r}, max {!r})".format(*_range(numbers))))
+    return checks
+
+
+def _levels(facts: dict[str, Any]) -> int:
+    """How many of the CSV's first columns are the DataFrame's index (the harness writes it first)."""
+    levels = facts.get("index_levels", 1)
+    return max(levels, 0) if isinstance(levels, int) and not isinstance(levels, bool) else 1
+
+
+def _nan_check(submission: Submission, levels: int, claimed: str | None) -> Check:
+    """numerai-predict's `isna().any().any()` on the values (not the index): rows holding a NaN, with
+    the rows pandas fills with NaN because they have too few fields."""
+    table = submission.table
+    values = table.columns[levels:]
+    nan_rows = np.zeros(table.num_rows, dtype=bool)
+    nan_values = 0
+    for column in values:
+        isna = _isna(column)
+        nan_rows |= isna
+        nan_values += int(isna.sum())
+    short = sum(submission.short_rows.values()) if values else 0
+    short_values = sum(submission.missing_in(p) for p in range(levels, table.num_columns))
+    count = int(nan_rows.sum()) + short
+    ok = count == 0 and claimed != "nan"
+    examples = (_labels_where(table, levels, nan_rows) + (submission.short_labels if short else []))[:MAX_EXAMPLES]
+    detail = "" if ok else f"{nan_values + short_values} NaN value(s) in {count} row(s)" + (
+        f" ({short} row(s) of the CSV have fewer fields than its header, which pandas fills with NaN)"
+        if short else "")
+    return Check("nan", ok, count, examples, detail)
+
+
 # ---------------------------------------------------------------- numerai-tools' upload rules
 
-def upload_checks(submission: pd.DataFrame, live: pd.Series) -> list[Check]:
-    """numerai-tools' validate_submission_numerai, rule by rule, with counts and examples."""
-    columns = list(submission.columns)
+def upload_checks(submission: Submission, live) -> list[Check]:
+    """numerai-tools' validate_submission_numerai, rule by rule (headers, then ids, then values), with counts
+    and examples. `live` is the live ids (live_ids' Arrow string array, or any sequence of ids)."""
+    table = submission.table
+    columns = submission.columns
     headers_ok = len(columns) == 2 and columns[0] in ID_COLUMNS and columns[1] in PREDICTION_COLUMNS
     checks = [Check("bad_headers", headers_ok,
                     detail="" if headers_ok else f"columns are {columns}; expected ['id', 'prediction'] "
                     "(or 'probability')")]
-    later = ("nan_ids", "duplicate_ids", "missing_ids", "unknown_ids", "values_out_of_range", "constant")
     if not headers_ok:
-        return checks + [_skip(r, "headers are invalid") for r in later]
-    id_col, pred_col = columns
+        return checks + [_skip(r, "headers are invalid") for r in UPLOAD_RULES[1:]]
+    ids = table.column(0)  # chunked as read: combining would copy it
+    id_checks, kept = _id_checks(ids, _strings(live))
+    checks += id_checks
+    if kept is None or any(c.passed is False and c.blocking for c in checks):
+        why = "some ids are NaN" if kept is None else "the ids are invalid"
+        return checks + [_skip(r, why) for r in UPLOAD_RULES[len(checks):]]
+    return checks + _value_checks(table.column(1), columns[1], ids, kept)
 
-    nan_ids = submission[id_col].isna()
-    checks.append(Check("nan_ids", not nan_ids.any(), int(nan_ids.sum()),
-                        _examples((nan_ids[nan_ids].index + 2).map(lambda r: f"CSV line {r}")),
-                        f"{int(nan_ids.sum())} row(s) without an id" if nan_ids.any() else ""))
-    if nan_ids.any():
-        return checks + [_skip(r, "some ids are NaN") for r in later[1:]]
 
+def _id_checks(ids: "pa.ChunkedArray", live: "pa.Array") -> tuple[list[Check], np.ndarray | None]:
+    """numerai-tools' id rules: no NaN id; ids compared as strings; among live ids no duplicate; at least as many
+    live rows as live ids. Rows with other ids are ignored (a warning). Hashing the live ids gives each
+    submitted id the position of its live id; every rule is then integer arithmetic on those positions.
+    Also returns which rows numerai-tools keeps (None when an id is NaN: it stops there)."""
     import pyarrow.compute as pc
 
-    ids, live_ids = _strings(submission[id_col]), _strings(live)
-    in_live = pc.is_in(ids, value_set=live_ids)
-    sub_live_ids = pc.filter(ids, in_live)
-    counts = pc.value_counts(sub_live_ids)
-    dup_ids = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1)).to_pylist()
-    checks.append(Check("duplicate_ids", len(dup_ids) == 0, len(dup_ids), _examples(dup_ids),
-                        f"{len(dup_ids)} live id(s) appear more than once" if len(dup_ids) else ""))
-    missing = pc.unique(pc.filter(live_ids, pc.invert(pc.is_in(live_ids, value_set=sub_live_ids))))
-    enough = len(sub_live_ids) >= len(live_ids)
-    first_missing = pc.take(missing, pc.sort_indices(missing)[:MAX_EXAMPLES]).to_pylist() if len(missing) else []
-    checks.append(Check("missing_ids", enough, len(missing), first_missing,
-                        "" if enough else f"{len(missing)} of {len(live_ids):,} live ids have no prediction"))
-    unknown = pc.unique(pc.filter(ids, pc.invert(in_live)))
-    checks.append(Check("unknown_ids", len(unknown) == 0, len(unknown), _examples(unknown[:MAX_EXAMPLES].to_pylist()),
-                        f"{len(unknown)} id(s) are not live ids; Numerai ignores those rows" if len(unknown) else ""))
-    if len(dup_ids) or not enough:
-        return checks + [_skip(r, "the ids are invalid") for r in later[4:]]
+    nan_ids = arrow.bools(ids.is_null())
+    if nan_ids.any():
+        lines = [f"CSV line {row + 2}" for row in np.flatnonzero(nan_ids)[:MAX_EXAMPLES]]
+        return [Check("nan_ids", False, int(nan_ids.sum()), lines, f"{int(nan_ids.sum())} row(s) without an id")], None
+    checks = [Check("nan_ids", True)]
 
-    kept = in_live.to_numpy(zero_copy_only=False)
-    preds = submission[pred_col][kept]
-    if not (pd.api.types.is_numeric_dtype(preds) or pd.api.types.is_bool_dtype(preds)):
-        checks.append(Check("values_out_of_range", False, detail=f"{pred_col} values are not numbers"))
-        return checks + [_skip("constant", "values are not numbers")]
-    preds = preds.astype(float)
+    found = _live_positions(ids, live)  # each row's live id, as its first position among the live ids
+    kept = found >= 0  # rows numerai-tools keeps: their id is a live id
+    position = found[kept]
+    del found
+    counts = np.bincount(position, minlength=len(live))  # predictions per live id
+
+    duplicated = _first_seen(position[(counts > 1)[position]])
+    checks.append(Check("duplicate_ids", len(duplicated) == 0, len(duplicated),
+                        _examples(live.take(arrow.indices(duplicated[:MAX_EXAMPLES])).to_pylist()),
+                        f"{len(duplicated)} live id(s) appear more than once" if len(duplicated) else ""))
+    missing = live.take(arrow.indices(_unpredicted(live, counts)))
+    enough = len(position) >= len(live)
+    first_missing = missing.take(pc.select_k_unstable(missing, k=MAX_EXAMPLES, sort_keys=[("", "ascending")])
+                                 ).to_pylist() if len(missing) else []
+    checks.append(Check("missing_ids", enough, len(missing), first_missing,
+                        "" if enough else f"{len(missing)} of {len(live):,} live ids have no prediction"))
+    unknown = pc.unique(ids.take(arrow.indices(np.flatnonzero(~kept)))) if not kept.all() else []
+    checks.append(Check("unknown_ids", len(unknown) == 0, len(unknown),
+                        _examples(unknown[:MAX_EXAMPLES].to_pylist()) if len(unknown) else [],
+                        f"{len(unknown)} id(s) are not live ids; Numerai ignores those rows" if len(unknown) else ""))
+    return checks, kept
+
+
+def _unpredicted(live: "pa.Array", counts: np.ndarray) -> np.ndarray:
+    """The positions of the live ids no row predicts, each id once. A repeated live id's later positions are
+    never counted (rows find its first), so each position without a count is mapped to its id's first."""
+    zero = np.flatnonzero(counts == 0)
+    if len(zero) == 0:
+        return zero
+    first = _live_positions(live.take(arrow.indices(zero)), live)
+    return np.unique(first[counts[first] == 0])
+
+
+def _live_positions(ids, live: "pa.Array") -> np.ndarray:
+    """For each id, the first position of the same id among the live ids, or -1: pc.index_in, against
+    LIVE_PART live ids at a time (a hash table of all of a million would take ~55 MB, of a part ~7 MB)."""
+    import pyarrow.compute as pc
+
+    found = np.full(len(ids), -1, dtype=np.int32)
+    for start in range(0, len(live), LIVE_PART):
+        part = arrow.single(pc.index_in(ids, value_set=live.slice(start, LIVE_PART)))
+        new = arrow.bools(part.is_valid()) & (found < 0)  # an earlier part holds the first position
+        np.copyto(found, arrow.ints(part) + np.int32(start), where=new)
+        del part, new
+    return found
+
+
+def _first_seen(codes: np.ndarray) -> np.ndarray:
+    """The distinct codes, in the order they first appear (as pandas' unique and value_counts list them)."""
+    _, first = np.unique(codes, return_index=True)
+    return codes[np.sort(first)]
+
+
+def _value_checks(column, name: str, ids: "pa.ChunkedArray", kept: np.ndarray) -> list[Check]:
+    """numerai-tools' value rules on the rows it keeps: numbers, no NaN, within [0, 1] (an end may lie
+    outside by floating tolerance), and a standard deviation not close to 0."""
+    if not _is_number(column, len(column)):
+        return [Check("values_out_of_range", False, detail=f"{name} values are not numbers"),
+                _skip("constant", "values are not numbers")]
+    preds = arrow.floats(column)[kept]
     in_range = _values_in_range(preds)
-    outside = (preds < 0) | (preds > 1) | preds.isna()
-    checks.append(Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()),
-                        [] if in_range else _examples(submission[id_col][kept][outside].astype(str)),
-                        "" if in_range else f"values range from {float(preds.min())!r} to {float(preds.max())!r}"))
-    std = preds.std()
+    with np.errstate(invalid="ignore"):
+        outside = (preds < 0) | (preds > 1) | np.isnan(preds)
+    examples = [] if in_range else \
+        _examples(ids.take(arrow.indices(np.flatnonzero(kept)[outside][:MAX_EXAMPLES])).to_pylist())
+    checks = [Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()), examples,
+                    "" if in_range else "values range from {!r} to {!r}".format(*_range(preds)))]
+    std = _std(preds)
     constant = bool(np.isclose(0, std))
     checks.append(Check("constant", not constant, len(preds) if constant else 0,
                         detail=f"standard deviation is {float(std)!r}" if constant else ""))
     return checks
 
 
-def _strings(values: pd.Series):
-    """pandas' astype(str) of a column, as an Arrow array: what the id rules compare, hashed in C++
-    (a million ids in milliseconds, whichever pandas the host has)."""
-    import pyarrow as pa
-
-    strings = values.astype(str)
-    try:
-        return pa.array(strings, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array(strings.to_numpy(dtype=object), type=pa.string())
-
-
-def _values_in_range(preds: pd.Series) -> bool:
-    """numerai-tools' range rule: within [0, 1], ends allowed to be 0 or 1 within tolerance, no NaN."""
-    if preds.isna().any():
+def _values_in_range(preds: np.ndarray) -> bool:
+    """numerai-tools' range rule: no NaN, and within [0, 1] where the low end may be 0 and the high end 1
+    within np.isclose's tolerance (its `or`s, in its order: min and max are only taken when needed)."""
+    if np.isnan(preds).any():
         return False
-    low_ok = bool(np.isclose(preds.min(), 0))
-    high_ok = bool(np.isclose(preds.max(), 1))
-    return bool(preds.between(0, 1).all() or (low_ok and preds.le(1).all())
-                or (preds.ge(0).all() and high_ok) or (low_ok and high_ok))
+    low_ok_all, high_ok_all = bool((preds >= 0).all()), bool((preds <= 1).all())
+    if low_ok_all and high_ok_all:
+        return True
+    low_close, high_close = bool(np.isclose(preds.min(), 0)), bool(np.isclose(preds.max(), 1))
+    return (low_close and high_ok_all) or (low_ok_all and high_close) or (low_close and high_close)
 
 
-def prewarm() -> None:
-    """Import numerai-tools ahead of time (it pulls in scipy.stats, ~1.5 s)."""
-    import numerai_tools.submissions  # noqa: F401
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """pandas' min() and max(): NaN skipped, NaN when nothing is left."""
+    present = values[~np.isnan(values)]
+    return (float(present.min()), float(present.max())) if len(present) else (float("nan"), float("nan"))
 
 
-def numerai_tools_verdict(submission: pd.DataFrame, live: pd.Series) -> str | None:
-    """Run numerai-tools itself; its assertion message when it rejects, else None."""
-    from numerai_tools.submissions import validate_submission_numerai
-
-    try:
-        with _plain_strings():
-            validate_submission_numerai(live.astype(str), submission.copy())
-    except AssertionError as exc:
-        return str(exc) or "rejected"
-    except (KeyError, TypeError, ValueError) as exc:  # malformed beyond what its asserts expect
-        return f"{type(exc).__name__}: {exc}"
-    return None
+def _std(values: np.ndarray) -> float:
+    """pandas' Series.std(): NaN skipped, ddof=1, NaN for fewer than two values."""
+    present = values[~np.isnan(values)]
+    with np.errstate(invalid="ignore"):  # an infinity makes it NaN, as in pandas
+        return float(present.std(ddof=1)) if len(present) > 1 else float("nan")
 
 
-@contextlib.contextmanager
-def _plain_strings():
-    """pandas 3 makes astype(str) Arrow-backed, whose isin loops in Python over every value (seconds for
-    numerai-tools on a large submission); inside numerai-tools keep the object strings pandas 2 used."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            context = pd.option_context("future.infer_string", False)
-        except (KeyError, pd.errors.OptionError):  # a pandas without the option
-            context = contextlib.nullcontext()
-        with context:
-            yield
+def _strings(values) -> "pa.Array":
+    """Live ids as one Arrow string array, as numerai-tools' astype(str) sees them (None as "None"); from
+    live_ids' array, or any sequence of ids (a list, a pandas Series)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = arrow.single(values)
+    elif not isinstance(values, pa.Array):
+        values = arrow.strings([str(v) for v in values])
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    return pc.fill_null(values, arrow.scalar("None")) if values.null_count else values
 
 
-def read_submission(payload: bytes) -> pd.DataFrame:
-    """The CSV as Numerai's upload reads it (plain read_csv: columns id, prediction)."""
-    return pd.read_csv(io.BytesIO(payload))
+# ---------------------------------------------------------------- the verdict
 
-
-def validate(facts: dict[str, Any], payload: bytes | None, live: pd.Series) -> Validation:
-    frame = read_submission(payload) if payload is not None else None
-    checks = in_image_checks(facts, frame)
+def validate(facts: dict[str, Any], payload: bytes | bytearray | Submission | None, live) -> Validation:
+    """Both rule sets on the CSV the harness sent, as bytes or already read (None: nothing came back);
+    `live` is the live ids."""
+    submission = payload if isinstance(payload, Submission) or payload is None else read_submission(payload)
+    checks = in_image_checks(facts, submission)
     in_image_failed = any(c.passed is False for c in checks)
-    levels = int(facts.get("index_levels", 1)) if isinstance(facts.get("index_levels"), int) else 1
-    summary = summarize(frame.iloc[:, levels]) if frame is not None and frame.shape[1] > levels else None
-    if frame is None or in_image_failed:
-        why = "the image's own checks failed first" if in_image_failed else "no predictions came back"
-        checks += [_skip(code, why) for code, rule in OUTPUT_RULES.items() if rule.source == "numerai-tools"]
-        _show_rows(checks, frame, levels)
-        return Validation(checks, frame, summary=summary)
-    upload = upload_checks(frame, live)
-    notes: list[str] = []
-    if len(frame) <= TOOLS_CROSS_CHECK_ROWS:
-        verdict = numerai_tools_verdict(frame, live)
-        _defer_to_numerai_tools(upload, verdict)
-    else:
-        verdict = None
-        notes.append(f"numerai-tools itself was not run on {len(frame):,} rows (it is, up to "
-                     f"{TOOLS_CROSS_CHECK_ROWS:,}); its rules, as ours implement them, decided")
-    _show_rows(checks + upload, frame, levels)
-    return Validation(checks + upload, frame, verdict, summary, notes)
+    levels = _levels(facts)
+    table = submission.table if submission is not None else None
+    summary = summarize(table.column(levels), table.column_names[levels], submission.missing_in(levels)) \
+        if table is not None and table.num_columns > levels else None
+    notes = list(submission.notes) if submission is not None else []
+    if table is None or in_image_failed:
+        why = ("the CSV cannot be read" if submission is not None and table is None
+               else "the image's own checks failed first" if in_image_failed else "no predictions came back")
+        checks += [_skip(code, why) for code in UPLOAD_RULES]
+        _show_rows(checks, table, levels)
+        return Validation(checks, submission, summary, notes)
+    upload = upload_checks(submission, live)
+    _show_rows(checks + upload, table, levels)
+    return Validation(checks + upload, submission, summary, notes)
 
 
 # ---------------------------------------------------------------- what the predictions look like
 
-def summarize(values: pd.Series) -> dict[str, Any]:
+def summarize(column, name: str, missing: int = 0) -> dict[str, Any]:
     """The first prediction column as a person wants to see it: count, NaN, range, ties, histogram.
 
-    Ties count the rows whose value another row shares (Numerai ranks predictions, so a
-    spike of equal values is worth seeing). The histogram has HISTOGRAM_BINS equal bins over
-    [0, 1], widened to the values' range when they leave it; NaN and infinities stay out of it.
+    `column` is an Arrow array (or anything pyarrow turns into one); `missing` counts the rows pandas
+    fills with NaN (too few fields). Ties count the rows whose value another row shares (Numerai ranks
+    predictions, so a spike of equal values is worth seeing). The histogram has HISTOGRAM_BINS equal bins
+    over [0, 1], widened to the values' range when they leave it; NaN and infinities stay out of it.
     """
-    out: dict[str, Any] = {"column": str(values.name)[:200], "count": int(len(values)),
-                           "nan": int(values.isna().sum()), "numeric": False}
-    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
-        out["distinct"] = int(values.nunique())
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column if isinstance(column, (pa.Array, pa.ChunkedArray)) else pa.array(column)  # (tests)
+    rows = len(column) + missing
+    out: dict[str, Any] = {"column": str(name)[:200], "count": rows, "nan": int(_isna(column).sum()) + missing,
+                           "numeric": False}
+    if not _is_number(column, rows):
+        out["distinct"] = 0 if column.null_count == len(column) else \
+            int(pc.count_distinct(column, mode="only_valid").as_py())
         return out
-    numbers = values.astype(float).to_numpy()
-    finite = numbers[np.isfinite(numbers)]
-    present = numbers[~np.isnan(numbers)]
-    out.update(numeric=True, infinite=int(len(present) - len(finite)),
-               distinct=int(len(np.unique(present))),
-               tied_rows=int(pd.Series(present).duplicated(keep=False).sum()),
-               outside_0_1=int(((present < 0) | (present > 1)).sum()))
+    numbers = arrow.floats(column)
+    present = numbers[~np.isnan(numbers)]  # a copy, sorted in place: equal values side by side
+    del numbers
+    present.sort()
+    finite = present[np.searchsorted(present, -np.inf, "right"):np.searchsorted(present, np.inf, "left")]
+    same = present[1:] == present[:-1]  # equal to the next value
+    tied = np.zeros(len(present), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    outside = np.searchsorted(present, 0.0, "left") + len(present) - np.searchsorted(present, 1.0, "right")
+    out.update(numeric=True, infinite=int(len(present) - len(finite)), distinct=int(len(present) - same.sum()),
+               tied_rows=int(tied.sum()), outside_0_1=int(outside))
+    del same, tied
     if len(finite) == 0:
         return out
-    low, high = float(finite.min()), float(finite.max())
+    low, high = float(finite[0]), float(finite[-1])
     counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=(min(low, 0.0), max(high, 1.0)))
     out.update(min=low, max=high, mean=float(finite.mean()), std=float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
                histogram={"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]})
     return out
 
 
-def _show_rows(checks: list[Check], frame: pd.DataFrame | None, levels: int) -> None:
+def _show_rows(checks: list[Check], table: "pa.Table | None", levels: int) -> None:
     """Attach the example rows (id and value) to each failed rule that names ids."""
-    if frame is None or frame.shape[1] <= levels or not any(c.passed is False and c.examples for c in checks):
+    import pyarrow.compute as pc
+
+    if table is None or table.num_columns <= levels or not any(c.passed is False and c.examples for c in checks):
         return
-    labels = _row_labels(frame, levels)
-    values = frame.iloc[:, levels]
+    labels = _labels(table, levels)
+    values = table.column(levels)
     for check in checks:
         if check.passed is False and check.examples:
-            wanted = labels.isin(check.examples).to_numpy()
-            check.rows = [[label[:200], "NaN" if pd.isna(value) else str(value)[:200]]
-                          for label, value in zip(labels[wanted][:2 * MAX_EXAMPLES], values[wanted][:2 * MAX_EXAMPLES])]
+            shown = arrow.bools(pc.is_in(labels, value_set=arrow.strings(check.examples)))
+            rows = arrow.indices(np.flatnonzero(shown)[:2 * MAX_EXAMPLES])
+            check.rows = [[str(label)[:200], _shown(value)[:200]]
+                          for label, value in zip(labels.take(rows).to_pylist(), values.take(rows).to_pylist())]
 
 
-_TOOLS_PREFIXES = {"invalid_submission_headers": "bad_headers", "invalid_submission_ids": "missing_ids",
-                   "invalid_submission_values": "values_out_of_range"}
-
-
-def _defer_to_numerai_tools(upload: list[Check], verdict: str | None) -> None:
-    """numerai-tools has the final word on the upload rules.
-
-    Our rule-by-rule reading exists to explain; should it ever disagree with
-    numerai-tools (the parity tests say it does not), Numerai's verdict stands.
-    """
-    ours_failed = [c for c in upload if c.passed is False and c.blocking]
-    if verdict is None:
-        for check in ours_failed:
-            check.overridden = True
-            check.detail += " (numerai-tools accepts this; reported as a warning)"
-    elif not ours_failed:
-        rule = next((r for p, r in _TOOLS_PREFIXES.items() if verdict.startswith(p)), "bad_headers")
-        upload.append(Check(rule, False, detail=f"numerai-tools rejects the submission: {verdict}"))
+def _shown(value) -> str:
+    """A value as pandas prints it (NaN for a missing one)."""
+    return "NaN" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
