@@ -137,8 +137,12 @@ def _labels_where(table: "pa.Table", levels: int, mask: np.ndarray) -> list[str]
 
 
 def _numeric_dtype_name(name: str | None) -> bool:
-    """Whether the dtype the harness saw can be compared with 0 and 1 (the CSV turns "0.5" into 0.5)."""
-    if name is None:
+    """Whether the dtype the harness saw can be compared with 0 and 1 (the CSV turns "0.5" into 0.5).
+
+    An `object` column counts when its values compared with 0 and 1 in the image (numerai-predict's
+    own check ran there without error: numbers held as objects, which Numerai accepts); text such as
+    "0.5" fails that comparison, which the harness reports as not_numeric."""
+    if name is None or name == "object":
         return True
     return bool(re.match(r"^(u?int|float|bool|Int|UInt|Float|boolean)", name))
 
