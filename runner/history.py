@@ -55,7 +55,13 @@ def disabled() -> bool:
 
 
 def id_time(run_id: str) -> datetime:
-    return datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+    """When a run was recorded, read from its id (YYYYmmdd-HHMMSS-…); ValueError when it is no date.
+    Parsed by hand: strptime costs the run's path ~10 ms over a full history."""
+    s = run_id
+    if len(s) < 15 or s[8] != "-" or not (s[:8] + s[9:15]).isdigit():
+        raise ValueError(f"not a run id: {run_id!r}")
+    return datetime(int(s[0:4]), int(s[4:6]), int(s[6:8]), int(s[9:11]), int(s[11:13]), int(s[13:15]),
+                    tzinfo=timezone.utc)
 
 
 # ---------------------------------------------------------------- recording

@@ -101,8 +101,8 @@ class Prepared:
 
 class Prefetch(threading.Thread):
     """What the host needs after the model ran, made ready while it runs, on the host's other core:
-    the live ids read as one Arrow string array (what the predictions are validated against; pyarrow
-    and numpy, all validation needs, are imported with it) and the data's columns (what a missing
+    the live ids read as one Arrow string array (what the predictions are validated against), the
+    modules validation imports and the data's columns (what a missing
     column is judged against). Nothing of it is on the path to the container's start."""
 
     def __init__(self, data: live_data.LiveData):
@@ -116,6 +116,9 @@ class Prefetch(threading.Thread):
         try:
             self.ids = live_data.live_ids(self.data.live)
             self.facts = data_facts(self.data)
+            from .verdict import validate
+
+            validate.prewarm()
         except BaseException as exc:  # noqa: BLE001 - raised where the result is needed
             self.error = exc
 

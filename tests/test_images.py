@@ -74,7 +74,7 @@ def test_list_shows_python_profile_digest_size_age(image311):
     assert any(i["ref"] == image311.ref and i["size_bytes"] > 0 for i in listed)
 
 
-def test_build_without_wheelhouse_names_fetch(tmp_path):
+def test_build_without_wheelhouse_names_fetch(client, tmp_path):
     """A missing cache is one clear line naming `images fetch`, never a pip traceback."""
     from runner.images.bases import base_dir
 

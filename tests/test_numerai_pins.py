@@ -48,6 +48,20 @@ def test_pins_only_for_windows_or_macos_are_left_out():
     assert full.pins["torch"] == "2.7.1" and full.pins["pip"] == standard_pins("3.11")["pip"]
 
 
+@pytest.mark.parametrize("marker", [
+    'sys_platform == "darwin" and platform_machine == "arm64"',
+    'sys_platform == "linux"', 'platform_system != "Windows"', 'sys_platform == "linux" and python_version == "3.11"',
+    'sys_platform == "win32" or platform_machine == "x86_64"', 'python_version >= "3.12"',
+    'platform_version == "a and b"', "os_name == 'posix'",
+])
+def test_markers_judged_directly_agree_with_packaging(marker):
+    """The fast path (and-joined equalities) and packaging's grammar give the same answer for every Python."""
+    from packaging.markers import Marker
+
+    for python in PYTHONS:
+        assert numerai._marker_holds(marker, python) == Marker(marker).evaluate(numerai.linux_environment(python))
+
+
 def test_the_map_knows_every_pin_it_was_made_from():
     data = json.loads((numerai.images_root() / numerai.MAP_FILE).read_text())
     assert "scripts/make_module_map.py" in data["about"] and not data["problems"]

@@ -52,15 +52,12 @@ _SYLLABLES = ["ba", "ce", "di", "fo", "gu", "ha", "je", "ki", "lo", "mu", "na", 
 
 
 def feature_names(n: int) -> list[str]:
-    """Deterministic, unique names that look like Numerai's (feature_<word>_<word>_<word>)."""
+    """Deterministic, unique names that look like Numerai's (feature_<word>_<word>_<word>): name i spells
+    its base-400 digits, each digit one two-syllable word."""
     k = len(_SYLLABLES)
-    names = []
-    for i in range(n):
-        digits = [(i // k**p) % k for p in range(6)]
-        words = ["".join(_SYLLABLES[(d * 7 + j * 3) % k] for j, d in enumerate(digits[w * 2:w * 2 + 2]))
-                 for w in range(3)]
-        names.append("feature_" + "_".join(words))
-    return names
+    words = [_SYLLABLES[(d % k * 7) % k] + _SYLLABLES[(d // k * 7 + 3) % k] for d in range(k * k)]
+    w = k * k
+    return [f"feature_{words[i % w]}_{words[i // w % w]}_{words[i // (w * w) % w]}" for i in range(n)]
 
 
 def target_names(n: int = 41) -> list[str]:
