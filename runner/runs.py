@@ -35,7 +35,7 @@ import psutil
 
 from . import data as live_data
 from .images import store as image_store
-from .sandbox import docker as engine
+from .sandbox import docker as engine, pool
 from .verdict import diagnose
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
@@ -193,7 +193,7 @@ class RunSink(StreamSink):
                 phase = frame.json().get("phase")
             except (ValueError, AttributeError):
                 continue
-            if phase in ("loading", "reading_data", "predicting"):
+            if phase in ("loading", "reading_data", "reading_benchmarks", "predicting"):
                 self.console.progress(diagnose.PHASES[phase] + "...")
 
     def stderr(self, chunk: bytes) -> None:
@@ -594,7 +594,7 @@ class Run:
         self._record_outcome(outcome)
         if outcome.aborted == "interrupted":
             raise KeyboardInterrupt("cancelled")
-        if request.leave_prestarted and spec.preload is not None:
+        if request.leave_prestarted and spec.preload is not None and pool.enabled():
             self._leave_prestarted(spec)
         return outcome
 

@@ -6,10 +6,10 @@ numerai-sandbox. It reports facts, never verdicts: the phase it reached, what th
 pickle turned out to be, the exception and traceback, what the function returned
 and the predictions as CSV. The host decides the verdict and re-checks the CSV.
 
-Its order follows numerai-predict's predict.py: load the pickle with
-pandas.read_pickle, count parameters with inspect.signature, read live.parquet
-(and the benchmark models for 2-argument functions), call, apply the in-image
-checks, write the CSV with its index.
+Its order follows numerai-predict's predict.py: read live.parquet, load the pickle
+with pandas.read_pickle (the live data already in memory, as on Numerai), count
+parameters with inspect.signature, read the benchmark models for 2-argument
+functions, call, apply the in-image checks, write the CSV with its index.
 
 Reports go to the host as frames on a private copy of the container's stdout:
     NSBX1 <kind> <length>\\n<length bytes>
@@ -238,7 +238,21 @@ def run(args, channel, ahead=None):
 
         durations["starting"] = time.perf_counter() - started
 
-    # 1. Load the pickle exactly as numerai-predict does.
+    # 1. Read the live data first, as numerai-predict does.
+    if ahead:
+        if ahead.get("live_error") is not None:
+            return fail("reading_data", "data_error", ahead["live_error"],
+                        f"Could not read the live data - {_safe_str(ahead['live_error'])}")
+        live = ahead.pop("live")
+    else:
+        started = phase("reading_data")
+        try:
+            live = pd.read_parquet(args.live)
+        except BaseException as exc:  # noqa: BLE001
+            return fail("reading_data", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+        durations["reading_data"] = time.perf_counter() - started
+
+    # 2. Load the pickle exactly as numerai-predict does.
     started = phase("loading")
     log(f"Loading model {args.model}")
     try:
@@ -258,7 +272,7 @@ def run(args, channel, ahead=None):
         return fail("loading", "load_error", exc, line)
     durations["loading"] = time.perf_counter() - started
 
-    # 2. Count parameters the way numerai-predict does.
+    # 3. Count parameters the way numerai-predict does.
     info = describe_callable(model)
     try:
         parameters = list(inspect.signature(model).parameters.values())
@@ -274,25 +288,25 @@ def run(args, channel, ahead=None):
         return fail("loading", "bad_signature", None,
                     f"Invalid pickle function - {args.model} must have 1 or 2 arguments", model=info)
 
-    # 3. Read the live data (and the benchmark models for 2-argument functions).
+    # 4. The benchmark models, for 2-argument functions only.
+    bench = None
     if ahead:
-        if ahead.get("error") is not None:
-            return fail("reading_data", "data_error", ahead["error"],
-                        f"Could not read the live data - {_safe_str(ahead['error'])}")
-        live, bench = ahead["live"], ahead["bench"] if len(parameters) == 2 else None
+        if len(parameters) == 2 and ahead.get("bench_error") is not None:
+            return fail("reading_benchmarks", "data_error", ahead["bench_error"],
+                        f"Could not read the live data - {_safe_str(ahead['bench_error'])}")
+        bench = ahead.pop("bench") if len(parameters) == 2 else None
         ahead["bench"] = None  # a 1-argument model never holds the benchmarks, as in a cold run
-    else:
-        started = phase("reading_data")
+    elif len(parameters) == 2:
+        started = phase("reading_benchmarks")
         try:
-            live = pd.read_parquet(args.live)
-            bench = pd.read_parquet(args.benchmarks) if len(parameters) == 2 else None
+            bench = pd.read_parquet(args.benchmarks)
         except BaseException as exc:  # noqa: BLE001
-            return fail("reading_data", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
-        durations["reading_data"] = time.perf_counter() - started
+            return fail("reading_benchmarks", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+        durations["reading_benchmarks"] = time.perf_counter() - started
     channel.send("data", {"rows": len(live), "columns": live.shape[1],
                           "benchmark_columns": None if bench is None else bench.shape[1]})
 
-    # 4. Call the model.
+    # 5. Call the model.
     log(f"Predicting on {len(live)} rows of live features")
     started = phase("predicting")
     try:
@@ -302,7 +316,7 @@ def run(args, channel, ahead=None):
         return fail("predicting", "model_exception", exc, f"Pickle function raised - {type(exc).__name__}")
     durations["predicting"] = time.perf_counter() - started
 
-    # 5. numerai-predict's in-image checks, then the CSV with its index.
+    # 6. numerai-predict's in-image checks, then the CSV with its index.
     started = phase("checking")
     facts = result_facts(pd, result)
     rule = facts["in_image_failed"]
@@ -374,12 +388,12 @@ def prepare_ahead(args, channel):
     channel.phase = "reading_data"
     channel.send("phase", {"phase": "reading_data", "at": time.time(), "ahead": True})
     started = time.perf_counter()
-    ahead = {"pd": pd, "durations": durations, "error": None, "live": None, "bench": None}
-    try:
-        ahead["live"] = pd.read_parquet(args.live)
-        ahead["bench"] = pd.read_parquet(args.benchmarks)
-    except BaseException as exc:  # noqa: BLE001 - reported when a model would have read it
-        ahead["error"] = exc
+    ahead = {"pd": pd, "durations": durations, "live": None, "bench": None, "live_error": None, "bench_error": None}
+    for name, path in (("live", args.live), ("bench", args.benchmarks)):
+        try:
+            ahead[name] = pd.read_parquet(path)
+        except BaseException as exc:  # noqa: BLE001 - reported when a model would have read it
+            ahead[f"{name}_error"] = exc
     durations["reading_data"] = time.perf_counter() - started
     preloaded = []
     for name in filter(None, (args.preload or "").split(",")):
@@ -616,5 +630,35 @@ def main(argv=None):
         return EXIT_HARNESS_ERROR
 
 
+def exit_unless_something_waits(code):
+    """End the process at once, as a normal exit would end it, when nothing would make it wait.
+
+    A normal exit tears down every module the model imported (pandas, scikit-learn, LightGBM: about
+    0.2 s). Everything the host needs has been sent by now, so that costs the run time and tells
+    nothing, except when the model left something a normal exit waits for, which on Numerai keeps the
+    process alive: a non-daemon thread, or a non-daemon multiprocessing child (joined at exit). Then
+    the process exits normally, and waits, as Numerai's would.
+    """
+    import threading
+
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    if "multiprocessing" in sys.modules:
+        try:
+            if any(not child.daemon for child in sys.modules["multiprocessing"].active_children()):
+                return
+        except BaseException:  # noqa: BLE001 - when unsure, exit the normal way
+            return
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a stream the model closed or replaced
+            pass
+    os._exit(code if isinstance(code, int) else 1)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    exit_unless_something_waits(status or 0)
+    sys.exit(status)

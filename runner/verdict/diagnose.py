@@ -39,6 +39,7 @@ PHASES = {
     "starting": "starting Python and importing pandas",
     "loading": "loading the pickle",
     "reading_data": "reading the live data",
+    "reading_benchmarks": "reading the benchmark models",
     "predicting": "predicting",
     "checking": "checking the predictions",
     "writing": "writing the predictions",
@@ -244,7 +245,7 @@ def _killed_by_signal(sig: int, phase: str | None, where: str, ctx: Context, evi
     evidence["signal"] = name
     what = f" ({NATIVE_SIGNALS[sig]})" if sig in NATIVE_SIGNALS else ""
     hint = ""
-    if sig in NATIVE_SIGNALS and phase in ("loading", "reading_data", "predicting"):
+    if sig in NATIVE_SIGNALS and phase in ("loading", "reading_data", "reading_benchmarks", "predicting"):
         made_by, differs = ctx.made_by()
         if differs:
             return Verdict("python_version_mismatch",
