@@ -453,7 +453,11 @@ def host_config(client: docker.DockerClient, spec: ContainerSpec, cores: list[in
         init=True,
         auto_remove=spec.remove_on_exit,
         ipc_mode="private",
-        log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
+        # The output reaches us through the attachment; the engine keeps a copy only of a container the
+        # user keeps (for `docker logs`). Writing every frame to a JSON log file as well slows the model's
+        # output and fills the engine's disk.
+        log_config=(docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"})
+                    if spec.keep else docker.types.LogConfig(type="none")),
         runtime=runtime,
     )
 
