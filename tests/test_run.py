@@ -79,6 +79,19 @@ def test_report_fields(models):
     assert "constant" in rules and "missing_ids" in rules
 
 
+@pytest.mark.parametrize("name, phases", [
+    ("good_1arg", ["starting", "reading_data", "loading", "predicting"]),
+    ("good_2arg", ["starting", "reading_data", "loading", "reading_benchmarks", "predicting"]),
+])
+def test_phases_follow_numerai_predicts_order(models, name, phases):
+    """Live data first, then the pickle (loaded with the data in memory, as on Numerai), then the
+    benchmark models for a 2-argument function only; in a cold sandbox and a pre-started one alike."""
+    cold = run_cli("run", models[name], "--json", env={"NUMERAI_SANDBOX_WARM": "0"}).report
+    assert cold["status"] == "Success" and not cold["container"]["prestarted"]
+    assert [p["phase"] for p in cold["phase_times"]][:len(phases)] == phases
+    assert ("reading_benchmarks" in cold["durations"]["phases"]) == (name == "good_2arg")
+
+
 def test_nan_rule_named_with_examples(models):
     result = run_cli("run", models["nan_output"], "--json")
     report = result.report

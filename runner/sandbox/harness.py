@@ -230,6 +230,16 @@ def run(args, channel, ahead=None):
         channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
         return 0
 
+    def read_parquet(pd, phase_name, path):
+        """(the frame, None), or (None, the run's end) when the file cannot be read."""
+        started = phase(phase_name)
+        try:
+            frame = pd.read_parquet(path)
+        except BaseException as exc:  # noqa: BLE001
+            return None, fail(phase_name, "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+        durations[phase_name] = time.perf_counter() - started
+        return frame, None
+
     if ahead:
         pd = ahead["pd"]
     else:
@@ -245,12 +255,9 @@ def run(args, channel, ahead=None):
                         f"Could not read the live data - {_safe_str(ahead['live_error'])}")
         live = ahead.pop("live")
     else:
-        started = phase("reading_data")
-        try:
-            live = pd.read_parquet(args.live)
-        except BaseException as exc:  # noqa: BLE001
-            return fail("reading_data", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
-        durations["reading_data"] = time.perf_counter() - started
+        live, failed = read_parquet(pd, "reading_data", args.live)
+        if live is None:
+            return failed
 
     # 2. Load the pickle exactly as numerai-predict does.
     started = phase("loading")
@@ -297,12 +304,9 @@ def run(args, channel, ahead=None):
         bench = ahead.pop("bench") if len(parameters) == 2 else None
         ahead["bench"] = None  # a 1-argument model never holds the benchmarks, as in a cold run
     elif len(parameters) == 2:
-        started = phase("reading_benchmarks")
-        try:
-            bench = pd.read_parquet(args.benchmarks)
-        except BaseException as exc:  # noqa: BLE001
-            return fail("reading_benchmarks", "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
-        durations["reading_benchmarks"] = time.perf_counter() - started
+        bench, failed = read_parquet(pd, "reading_benchmarks", args.benchmarks)
+        if bench is None:
+            return failed
     channel.send("data", {"rows": len(live), "columns": live.shape[1],
                           "benchmark_columns": None if bench is None else bench.shape[1]})
 
