@@ -88,3 +88,29 @@ def test_clean_leaves_another_live_run_and_other_users_kept_containers(client, i
         for name in others:
             with contextlib.suppress(Exception):
                 client.api.remove_container(name, force=True)
+
+
+def test_clean_removes_the_inputs_images_a_killed_kubernetes_check_left(client, image311):
+    """Per-pickle inputs images are owned like containers: a dead owner's go, a live one's stay."""
+    import io
+
+    from runner.sandbox.ownership import owner_label
+
+    repository = f"127.0.0.1:5999/numerai-sandbox-inputs-test-{secrets.token_hex(3)}"
+    made = {}
+    for who, owner in (("dead", DEAD_OWNER), ("live", owner_label())):
+        tag = f"{repository}:{who}"
+        client.images.build(fileobj=io.BytesIO(f"FROM {image311.id}\nLABEL who={who}\n".encode()), tag=tag, rm=True,
+                            network_mode="none", labels={f"{LABEL}.kind": "inputs", f"{LABEL}.owner": owner})
+        made[who] = tag
+    try:
+        planned = run_cli("clean", "--dry-run")
+        assert made["dead"] in planned.stdout and made["live"] not in planned.stdout
+        assert client.images.get(made["dead"])  # a dry run removes nothing
+        assert run_cli("clean").code == 0
+        tags = {t for image in client.images.list(name=repository) for t in image.tags}
+        assert tags == {made["live"]}
+    finally:
+        for tag in made.values():
+            with contextlib.suppress(Exception):
+                client.images.remove(tag)

@@ -284,8 +284,30 @@ def clean(client: docker.DockerClient, everything: bool = False,
     for info in doomed if not dry_run else []:
         remove(client, info["Id"])
     warm = pool.sweep(client, everything=True, dry_run=dry_run)  # this user's pre-started sandboxes
-    return ([container_name(i) for i in doomed] + warm + sweep_temp_dirs(dry_run),
+    images = sweep_inputs_images(client, dry_run)  # a killed Kubernetes check's inputs images
+    return ([container_name(i) for i in doomed] + warm + images + sweep_temp_dirs(dry_run),
             [describe_left(i) for i in left])
+
+
+def sweep_inputs_images(client: docker.DockerClient, dry_run: bool = False) -> list[str]:
+    """The Kubernetes backend's per-pickle inputs images left by a check that was killed (its owning
+    process is gone; images from before owners were labelled are left alone). Run by `clean` and at the
+    start of a Kubernetes check, not by every run: only those make such images."""
+    removed = []
+    try:
+        found = client.api.images(filters={"label": [f"{LABEL}.kind=inputs"]})
+    except ENGINE_ERRORS:
+        return removed
+    for info in found:
+        owner = (info.get("Labels") or {}).get(f"{LABEL}.owner")
+        if not owner or owner_alive(owner):
+            continue
+        for tag in [t for t in info.get("RepoTags") or [] if t != "<none>:<none>"] or [info["Id"]]:
+            if not dry_run:
+                with contextlib.suppress(*ENGINE_ERRORS):
+                    client.api.remove_image(tag)
+            removed.append(tag)
+    return removed
 
 
 def sweep_temp_dirs(dry_run: bool = False) -> list[str]:

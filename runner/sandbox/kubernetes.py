@@ -319,7 +319,10 @@ def build_and_push_inputs(client, planned: Planned, progress: Callable[[str], No
 
     from .registry import RegistryError, push
 
-    labels = {f"{APP}.kind": "inputs", f"{APP}.inputs-of": planned.job_name}
+    from .ownership import owner_label
+
+    # Owned like a container: should this check be killed, the next one (or `clean`) removes it.
+    labels = {f"{APP}.kind": "inputs", f"{APP}.inputs-of": planned.job_name, f"{APP}.owner": owner_label()}
     try:
         for event in client.api.build(fileobj=io.BytesIO(inputs_context(planned)), custom_context=True,
                                       tag=planned.inputs_ref, labels=labels, rm=True, forcerm=True, decode=True,
@@ -519,6 +522,9 @@ class KubernetesBackend(Backend):
     def connect(cls, docker_client, registry: str, namespace: str | None = None, context: str | None = None,
                 runtime_class: str | None = "auto", isolation: str = "runc", **options) -> "KubernetesBackend":
         """Connect to the cluster of the kubeconfig; runtime_class "auto" takes gvisor when the cluster has it."""
+        from .docker import sweep_inputs_images
+
+        sweep_inputs_images(docker_client)  # what killed checks left
         core, batch_api, networking, node_api, api, default_namespace = load_clients(context)
         chosen = discover_runtime_class(node_api) if runtime_class == "auto" else runtime_class
         if isolation == "gvisor" and chosen is None:
