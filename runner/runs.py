@@ -193,7 +193,7 @@ class RunSink(StreamSink):
                 phase = frame.json().get("phase")
             except (ValueError, AttributeError):
                 continue
-            if phase in ("loading", "reading_data", "reading_benchmarks", "predicting"):
+            if phase in diagnose.WORK_PHASES:
                 self.console.progress(diagnose.PHASES[phase] + "...")
 
     def stderr(self, chunk: bytes) -> None:

@@ -230,13 +230,16 @@ def run(args, channel, ahead=None):
         channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
         return 0
 
+    def unreadable(phase_name, exc):
+        return fail(phase_name, "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+
     def read_parquet(pd, phase_name, path):
         """(the frame, None), or (None, the run's end) when the file cannot be read."""
         started = phase(phase_name)
         try:
             frame = pd.read_parquet(path)
         except BaseException as exc:  # noqa: BLE001
-            return None, fail(phase_name, "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+            return None, unreadable(phase_name, exc)
         durations[phase_name] = time.perf_counter() - started
         return frame, None
 
@@ -251,8 +254,7 @@ def run(args, channel, ahead=None):
     # 1. Read the live data first, as numerai-predict does.
     if ahead:
         if ahead.get("live_error") is not None:
-            return fail("reading_data", "data_error", ahead["live_error"],
-                        f"Could not read the live data - {_safe_str(ahead['live_error'])}")
+            return unreadable("reading_data", ahead["live_error"])
         live = ahead.pop("live")
     else:
         live, failed = read_parquet(pd, "reading_data", args.live)
@@ -299,10 +301,10 @@ def run(args, channel, ahead=None):
     bench = None
     if ahead:
         if len(parameters) == 2 and ahead.get("bench_error") is not None:
-            return fail("reading_benchmarks", "data_error", ahead["bench_error"],
-                        f"Could not read the live data - {_safe_str(ahead['bench_error'])}")
-        bench = ahead.pop("bench") if len(parameters) == 2 else None
-        ahead["bench"] = None  # a 1-argument model never holds the benchmarks, as in a cold run
+            return unreadable("reading_benchmarks", ahead["bench_error"])
+        bench = ahead.pop("bench")
+        if len(parameters) != 2:
+            bench = None  # a 1-argument model never holds the benchmarks, as in a cold run
     elif len(parameters) == 2:
         bench, failed = read_parquet(pd, "reading_benchmarks", args.benchmarks)
         if bench is None:

@@ -319,10 +319,10 @@ def build_and_push_inputs(client, planned: Planned, progress: Callable[[str], No
 
     from .registry import RegistryError, push
 
-    from .ownership import owner_label
+    from .ownership import labels_for as owned_labels
 
     # Owned like a container: should this check be killed, the next one (or `clean`) removes it.
-    labels = {f"{APP}.kind": "inputs", f"{APP}.inputs-of": planned.job_name, f"{APP}.owner": owner_label()}
+    labels = owned_labels("inputs", **{"inputs-of": planned.job_name})
     try:
         for event in client.api.build(fileobj=io.BytesIO(inputs_context(planned)), custom_context=True,
                                       tag=planned.inputs_ref, labels=labels, rm=True, forcerm=True, decode=True,

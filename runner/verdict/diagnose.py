@@ -44,6 +44,9 @@ PHASES = {
     "checking": "checking the predictions",
     "writing": "writing the predictions",
 }
+# The harness's phases that do the run's work (not starting Python, not checking or writing the result), in
+# its order: the terminal names each as it starts, and a native crash in one may be a library mismatch.
+WORK_PHASES = ("reading_data", "loading", "reading_benchmarks", "predicting")
 LIBRARY_MODULES = {"sklearn", "lightgbm", "xgboost", "catboost", "numpy", "pandas", "scipy", "pyarrow",
                    "polars", "joblib", "cloudpickle", "torch", "tensorflow", "keras"}
 NETWORK_TYPES = {"socket.gaierror", "socket.herror", "socket.timeout", "builtins.ConnectionError",
@@ -245,7 +248,7 @@ def _killed_by_signal(sig: int, phase: str | None, where: str, ctx: Context, evi
     evidence["signal"] = name
     what = f" ({NATIVE_SIGNALS[sig]})" if sig in NATIVE_SIGNALS else ""
     hint = ""
-    if sig in NATIVE_SIGNALS and phase in ("loading", "reading_data", "reading_benchmarks", "predicting"):
+    if sig in NATIVE_SIGNALS and phase in WORK_PHASES:
         made_by, differs = ctx.made_by()
         if differs:
             return Verdict("python_version_mismatch",

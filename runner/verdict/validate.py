@@ -150,10 +150,10 @@ def _numeric_dtype_name(name: str | None) -> bool:
 def prewarm() -> None:
     """Import what reading and judging the predictions needs (pyarrow's CSV reader and compute
     functions, about 0.1 s), so a run can do it while the model runs instead of after."""
-    import pyarrow.compute
-    import pyarrow.csv
+    import importlib
 
-    del pyarrow
+    for module in ("pyarrow.compute", "pyarrow.csv"):
+        importlib.import_module(module)
 
 
 # ---------------------------------------------------------------- numerai-predict's in-image rules
