@@ -280,7 +280,10 @@ def browser():
 
 def open_page(driver, page: Path) -> None:
     """Load the page, wait for every chart, and fail on any console error or any request but the file."""
-    driver.get_log("performance")  # forget what came before
+    # The browser's own start page (chrome:// resources) may still be loading when a test begins on a
+    # busy machine: settle on a blank page first, then forget everything logged before this page.
+    driver.get("about:blank")
+    driver.get_log("performance")
     driver.get_log("browser")
     url = page.resolve().as_uri()
     driver.get(url)
