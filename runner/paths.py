@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +18,38 @@ from typing import Iterator
 APP = "numerai-sandbox"
 LABEL = "numerai-sandbox"  # prefix of every Docker label we set
 TEMP_PREFIX = "numerai-sandbox-"
+NAMESPACE_ENV = "NUMERAI_SANDBOX_NAMESPACE"
+NAMESPACE_LABEL = f"{LABEL}.namespace"
+# A Docker repository name component: lower case, digits, separated by one . _ or - (or two _).
+NAMESPACE_PATTERN = re.compile(r"[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*")
+REPOSITORY_SUFFIX = {"image": "", "env": "-env", "base": "-base"}
+
+
+class BadNamespace(ValueError):
+    """NUMERAI_SANDBOX_NAMESPACE cannot name Docker images."""
+
+
+def namespace() -> str:
+    """NUMERAI_SANDBOX_NAMESPACE, else numerai-sandbox: what keeps one user's (or CI job's, or test run's)
+    images and sandboxes apart from another's on a shared engine. Our images are named after it, the
+    containers we start carry it as a label, and every command finds, lists, pushes, removes and cleans
+    only what its namespace holds (a leaked container, whose process is gone, is anyone's to sweep)."""
+    value = os.environ.get(NAMESPACE_ENV, "").strip() or APP
+    if len(value) > 100 or not NAMESPACE_PATTERN.fullmatch(value):
+        raise BadNamespace(f"{NAMESPACE_ENV}={value!r} cannot name Docker images: use lower-case letters and "
+                           "digits, separated by single '.', '_' or '-' (e.g. ci-job-42), at most 100 characters")
+    return value
+
+
+def repository(kind: str = "image", space: str | None = None) -> str:
+    """The repository our images of a kind go under: NAMESPACE (runtime images), NAMESPACE-env
+    (environments), NAMESPACE-base (base root filesystems); `space` defaults to this process's namespace."""
+    return (space or namespace()) + REPOSITORY_SUFFIX[kind]
+
+
+def in_namespace(labels: dict[str, str]) -> bool:
+    """Whether a container of ours belongs to this namespace (one from before namespaces: the default's)."""
+    return (labels or {}).get(NAMESPACE_LABEL, APP) == namespace()
 
 
 def cache_dir() -> Path:

@@ -28,6 +28,9 @@ Environment:
   NUMERAI_SANDBOX_CACHE  wheels, base root filesystems and synthetic data
                          (default ~/.cache/numerai-sandbox; here: {cache_dir()})
   DOCKER_HOST            the Docker engine (default: the local socket)
+  NUMERAI_SANDBOX_NAMESPACE
+                         keeps these images and sandboxes apart from others on a
+                         shared engine (default numerai-sandbox: the image names)
   NUMERAI_SANDBOX_PYTHON, _PROFILE, _DATA, _MEMORY, _CPUS, _TIMEOUT
                          defaults for run's options (see run --help)
 """

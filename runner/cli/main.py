@@ -39,6 +39,12 @@ def cli() -> None:
     """Run a Numerai model pickle exactly the way Numerai's Model Upload runs it, and learn
     before uploading whether it will pass - and if not, why and what to do.
     """
+    from ..paths import BadNamespace, namespace
+
+    try:
+        namespace()  # every command names images after it: a bad one is a usage error before anything runs
+    except BadNamespace as exc:
+        raise InputError(str(exc)) from exc
 
 
 cli.add_command(images_group)
@@ -218,7 +224,8 @@ cli.add_command(doctor)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def clean(everything: bool, dry_run: bool) -> None:
     """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
-    kept with --keep, and our temp dirs. Runs still going elsewhere are left alone (unless --all).
+    kept with --keep, and our temp dirs. Runs still going elsewhere are left alone (unless --all), and
+    so is another NUMERAI_SANDBOX_NAMESPACE's work.
     """
     from ..sandbox import docker as engine
 

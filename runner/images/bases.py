@@ -28,7 +28,7 @@ import docker.errors
 
 from ..sandbox.docker import labels_for, temp_dir
 from ..machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
-from ..paths import LABEL, cache_dir, ensure_dir, file_sha256
+from ..paths import LABEL, cache_dir, ensure_dir, file_sha256, repository
 
 Progress = Callable[[str], None]
 
@@ -74,7 +74,7 @@ class BaseInfo:
 
     @property
     def tag(self) -> str:
-        return f"numerai-sandbox-base:py{self.python}-{self.digest[:12]}"
+        return f"{repository('base')}:py{self.python}-{self.digest[:12]}"
 
 
 def base_dir(python: str) -> Path:

@@ -4,6 +4,8 @@ Three layers, each labelled with a digest of its inputs so an unchanged build is
   numerai-sandbox-base:py3.X-<digest>       a root filesystem with CPython (see bases)
   numerai-sandbox-env:py3.X-<profile>-<d>   + a venv with exactly the pinned wheels
   numerai-sandbox:py3.X-<profile>           + the harness, as a non-root user (what runs)
+(numerai-sandbox is the default namespace: NUMERAI_SANDBOX_NAMESPACE=ci-42 names them ci-42-base,
+ci-42-env and ci-42, and nothing here sees another namespace's images; see paths.namespace).
 An auto image's environment is one more layer on the standard environment, holding only the
 distributions auto adds (images/Dockerfile.layer), so it costs the added wheels and no more.
 Every build runs with the network disabled: pip sees only the wheels in the context.
@@ -37,15 +39,12 @@ from .. import __version__
 from . import bases, sourcebuild, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
 from ..machine import PLATFORM
-from ..paths import LABEL, cache_dir, ensure_dir, file_lock
+from ..paths import LABEL, cache_dir, ensure_dir, file_lock, repository
 from ..units import human_bytes
 from .pinfiles import images_root
 from .pins import SUBSTITUTES, PinSet, pin_set_from_label
 
 Progress = Callable[[str], None]
-REPOSITORY = "numerai-sandbox"
-ENV_REPOSITORY = "numerai-sandbox-env"
-BASE_REPOSITORY = "numerai-sandbox-base"  # bases.BaseInfo.tag
 
 
 class ImageUnavailable(Exception):
@@ -113,7 +112,12 @@ class Image:
 
 
 def runtime_tag(pins: PinSet) -> str:
-    return f"{REPOSITORY}:py{pins.python}-{pins.tag_profile}"
+    return f"{repository('image')}:py{pins.python}-{pins.tag_profile}"
+
+
+def env_tag(pins: PinSet, digest: str, space: str | None = None) -> str:
+    """The environment image's tag: its pins' profile and the first 12 characters of its inputs' digest."""
+    return f"{repository('env', space)}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
 
 
 def _definition(name: str) -> bytes:
@@ -156,8 +160,9 @@ def own_tags(image, kind: str | None = None) -> list[str]:
     """The image's tags that our naming gives it from its own labels: how we know we built it.
 
     Runtime images are numerai-sandbox:py<python>-<profile>, env images
-    numerai-sandbox-env:py<python>-<profile>-<digest[:12]>, bases numerai-sandbox-base:py<python>-<digest[:12]>.
-    A derived image inherits those labels but carries its own name, so it has none of these tags.
+    numerai-sandbox-env:py<python>-<profile>-<digest[:12]>, bases numerai-sandbox-base:py<python>-<digest[:12]>
+    (numerai-sandbox: this process's namespace). A derived image inherits those labels but carries its own
+    name, so it has none of these tags; nor has an image of ours another namespace named.
     `kind` (image, env, base) defaults to the image's own kind label.
     """
     labels = image.labels or {}
@@ -166,12 +171,12 @@ def own_tags(image, kind: str | None = None) -> list[str]:
     if not python:
         return []
     if kind == "image":
-        return [t for t in image.tags if t == f"{REPOSITORY}:py{python}-{labels.get(f'{LABEL}.profile')}"]
+        return [t for t in image.tags if t == f"{repository('image')}:py{python}-{labels.get(f'{LABEL}.profile')}"]
     if not digest:
         return []
     if kind == "env":
-        return [t for t in image.tags if t.startswith(f"{ENV_REPOSITORY}:py{python}-") and t.endswith(f"-{digest}")]
-    return [t for t in image.tags if t == f"{BASE_REPOSITORY}:py{python}-{digest}"]
+        return [t for t in image.tags if t.startswith(f"{repository('env')}:py{python}-") and t.endswith(f"-{digest}")]
+    return [t for t in image.tags if t == f"{repository('base')}:py{python}-{digest}"]
 
 
 def _ours(client: docker.DockerClient, kind: str, **labels: str) -> list:
@@ -286,7 +291,7 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
     except bases.BaseError as exc:
         raise ImageUnavailable(str(exc)) from exc
     digest = env_digest(base, pins)
-    tag = f"{ENV_REPOSITORY}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
+    tag = env_tag(pins, digest)
     debs = sorted((bases.base_dir(pins.python) / "debs").glob("*.deb"))
     files: dict[str, bytes | Path] = {"Dockerfile": _definition("Dockerfile.env"),
                                       "requirements.lock": pins.lock_text().encode(),
@@ -311,7 +316,7 @@ def _build_layer(client: docker.DockerClient, pins: PinSet, stock: wheelhouse.In
     _check_disk(client, need=3 * size + 1024**3)
     under = client.images.get(under_ref).labels or {}
     digest = _layer_digest(under.get(f"{LABEL}.digest", under_ref), pins)
-    tag = f"{ENV_REPOSITORY}:py{pins.python}-{pins.tag_profile}-{digest[:12]}"
+    tag = env_tag(pins, digest)
     top = {name: pins.all[name] for name in stock.present}
     files: dict[str, bytes | Path] = {"Dockerfile": _definition("Dockerfile.layer"),
                                       "added.lock": "".join(f"{n}=={v}\n" for n, v in top.items()).encode()}

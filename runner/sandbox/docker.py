@@ -27,7 +27,7 @@ import psutil
 import requests
 
 from ..machine import PLATFORM
-from ..paths import LABEL, TEMP_PREFIX, hostname, user_id
+from ..paths import LABEL, TEMP_PREFIX, hostname, in_namespace, user_id
 from . import cpus, pool
 from .backend import (Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Mount, Outcome,
                       StreamSink)
@@ -230,11 +230,14 @@ def cleanup_plan(containers: list[dict], everything: bool = False) -> tuple[list
 
     Removed: orphans (whoever made them: nothing can use them) and this user's kept containers.
     Left, unless `everything`: runs still going in other processes, and other users' kept containers.
+    Another namespace's containers are not this clean's to remove or list, orphans excepted.
     """
     doomed, left = [], []
     for info in containers:
         labels = info.get("Labels") or {}
         state = container_state(labels)
+        if state != "orphan" and not in_namespace(labels):
+            continue
         if everything or state == "orphan" or (state == "kept" and is_mine(labels)):
             doomed.append(info)
         else:

@@ -1,14 +1,16 @@
-"""Who owns a sandbox: the process that started it, by host, boot, pid and start time.
+"""Who owns a sandbox: the process that started it, by host, boot, pid and start time, and the
+namespace it was started in.
 
 Enough to tell, from any later process on the same host, whether the owner is still alive,
-so a sweep removes what a killed runner left behind and nothing else.
+so a sweep removes what a killed runner left behind and nothing else; and to keep `clean` and
+pre-started sandboxes within their namespace (NUMERAI_SANDBOX_NAMESPACE, see paths.namespace).
 """
 
 from __future__ import annotations
 
 import psutil
 
-from ..paths import LABEL, boot_id, hostname, user_id
+from ..paths import LABEL, NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
 
 
 def owner_label() -> str:
@@ -33,7 +35,9 @@ def owner_alive(owner: str) -> bool:
 
 
 def labels_for(kind: str, **extra: str) -> dict[str, str]:
-    """Our labels: what the container is for, the process that owns it and the user running that process."""
-    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label(), f"{LABEL}.uid": user_id()}
+    """Our labels: what the container is for, the process that owns it, the user running that process and
+    the namespace it runs in."""
+    labels = {f"{LABEL}.kind": kind, f"{LABEL}.owner": owner_label(), f"{LABEL}.uid": user_id(),
+              NAMESPACE_LABEL: namespace()}
     labels.update({f"{LABEL}.{k}": v for k, v in extra.items()})
     return labels

@@ -39,7 +39,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..paths import LABEL, cache_dir, ensure_dir
+from ..paths import LABEL, NAMESPACE_LABEL, cache_dir, ensure_dir, in_namespace, namespace
 from .backend import ContainerSpec, Mount, StreamSink
 
 PREFIX = "numerai-sandbox-warm-"
@@ -165,8 +165,8 @@ def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, 
 
     from .ownership import owner_label
 
-    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec)}", f"{LABEL}.uid={os.getuid()}"],
-               "status": "running"}
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec)}", f"{LABEL}.uid={os.getuid()}",
+                         f"{NAMESPACE_LABEL}={namespace()}"], "status": "running"}
     found = [info for info in client.api.containers(filters=filters)
              if usable((info.get("Labels") or {}).get(f"{LABEL}.preload", ""), preload)]
     found.sort(key=lambda info: -len((info.get("Labels") or {}).get(f"{LABEL}.preload", "")))  # the most done ahead
@@ -197,7 +197,8 @@ def claim(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, 
 def waiting(client: docker.DockerClient, spec: ContainerSpec, preload: tuple[str, ...]) -> bool:
     """Whether an unclaimed pre-started sandbox made for exactly this spec and these modules is waiting."""
     filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.key={key(spec)}", f"{LABEL}.uid={os.getuid()}",
-                         f"{LABEL}.preload={','.join(sorted(preload))}"], "status": "running"}
+                         f"{LABEL}.preload={','.join(sorted(preload))}", f"{NAMESPACE_LABEL}={namespace()}"],
+               "status": "running"}
     for info in client.api.containers(filters=filters):
         slot = Path((info.get("Labels") or {}).get(f"{LABEL}.slot", "/nonexistent"))
         if slot.is_dir() and not (slot / OWNER).exists():
@@ -227,7 +228,8 @@ def release(client: docker.DockerClient, claimed: Claimed) -> None:
 
 def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool = False) -> list[str]:
     """This user's pre-started sandboxes that can serve no one: idle past their deadline, exited, or
-    claimed by a run that is gone; with `everything`, all of them. And slots left without a sandbox."""
+    claimed by a run that is gone; with `everything`, all of them in this namespace. And slots left without
+    a sandbox."""
     from .ownership import owner_alive
 
     removed = []
@@ -242,7 +244,7 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
         slot = Path(labels.get(f"{LABEL}.slot", "/nonexistent"))
         owner = (slot / OWNER).read_text() if (slot / OWNER).is_file() else None
         starting = info.get("State") == "created" and time.time() - float(info.get("Created", 0)) < 60
-        doomed = (everything or (info.get("State") != "running" and not starting)
+        doomed = ((everything and in_namespace(labels)) or (info.get("State") != "running" and not starting)
                   or (owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time())
                   or (owner is not None and not owner_alive(owner)))
         if not doomed or dry_run:
