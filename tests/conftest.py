@@ -3,10 +3,20 @@
 Docker-backed tests are marked `docker`. They fail (not skip) when the engine is
 unreachable and NUMERAI_SANDBOX_REQUIRE_DOCKER=1 (as `make test` and CI set it).
 Every test checks afterwards that no container of ours is left behind.
+
+The suite's outcome must not depend on what the machine holds, nor may the suite touch what a
+user (or another test run) owns. So a test run works in a namespace of its own
+(NUMERAI_SANDBOX_NAMESPACE=numerai-sandbox-test-<pid>-<start>, see runner/paths.py): the images it
+builds, finds, lists, pushes and removes, the sandboxes it starts, keeps, claims and cleans are its
+own; the user's auto images, pre-started sandboxes and kept containers are invisible to it. It
+records runs in a history of its own, and the user's defaults for run's options do not apply. What
+the run made is removed at its end (and an earlier run's, killed before its end, at the start).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -23,7 +33,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # A `run` may leave a pre-started sandbox behind on purpose (runner/sandbox/pool.py); tests that are
 # not about that must leave nothing, so it is off unless a test turns it on.
-os.environ.setdefault("NUMERAI_SANDBOX_WARM", "0")
+os.environ["NUMERAI_SANDBOX_WARM"] = "0"
+# The user's defaults for run's options (and their history switch) are theirs, not the tests'.
+for _name in ("PYTHON", "PROFILE", "DATA", "MEMORY", "CPUS", "TIMEOUT", "ISOLATION", "NO_HISTORY", "WARM_IDLE"):
+    os.environ.pop(f"NUMERAI_SANDBOX_{_name}", None)
+TEST_NAMESPACE_PREFIX = "numerai-sandbox-test-"
 def _reference() -> Path | None:
     """The steering repo's reference data (shared/reference): beside the checkout, or where $NUMERAI_SANDBOX_REFERENCE says."""
     candidates = [os.environ.get("NUMERAI_SANDBOX_REFERENCE"), ROOT.parent / "shared" / "reference",
@@ -83,11 +97,51 @@ def isolation(request):
     return request.param
 
 
+def borrow_standard_environment(client, python: str) -> None:
+    """Give this namespace the standard environment image (Python, pinned wheels: 1.2 GB) for `python`
+    that another namespace built from exactly today's inputs (its digest label is the digest of those
+    inputs, so it is the image this namespace would build): a second name for the same image, so a test
+    run builds only its own harness layer on it. The name goes with the namespace; the image stays."""
+    import docker.errors
+
+    from runner.images import bases, store
+    from runner.images.pins import pin_set
+    from runner.paths import APP, namespace
+
+    pins, base = pin_set(python, "standard"), bases.load(python)
+    if base is None:
+        return
+    digest = store.env_digest(base, pins)
+    ours = store.env_tag(pins, digest)
+    for space in (APP, session_namespace()):
+        try:
+            image = client.images.get(store.env_tag(pins, digest, space))
+        except docker.errors.ImageNotFound:
+            continue
+        if space != namespace() and (image.labels or {}).get("numerai-sandbox.digest") == digest:
+            client.api.tag(image.id, *ours.rsplit(":", 1))
+            return
+
+
+def relabelled_image(client, image, profile: str, **labels: str) -> str:
+    """Another image of `image`'s Python in this namespace, named for `profile`: `image` with these labels of
+    ours changed (no layer added). What commands find, list, push and remove is decided by an image's name
+    and labels, so this stands for an image `images build` would make (an auto image of 6.6 GB, say)."""
+    from runner.paths import repository
+
+    tag = f"{repository('image')}:py{image.python}-{profile}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {image.id}\n".encode()), tag=tag, rm=True, network_mode="none",
+                        pull=False, labels={f"{LABEL}.profile": profile,
+                                            **{f"{LABEL}.{k.replace('_', '-')}": v for k, v in labels.items()}})
+    return tag
+
+
 def image_for(client, python: str):
     from runner.images import store as images
     from runner.images.pins import pin_set
 
     try:
+        borrow_standard_environment(client, python)
         return images.ensure(client, pin_set(python, "standard"), progress=lambda line: None)
     except images.ImageUnavailable as exc:
         if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
@@ -156,8 +210,17 @@ def own_cache(tmp_path) -> Path:
     return own
 
 
+def engine_tags(client) -> set[str]:
+    """Every image tag the engine holds, in one call (listing images one by one races with anyone
+    removing an image meanwhile)."""
+    return {t for info in client.api.images() for t in info.get("RepoTags") or [] if t != "<none>:<none>"}
+
+
 def our_containers(client) -> list[dict]:
-    return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
+    """The containers this test run's namespace holds (another run's, or the user's, are not ours to judge)."""
+    from runner.paths import NAMESPACE_LABEL, namespace
+
+    return client.api.containers(all=True, filters={"label": [f"{LABEL}.owner", f"{NAMESPACE_LABEL}={namespace()}"]})
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -170,6 +233,118 @@ def history_of_the_tests(tmp_path_factory):
         os.environ.pop("NUMERAI_SANDBOX_HISTORY_DIR", None)
     else:
         os.environ["NUMERAI_SANDBOX_HISTORY_DIR"] = before
+
+
+def _this_host() -> str:
+    import hashlib
+
+    from runner.paths import hostname
+
+    return hashlib.sha256(hostname().encode()).hexdigest()[:8]
+
+
+def session_namespace() -> str:
+    """This test run's namespace: its host and its pytest process, by pid and start time, so a later run
+    can tell whether the run that made a namespace is still going."""
+    import psutil
+
+    me = psutil.Process()
+    return f"{TEST_NAMESPACE_PREFIX}{_this_host()}-{me.pid}-{int(me.create_time())}"
+
+
+def _namespace_alive(space: str) -> bool:
+    """Whether the test run a namespace is named after still runs (another host's: not ours to judge)."""
+    import psutil
+
+    host, pid, started = (space[len(TEST_NAMESPACE_PREFIX):].split("-") + ["", "", ""])[:3]
+    if host != _this_host():
+        return True
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - int(started)) < 2
+    except (ValueError, psutil.Error):
+        return False
+
+
+def remove_namespace(client, space: str) -> list[str]:
+    """Everything a test namespace holds in the engine (and the namespaces derived from it, `space-…`):
+    its containers, then its images by name, runtime images before the environments they are built on.
+    A name borrowed from another namespace goes; the image stays, under its other name."""
+    import docker.errors
+
+    from runner.paths import NAMESPACE_LABEL
+
+    removed = []
+    for info in client.api.containers(all=True, filters={"label": NAMESPACE_LABEL}):
+        owner = (info.get("Labels") or {}).get(NAMESPACE_LABEL, "")
+        if owner == space or owner.startswith(f"{space}-"):
+            with contextlib.suppress(docker.errors.APIError):
+                client.api.remove_container(info["Id"], force=True, v=True)
+                removed.append(info["Names"][0])
+    tags = [t for t in engine_tags(client) if t.startswith((f"{space}:", f"{space}-"))]
+    for tag in sorted(tags, key=lambda t: (t.split(":")[0].endswith("-base"), t.split(":")[0].endswith("-env"))):
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(tag)
+            removed.append(tag)
+    return removed
+
+
+def remove_dead_test_namespaces(client) -> list[str]:
+    """What earlier test runs, killed before their end, left in their namespaces (never a running one's)."""
+    from runner.paths import NAMESPACE_LABEL
+
+    spaces = {t.split(":")[0] for t in engine_tags(client) if t.startswith(TEST_NAMESPACE_PREFIX)}
+    spaces |= {(c.get("Labels") or {}).get(NAMESPACE_LABEL, "") for c in
+               client.api.containers(all=True, filters={"label": NAMESPACE_LABEL})}
+    dead = {"-".join(s.split("-")[:6]) for s in spaces if s.startswith(TEST_NAMESPACE_PREFIX)
+            and not _namespace_alive(s)}
+    return [name for space in sorted(dead) for name in remove_namespace(client, space)]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def namespace_of_the_tests():
+    """The images and sandboxes the tests make are this run's own, in a namespace of its own; removed at
+    the end (the user's state is never seen, nor touched)."""
+    from runner.paths import NAMESPACE_ENV
+
+    before = os.environ.get(NAMESPACE_ENV)
+    space = session_namespace()
+    os.environ[NAMESPACE_ENV] = space
+    docker_client = _engine_or_none()
+    if docker_client is not None:
+        remove_dead_test_namespaces(docker_client)
+    yield space
+    if docker_client is not None:
+        remove_namespace(docker_client, space)
+        docker_client.close()
+    if before is None:
+        os.environ.pop(NAMESPACE_ENV, None)
+    else:
+        os.environ[NAMESPACE_ENV] = before
+
+
+def _engine_or_none():
+    from runner.sandbox import docker as engine
+
+    try:
+        return engine.connect()
+    except engine.EngineUnavailable:
+        return None
+
+
+@pytest.fixture
+def own_namespace(monkeypatch, client) -> str:
+    """A namespace of this test's own, empty: images it lacks are missing by construction (the run's
+    standard environments can be borrowed into it with borrow_standard_environment). Emptied afterwards."""
+    import secrets
+
+    from runner.paths import NAMESPACE_ENV
+
+    space = f"{session_namespace()}-t{secrets.token_hex(3)}"
+    monkeypatch.setenv(NAMESPACE_ENV, space)
+    yield space
+    left = leaked_containers(client)  # before they go with the namespace
+    remove_namespace(client, space)
+    assert not left, f"containers left behind: {left}"
 
 
 @pytest.fixture
@@ -187,14 +362,17 @@ def no_leftover_containers(request):
     yield
     if "client" not in request.fixturenames:
         return
+    left = leaked_containers(request.getfixturevalue("client"))
+    assert not left, f"containers left behind: {left}"
+
+
+def leaked_containers(client) -> list[str]:
+    """This namespace's containers whose owning process has exited (a live owner is another run in
+    progress), kept ones excepted. Another run's (or the user's) leak is not this test's."""
     from runner.sandbox.docker import owner_alive
 
-    docker_client = request.getfixturevalue("client")
-    # A container whose owning process has exited is a leak; a live owner is another run in progress.
-    left = [c for c in our_containers(docker_client)
-            if (c.get("Labels") or {}).get(f"{LABEL}.keep") != "1"
+    return [c["Names"] for c in our_containers(client) if (c.get("Labels") or {}).get(f"{LABEL}.keep") != "1"
             and not owner_alive((c.get("Labels") or {}).get(f"{LABEL}.owner", ""))]
-    assert not left, f"containers left behind: {[c['Names'] for c in left]}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -281,16 +459,16 @@ def registry_get(url: str) -> dict:
         return json.loads(response.read())
 
 
-@pytest.fixture(scope="session")
-def local_registry(tmp_path_factory):
-    """HOST:PORT of Debian's docker-registry serving on a free 127.0.0.1 port, its storage in a temp dir;
-    stopped afterwards. Docker pushes to 127.0.0.0/8 over plain HTTP without any configuration."""
+@contextlib.contextmanager
+def serve_registry(root: Path):
+    """HOST:PORT of Debian's docker-registry serving on a free 127.0.0.1 port, its storage under `root`;
+    stopped, and its storage removed, afterwards. Docker pushes to 127.0.0.0/8 over plain HTTP without any
+    configuration."""
     if not os.path.exists(REGISTRY_BINARY):
         why = "Debian's docker-registry is not installed (`make test` installs it)"
         if os.environ.get("NUMERAI_SANDBOX_REQUIRE_DOCKER") == "1":
             pytest.fail(why)
         pytest.skip(why)
-    root = tmp_path_factory.mktemp("registry")
     port = free_loopback_port()
     config = root / "config.yml"
     config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
@@ -317,6 +495,21 @@ def local_registry(tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
+        shutil.rmtree(root / "data", ignore_errors=True)  # gigabytes of pushed layers, kept by nobody
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """A registry on loopback for the whole test run (see serve_registry)."""
+    with serve_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@pytest.fixture
+def empty_registry(tmp_path):
+    """A registry on loopback of this test's own: it holds no layer yet, so a push to it takes a while."""
+    with serve_registry(tmp_path) as address:
+        yield address
 
 
 def pickle_made_by(client, python: str, cloudpickle: str, cpython_venv, out: Path) -> Path:

@@ -1,9 +1,10 @@
 """The auto profile: the standard image plus exactly what the pickle needs from Numerai's image.
 
-Against the real engine, each with a cache of its own (no wheels), so the outcome never depends
-on what this machine fetched before: a pickle needing tabulate (in Numerai's list, not in the
-standard profile) ends Error/packages_not_fetched, naming the one fetch command; after
-`images fetch --for` it runs to Success in a layered image, offline. A module Numerai's image has
+Against the real engine, each with a cache of its own (no wheels) and a namespace of its own (no
+image but the standard environment it borrows), so the outcome never depends on what this machine
+fetched or built before: a pickle needing tabulate (in Numerai's list, not in the standard profile)
+ends Error/packages_not_fetched, naming the one fetch command; after `images fetch --for` it runs to
+Success in a layered image, offline. A module Numerai's image has
 but the run's image lacks is never the model's fault (Error/sandbox_lacks_module).
 
 Numerai's own library and torch (numerai_tools.scoring imports torch; ~3 GB of wheels) are
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_pickles, run_cli
+from conftest import borrow_standard_environment, make_pickles, run_cli
 
 PICKLER = """
 import sys, cloudpickle
@@ -43,15 +44,6 @@ def pickle_predict(out: Path, body: str) -> Path:
     return out
 
 
-def remove_image(client, report: dict) -> None:
-    """Remove the image this test built (and its environment layer), never another one."""
-    from runner.images import store
-
-    profile = (report.get("image") or {}).get("profile", "")
-    if profile.startswith("auto-"):
-        store.remove(client, store.removal_plan(client, report["python"], profile))
-
-
 def auto_pins(model: Path, python: str = "3.11"):
     """The auto profile's pins for a pickle, as `run` computes them."""
     from runner.images.pins import pin_set
@@ -60,24 +52,16 @@ def auto_pins(model: Path, python: str = "3.11"):
     return pin_set(python, "auto", needs=numerai_additions(inspect_pickle(model), python))
 
 
-def remove_auto_image(client, model: Path) -> None:
-    """Remove the auto image a pickle runs in, if an earlier (interrupted) run of this test left it."""
-    from runner.images import store
-
-    pins = auto_pins(model)
-    if pins.profile == "auto":
-        store.remove(client, store.removal_plan(client, pins.python, pins.tag_profile))
-
-
 # ---------------------------------------------------------------- against the engine
 
-def test_a_package_only_numerais_image_has_is_fetched_then_runs(client, image311, own_cache, tmp_path):
+def test_a_package_only_numerais_image_has_is_fetched_then_runs(client, image311, own_cache, own_namespace,
+                                                                 tmp_path):
     model = pickle_predict(tmp_path / "tabulate_model.pkl", """
         from tabulate import tabulate
         tabulate([[1, 2]])
     """)
     env = {"NUMERAI_SANDBOX_CACHE": str(own_cache)}
-    remove_auto_image(client, model)
+    borrow_standard_environment(client, "3.11")
     # Nothing cached: Error (not the model's fault), the package and the exact command named.
     before = run_cli("run", model, "--json", env=env)
     report = before.report
@@ -95,16 +79,13 @@ def test_a_package_only_numerais_image_has_is_fetched_then_runs(client, image311
     # Then a plain run: a layered image holding the standard packages and tabulate, offline.
     after = run_cli("run", model, "--json", env=env, timeout=900)
     report = after.report
-    try:
-        assert (after.code, report["status"]) == (0, "Success"), report["message"]
-        assert report["image"]["ref"].startswith("numerai-sandbox:py3.11-auto-")
-        assert report["image"]["added"] == {"tabulate": "0.9.0"}
-        assert report["library_versions"]["tabulate"] == "0.9.0"
-        assert report["library_versions"]["pandas"] == image311.packages["pandas"]
-        labels = client.images.get(report["image"]["ref"]).labels
-        assert labels["numerai-sandbox.added"] == '{"tabulate": "0.9.0"}'
-    finally:
-        remove_image(client, report)
+    assert (after.code, report["status"]) == (0, "Success"), report["message"]
+    assert report["image"]["ref"].startswith(f"{own_namespace}:py3.11-auto-")
+    assert report["image"]["added"] == {"tabulate": "0.9.0"}
+    assert report["library_versions"]["tabulate"] == "0.9.0"
+    assert report["library_versions"]["pandas"] == image311.packages["pandas"]
+    labels = client.images.get(report["image"]["ref"]).labels
+    assert labels["numerai-sandbox.added"] == '{"tabulate": "0.9.0"}'
 
 
 def test_the_standard_profile_lacking_numerais_package_is_error(client, image311, tmp_path):
@@ -128,7 +109,7 @@ def test_an_import_the_inspection_cannot_see_is_error_naming_the_distribution(cl
     result = run_cli("run", model, "--json")
     report = result.report
     assert (result.code, report["status"], report["reason"]) == (3, "Error", "sandbox_lacks_module"), report["message"]
-    assert report["image"]["ref"] == "numerai-sandbox:py3.11-standard"
+    assert report["image"]["ref"] == image311.ref
     assert report["evidence"]["module"] == "tabulate" and report["evidence"]["distribution"] == "tabulate"
     assert "tabulate==0.9.0" in report["message"] and "--profile full" in report["message"]
 
@@ -236,7 +217,7 @@ def heavy_models(client, tmp_path_factory) -> dict[str, Path]:
     pins = auto_pins(seed)
     try:
         made = make_pickles(client, store.find(client, pins), maker / "make_heavy.py", work / "out")
-    finally:  # the tests start with no image holding these packages
+    finally:  # this test run's own image: the tests after start with none holding these packages
         store.remove(client, store.removal_plan(client, "3.11", pins.tag_profile))
     return made
 
@@ -244,9 +225,9 @@ def heavy_models(client, tmp_path_factory) -> dict[str, Path]:
 @ALL
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["numerai_tools_neutralize", "torch_module"])
-def test_numerais_own_packages_run_once_fetched(client, heavy_models, own_cache, name):
+def test_numerais_own_packages_run_once_fetched(client, heavy_models, own_cache, own_namespace, name):
     model = heavy_models[name]
-    remove_auto_image(client, model)
+    borrow_standard_environment(client, "3.11")
     offline = run_cli("run", model, "--json", env={"NUMERAI_SANDBOX_CACHE": str(own_cache)})
     assert (offline.code, offline.report["status"], offline.report["reason"]) == (3, "Error", "packages_not_fetched")
     assert f"numerai-sandbox images fetch --for {model}" in offline.report["message"]
@@ -255,8 +236,5 @@ def test_numerais_own_packages_run_once_fetched(client, heavy_models, own_cache,
     assert fetched.code == 0, fetched.stderr
     result = run_cli("run", model, "--json", timeout=3600)
     report = result.report
-    try:
-        assert (result.code, report["status"]) == (0, "Success"), report["message"]
-        assert report["library_versions"]["torch"] == "2.7.1"
-    finally:
-        remove_image(client, report)
+    assert (result.code, report["status"]) == (0, "Success"), report["message"]
+    assert report["library_versions"]["torch"] == "2.7.1"

@@ -1,4 +1,5 @@
-"""`clean` removes what this user left behind and nothing live: other runs and other users' containers stay."""
+"""`clean` removes what this user left behind and nothing live: other runs and other users' containers stay,
+and so does everything of another namespace (a user's kept containers, seen from a test run's) but leaks."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import subprocess
 import sys
 import time
 
-from conftest import LABEL, ROOT, run_cli
-from runner.paths import boot_id, hostname, user_id
+from conftest import LABEL, ROOT, engine_tags, run_cli
+from runner.paths import NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
 from runner.sandbox.docker import cleanup_plan, labels_for
 
 # No process has this pid (Linux's pid_max is at most 2**22): an owner that is certainly gone.
 DEAD_OWNER = f"{hostname()}/{boot_id()}/{2**22 + 1}/0.00"
 
 
-def _info(name: str, **labels: str) -> dict:
-    return {"Id": name, "Names": [f"/{name}"], "Labels": {f"{LABEL}.{k}": v for k, v in labels.items()}}
+def _info(name: str, space: str | None = None, **labels: str) -> dict:
+    return {"Id": name, "Names": [f"/{name}"], "Labels": {f"{LABEL}.{k}": v for k, v in labels.items()}
+            | {NAMESPACE_LABEL: space or namespace()}}
 
 
 def test_cleanup_plan_spares_live_runs_and_other_users_unless_all():
@@ -31,12 +33,16 @@ def test_cleanup_plan_spares_live_runs_and_other_users_unless_all():
         _info("kept-other-user", kind="run", owner=DEAD_OWNER, uid="99999", keep="1"),
         _info("kept-before-uid-labels", kind="run", owner=DEAD_OWNER, keep="1"),
         _info("other-machine", kind="run", owner="elsewhere/boot/1/1.00", uid=user_id()),
+        _info("kept-mine-elsewhere", "another-namespace", kind="run", owner=DEAD_OWNER, uid=user_id(), keep="1"),
+        _info("live-elsewhere", "another-namespace", **{k.split(".", 1)[1]: v for k, v in live.items()
+                                                       if k != NAMESPACE_LABEL}),
+        _info("orphan-elsewhere", "another-namespace", kind="run", owner=DEAD_OWNER, uid=user_id()),
     ]
     doomed, left = cleanup_plan(containers)
-    assert [c["Id"] for c in doomed] == ["orphan-mine", "orphan-other-user", "kept-mine"]
+    assert [c["Id"] for c in doomed] == ["orphan-mine", "orphan-other-user", "kept-mine", "orphan-elsewhere"]
     assert [c["Id"] for c in left] == ["live", "kept-other-user", "kept-before-uid-labels", "other-machine"]
     doomed, left = cleanup_plan(containers, everything=True)
-    assert len(doomed) == len(containers) and not left
+    assert len(doomed) == len(containers) - 2 and not left  # another namespace's are never this clean's
 
 
 def _wait_for_container_of(client, pid: int, timeout: float = 180) -> str:
@@ -53,7 +59,7 @@ def _exists(client, name: str) -> bool:
     return bool(client.api.containers(all=True, filters={"name": f"^/{name}$"}))
 
 
-def test_clean_leaves_another_live_run_and_other_users_kept_containers(client, image311, models):
+def test_clean_leaves_another_live_run_other_users_and_other_namespaces_kept_containers(client, image311, models):
     live = subprocess.Popen([sys.executable, "-m", "runner", "run", str(models["sleep_forever"]), "--timeout", "5m",
                              "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     token = secrets.token_hex(4)
@@ -62,12 +68,17 @@ def test_clean_leaves_another_live_run_and_other_users_kept_containers(client, i
         live_name = _wait_for_container_of(client, live.pid)
         kept = run_cli("run", models["good_1arg"], "--keep", "--json").report["container"]["name"]
         assert client.containers.get(kept).labels[f"{LABEL}.uid"] == user_id()
-        for name, extra in ((f"numerai-sandbox-test-kept-{token}", {f"{LABEL}.keep": "1"}),
-                            (f"numerai-sandbox-test-orphan-{token}", {})):
+        # Another user's kept container, a leak, and this user's kept container in another namespace (as a
+        # user's own are, seen from a test run).
+        for name, uid, space, extra in (
+                (f"numerai-sandbox-test-kept-{token}", "99999", namespace(), {f"{LABEL}.keep": "1"}),
+                (f"numerai-sandbox-test-orphan-{token}", "99999", namespace(), {}),
+                (f"numerai-sandbox-test-elsewhere-{token}", user_id(), f"{namespace()}-user", {f"{LABEL}.keep": "1"})):
             client.api.create_container(image311.ref, name=name, labels={
-                f"{LABEL}.kind": "run", f"{LABEL}.owner": DEAD_OWNER, f"{LABEL}.uid": "99999", **extra})
+                f"{LABEL}.kind": "run", f"{LABEL}.owner": DEAD_OWNER, f"{LABEL}.uid": uid, NAMESPACE_LABEL: space,
+                **extra})
             others.append(name)
-        other_kept, orphan = others
+        other_kept, orphan, elsewhere = others
 
         dry = run_cli("clean", "--dry-run")
         assert dry.code == 0 and f"would remove {kept}" in dry.stdout
@@ -78,6 +89,7 @@ def test_clean_leaves_another_live_run_and_other_users_kept_containers(client, i
         assert f"removed {kept}" in result.stdout and not _exists(client, kept)
         assert not _exists(client, orphan)  # a leak, whoever made it
         assert _exists(client, live_name) and _exists(client, other_kept)
+        assert _exists(client, elsewhere) and elsewhere not in result.stdout  # not this namespace's to clean
         assert f"left {live_name} (a run still going: pid {live.pid})" in result.stdout
         assert f"left {other_kept} (kept by user 99999)" in result.stdout
         assert "clean --all" in result.stdout
@@ -108,7 +120,7 @@ def test_clean_removes_the_inputs_images_a_killed_kubernetes_check_left(client, 
         assert made["dead"] in planned.stdout and made["live"] not in planned.stdout
         assert client.images.get(made["dead"])  # a dry run removes nothing
         assert run_cli("clean").code == 0
-        tags = {t for image in client.images.list(name=repository) for t in image.tags}
+        tags = {t for t in engine_tags(client) if t.startswith(f"{repository}:")}
         assert tags == {made["live"]}
     finally:
         for tag in made.values():

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, image_for, make_pickles, run_cli
+from conftest import ROOT, image_for, leaked_containers, make_pickles, run_cli
 from runner.units import human_bytes
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -370,11 +370,7 @@ def test_case(request, corpus, host_file, marker, isolation, name):
 def test_hostile_cases_left_nothing_on_the_host(client, host_file, marker):
     assert host_file.read_text().startswith("host secret ")
     assert not _with_marker(marker)
-    leftovers = [c for c in client.api.containers(all=True, filters={"label": "numerai-sandbox.owner"})
-                 if (c.get("Labels") or {}).get("numerai-sandbox.keep") != "1"]
-    from runner.sandbox.docker import owner_alive
-
-    assert not [c["Names"] for c in leftovers if not owner_alive(c["Labels"].get("numerai-sandbox.owner", ""))]
+    assert not leaked_containers(client)
 
 
 @pytest.mark.parametrize("version", list(CROSS_PYTHON))
@@ -405,9 +401,10 @@ def test_memory_beyond_the_machine_is_a_usage_error(corpus):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_torch_under_auto(corpus, own_cache):
-    """The default profile adds torch, from the cache only: with no wheels cached (a cache of this test's
-    own, whatever the machine fetched), Error naming torch and the one command that fetches it."""
+def test_missing_torch_under_auto(corpus, own_cache, own_namespace):
+    """The default profile adds torch, from the cache only: with no wheels cached and no image holding
+    torch (a cache and a namespace of this test's own, whatever the machine fetched and built), Error
+    naming torch and the one command that fetches it."""
     result = run_cli("run", corpus["missing_torch"], "--json", *QUICK, env={"NUMERAI_SANDBOX_CACHE": str(own_cache)})
     report = result.report
     assert (result.code, report["status"], report["reason"]) == (3, "Error", "packages_not_fetched"), report["message"]

@@ -40,16 +40,10 @@ def test_a_stopped_engine_is_a_problem_with_its_fix_and_the_other_checks_still_r
     assert {"cache", "disk", "memory", "cpus", "gvisor", "image 3.11", "cache 3.11"} <= set(findings(as_json))
 
 
-def test_a_missing_image_is_named_with_the_exact_commands(client, tmp_path):
-    """An own, empty cache: a Python whose image this engine lacks can be neither found nor built."""
-    from runner.images import store
-    from runner.images.pins import SUPPORTED_PYTHONS, pin_set
-
-    missing = next((p for p in SUPPORTED_PYTHONS if store.find(client, pin_set(p, "standard")) is None), None)
-    if missing is None:
-        import pytest
-
-        pytest.skip("this engine has every supported Python's image")
+def test_a_missing_image_is_named_with_the_exact_commands(client, own_namespace, tmp_path):
+    """An own, empty cache and an own, empty namespace: the image is missing, whatever this engine holds,
+    and can be neither found nor built."""
+    missing = "3.10"
     result = run_cli("doctor", "--json", "--python", missing, env={"NUMERAI_SANDBOX_CACHE": str(tmp_path / "cache")})
     assert result.code == 1, result.stderr
     image = findings(result)[f"image {missing}"][0]

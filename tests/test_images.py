@@ -8,6 +8,7 @@ import pytest
 
 from conftest import image_for, numerai_reference_pins, pickle_made_by, pythons_under_test, run_cli
 from runner.images.pins import SUBSTITUTES, normalize, standard_pins
+from runner.paths import repository
 
 CLOUDPICKLE = {"3.10": "cloudpickle==2.2.1", "3.11": "cloudpickle==3.1.1", "3.12": "cloudpickle==3.1.1",
                "3.13": "cloudpickle==3.1.2", "3.14": "cloudpickle==3.1.2"}
@@ -113,8 +114,8 @@ def test_extra_requirements_layer_and_report(client, models, tmp_path):
     assert report["status"] == "Success"
     assert report["image"]["extra"] == str(extra) and report["library_versions"]["tabulate"] == "0.9.0"
     tag = report["image"]["ref"]
-    assert tag.startswith("numerai-sandbox:py3.11-standard-x")
+    assert tag.startswith(f"{repository('image')}:py3.11-standard-x")
     removed = run_cli("images", "rm", "--python", "3.11", "--profile", tag.split("py3.11-")[1])
-    assert tag in removed.stdout and "numerai-sandbox-env:py3.11-standard-x" in removed.stdout
-    assert image_for(client, "3.11").ref == "numerai-sandbox:py3.11-standard"  # the plain image is untouched
-    assert client.images.get("numerai-sandbox:py3.11-standard")
+    assert tag in removed.stdout and f"{repository('env')}:py3.11-standard-x" in removed.stdout
+    assert image_for(client, "3.11").ref == f"{repository('image')}:py3.11-standard"  # the plain image is untouched
+    assert client.images.get(f"{repository('image')}:py3.11-standard")

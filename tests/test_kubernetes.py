@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import engine_tags
 from runner.sandbox.backend import ContainerSpec, Limits, Mount
 
 KUBERNETES_VERSIONS = ["1.29.0", "1.33.0"]  # an older supported release and a current one
@@ -220,7 +221,7 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
         assert verdicts == ["success", "nan"]
     finally:
         remove_inputs(client, refs)
-    assert not any(ref in (t for i in client.images.list() for t in i.tags) for ref in refs)
+    assert not set(refs) & engine_tags(client)
 
 
 def registry_tags(registry: str, repository: str) -> list[str]:
@@ -530,4 +531,4 @@ def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_th
     assert b"Pickle function raised" in results[1].logs  # the harness and model output came back from the log
     # This test's per-check image is gone (one a killed earlier run left, tagged for its own registry, is not ours).
     ours = f"{local_registry}/numerai-sandbox-inputs"
-    assert not [t for i in client.images.list() for t in i.tags if t.startswith(ours)]
+    assert not [t for t in engine_tags(client) if t.startswith(ours)]

@@ -18,6 +18,7 @@ import pytest
 from conftest import LABEL, ROOT, run_cli
 from runner.images import store
 from runner.images.pins import pin_set
+from runner.paths import repository
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_a_newer_derived_image_is_never_run_nor_listed(client, image311, derive,
     assert report["status"] == "Success" and report["image"]["id"] != derived, report["message"]
     listed = json.loads(run_cli("images", "list", "--json").stdout)
     assert derived not in [i["id"] for i in listed]
-    assert all(i["ref"].startswith("numerai-sandbox:py") for i in listed)
+    assert all(i["ref"].startswith(f"{repository('image')}:py") for i in listed)
 
 
 def test_derived_images_are_never_retired_pruned_or_removed(client, image311, derive):

@@ -1,5 +1,6 @@
 """Pre-started sandboxes (runner/sandbox/pool.py): ready before the pickle, one model each, then gone;
-the same verdicts and the same isolation as a cold sandbox; never served to another user; swept."""
+the same verdicts and the same isolation as a cold sandbox; never served to another user, nor to
+another namespace (the user's own, seen from a test run); swept."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import time
 import pytest
 
 from conftest import LABEL, ROOT, run_cli
+from runner.paths import NAMESPACE_ENV, NAMESPACE_LABEL, namespace
 from test_isolation import assert_hardened
 
 WARM = {"NUMERAI_SANDBOX_WARM": "1"}
 
 
-def prestarted(client, state: str | None = "running") -> list[dict]:
-    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.uid={os.getuid()}"]}
+def prestarted(client, state: str | None = "running", space: str | None = None) -> list[dict]:
+    """This user's pre-started sandboxes in this test run's namespace (or `space`)."""
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.uid={os.getuid()}", f"{NAMESPACE_LABEL}={space or namespace()}"]}
     if state:
         filters["status"] = state
     return client.api.containers(all=state is None, filters=filters)
@@ -126,14 +129,35 @@ def test_a_killed_claimer_leaves_nothing(client, models, clean_pool):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                             env=dict(os.environ, **WARM))
     try:
-        claimed = lambda: client.api.containers(filters={"label": f"{LABEL}.kind=warm", "name": "numerai-sandbox-run-w"})
+        mine = [f"{LABEL}.kind=warm", f"{NAMESPACE_LABEL}={namespace()}"]
+        claimed = lambda: client.api.containers(filters={"label": mine, "name": "numerai-sandbox-run-w"})
         assert wait_for(claimed, 60)
         time.sleep(2)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     run_cli("images", "list")  # the next command that reaches the engine removes what the dead run claimed
-    assert wait_for(lambda: not client.api.containers(all=True, filters={"name": "numerai-sandbox-run-w"}), 60)
+    assert wait_for(lambda: not client.api.containers(all=True, filters={"label": mine, "name": "numerai-sandbox-run-w"}),
+                    60)
+
+
+def test_another_namespaces_are_neither_taken_counted_nor_cleaned(client, models, clean_pool):
+    """A user's idle sandbox (here: one of another namespace) serves none of this namespace's runs, and this
+    namespace's `clean` leaves it; its own namespace's `clean` removes it."""
+    elsewhere = {**WARM, NAMESPACE_ENV: f"{namespace()}-user"}
+    run_cli("run", models["good_1arg"], "--json", env=elsewhere)
+    (theirs,) = prestarted(client, space=elsewhere[NAMESPACE_ENV])
+    try:
+        assert not prestarted(client)
+        report = run_cli("run", models["good_1arg"], "--json", env=WARM).report
+        assert report["container"]["prestarted"] is False  # the same model, image and limits: not served
+        assert run_cli("clean").code == 0 and not prestarted(client, None)
+        assert [c["Id"] for c in prestarted(client, space=elsewhere[NAMESPACE_ENV])] == [theirs["Id"]]
+        assert run_cli("clean", env=elsewhere).code == 0
+        assert not prestarted(client, None, space=elsewhere[NAMESPACE_ENV])
+    finally:
+        client.api.remove_container(theirs["Id"], force=True) if prestarted(client, None, elsewhere[NAMESPACE_ENV]) \
+            else None
 
 
 def test_a_sandbox_is_usable_when_it_preloaded_part_of_what_the_pickle_needs_and_nothing_else():
