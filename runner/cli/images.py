@@ -292,24 +292,71 @@ def images_rm(python: str | None, profile: str | None, everything: bool, yes: bo
               help="The registry your cluster pulls from (plain HTTP is allowed for 127.0.0.0/8 only, as Docker "
                    "does; log in first with `docker login HOST` where it needs credentials).")
 @click.option("--python", "python", type=click.Choice(SUPPORTED_PYTHONS), metavar="PYTHON",
-              help="Only this Python's images.")
-@click.option("--profile", metavar="PROFILE", help="Only this profile's images.")
-def images_push(registry: str, python: str | None, profile: str | None) -> None:
-    """Push our runtime images to a registry, for sandboxes on a cluster (tag: ours plus the image's digest)."""
-    from ..images import store as images
-    from ..sandbox.registry import RegistryError, push, remote_ref
+              help="The Python whose image to push: its standard image, unless --profile names another.")
+@click.option("--profile", metavar="PROFILE",
+              help="standard (the default), full, a profile as `images list` shows it (auto-1a2b3c4d5e6f, "
+                   "standard-x1a2b3c4d), auto (every auto image of that Python) or all (every image of that Python).")
+@click.option("--for", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="MODEL.pkl",
+              help="The image `run MODEL.pkl` runs in (`images build --for MODEL.pkl` builds it).")
+def images_push(registry: str, python: str | None, profile: str | None, model: Path | None) -> None:
+    """Push the images you name to a registry, for sandboxes on a cluster: --python X pushes X's standard
+    image, --profile another (or all of X's), --for the one a pickle runs in. Tag: ours plus the image's
+    digest. The push's local tag is removed afterwards, interrupted or not (`clean` removes the tag of a
+    push that was killed outright)."""
+    from ..sandbox.registry import RegistryError, push, remote_ref, sweep_push_tags
 
+    if model is None and python is None:
+        raise InputError("name what to push: --python X (its standard image; --profile for another, or all of "
+                         "them), or --for MODEL.pkl (the image that pickle runs in)")
+    if model is not None and profile is not None:
+        raise InputError(f"--for MODEL.pkl names one image (the one `run {model}` uses): leave out --profile")
     client = connect_engine()
-    found = [i for i in images.list_images(client)
-             if (python is None or i.python == python) and (profile is None or i.profile == profile)]
-    if not found:
-        fail("no numerai-sandbox image matches here: `numerai-sandbox images build --python X` first")
+    chosen, others = _to_push(client, python, profile, model)
     console = Console()
-    for image in found:
+    for tag in sweep_push_tags(client):
+        console.line(f"removed {tag} (the local tag of an earlier push that was killed)")
+    for image in chosen:
         ref = remote_ref(registry, image.ref, image.digest)
         started = time.monotonic()
         try:
             digest = push(client, image.id, ref, console.progress)
         except RegistryError as exc:
             fail(str(exc))
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runs.Interrupted): push() removed its tag
+            fail(f"interrupted ({exc.args[0] if exc.args else 'SIGINT'}) while pushing {ref}; its local tag is "
+                 "removed (what the registry got stays there, and the same command pushes the rest)")
         console.line(f"pushed {ref} ({digest or 'digest unknown'}, {time.monotonic() - started:.1f}s)")
+    if others:
+        console.line(f"not pushed, also here for Python {chosen[0].python}: "
+                     + ", ".join(_described(image) for image in others))
+        console.line(f"  `numerai-sandbox images push --registry {registry} --python {chosen[0].python} --profile "
+                     "NAME` pushes one of them, `--profile all` every one")
+
+
+def _to_push(client, python: str | None, profile: str | None, model: Path | None) -> tuple[list, list]:
+    """(the images the user named, the other images of that Python): with only --python, its standard image."""
+    from ..images import store as images
+
+    if model is not None:
+        image = images.find(client, _pins(python, None, model, None, None))
+        if image is None:
+            fail(f"the image `numerai-sandbox run {model}` uses is not built here: `numerai-sandbox images build "
+                 f"--for {model}` builds it")
+        return [image], []
+    wanted = profile or "standard"
+    found = [i for i in images.list_images(client) if i.python == python]
+    chosen = [i for i in found if wanted == "all" or images.profile_matches(i.profile, wanted)]
+    if not chosen:
+        there = f" (here: {', '.join(i.profile for i in found)}; name one with --profile)" if found else ""
+        build = f"numerai-sandbox images build --python {python}" + (" --profile full" if wanted == "full" else "")
+        fail(f"no {wanted} image for Python {python} here{there}"
+             + (f": `{build}` builds it" if wanted in ("standard", "full") else ""))
+    return chosen, [i for i in found if i.id not in {c.id for c in chosen}]
+
+
+def _described(image) -> str:
+    """An image as the list of what push left out names it: profile, what auto adds, size."""
+    names = [f"{name} {version}" for name, version in image.added.items()]
+    adds = f"adds {', '.join(names[:2])}" + (f" and {len(names) - 2} more" if len(names) > 2 else "") + ", " \
+        if names else ""
+    return f"{image.profile} ({adds}{human_bytes(image.size)})"

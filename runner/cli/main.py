@@ -224,8 +224,8 @@ cli.add_command(doctor)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def clean(everything: bool, dry_run: bool) -> None:
     """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
-    kept with --keep, and our temp dirs. Runs still going elsewhere are left alone (unless --all), and
-    so is another NUMERAI_SANDBOX_NAMESPACE's work.
+    kept with --keep, the local tags of a killed `images push`, and our temp dirs. Runs still going
+    elsewhere are left alone (unless --all), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
     """
     from ..sandbox import docker as engine
 

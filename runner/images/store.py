@@ -501,6 +501,13 @@ def _image_id(client: docker.DockerClient, ref: str) -> str | None:
         return None
 
 
+def profile_matches(profile: str, wanted: str | None) -> bool:
+    """Whether an image's profile (as its tag names it) is the one a command was given: None matches
+    every one, `auto` every auto image (each is named by its package set, auto-1a2b3c4d5e6f), any
+    other name itself."""
+    return not wanted or profile == wanted or (wanted == "auto" and profile.startswith("auto-"))
+
+
 # ---------------------------------------------------------------- removing
 
 def removal_plan(client: docker.DockerClient, python: str | None = None, profile: str | None = None,
@@ -509,12 +516,8 @@ def removal_plan(client: docker.DockerClient, python: str | None = None, profile
     layers only they use; with `everything`, every env and base layer of ours too (the cache stays, so
     `images build` can make them again offline)."""
     labels = {"python": python} if python else {}
-
-    def chosen(image) -> bool:  # `auto` stands for every auto image (each is named by its package set)
-        named = (image.labels or {}).get(f"{LABEL}.profile", "")
-        return not profile or named == profile or (profile == "auto" and named.startswith("auto-"))
-
-    doomed = [i for i in _finished(_ours(client, "image", **labels)) if chosen(i)]
+    doomed = [i for i in _finished(_ours(client, "image", **labels))
+              if profile_matches((i.labels or {}).get(f"{LABEL}.profile", ""), profile)]
     locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in doomed}
     kept_locks = {(i.labels or {}).get(f"{LABEL}.lock") for i in _ours(client, "image")} - locks
     doomed += [i for i in _finished(_ours(client, "env", **labels))

@@ -32,6 +32,7 @@ from . import cpus, pool
 from .backend import (Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Mount, Outcome,
                       StreamSink)
 from .ownership import labels_for, owner_alive
+from .registry import sweep_push_tags
 
 KILL_GRACE_SECONDS = 10
 # The engine runtime for each isolation (None: the engine's default, runc).
@@ -288,6 +289,7 @@ def clean(client: docker.DockerClient, everything: bool = False,
         remove(client, info["Id"])
     warm = pool.sweep(client, everything=True, dry_run=dry_run)  # this user's pre-started sandboxes
     images = sweep_inputs_images(client, dry_run)  # a killed Kubernetes check's inputs images
+    images += [f"{tag} (the local tag of a push that was killed)" for tag in sweep_push_tags(client, dry_run)]
     return ([container_name(i) for i in doomed] + warm + images + sweep_temp_dirs(dry_run),
             [describe_left(i) for i in left])
 

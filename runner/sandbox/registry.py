@@ -3,17 +3,25 @@
 A cluster cannot use the images of this machine's Docker engine: its nodes pull them from
 a registry. The engine pushes (it already holds the user's registry credentials, from
 `docker login`); a local tag is made for the push and removed afterwards, so nothing is
-left behind in the engine but what was there before. The Docker SDK is imported by the
-functions that talk to the engine, so the command line can check a registry name cheaply.
+left behind in the engine but what was there before. An interrupted push (Ctrl-C, SIGTERM)
+removes its tag on the way out; one killed outright cannot, so each push tag is written down
+first (in the cache, with the pushing process) and `clean`, or the next push, removes the tags
+whose process is gone. The Docker SDK is imported by the functions that talk to the engine, so
+the command line can check a registry name cheaply.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import secrets
+from pathlib import Path
 from typing import Callable
 
+from ..paths import APP, cache_dir, ensure_dir
 from .backend import BackendUnavailable
+from .ownership import owner_alive, owner_label
 
 REGISTRY_PATTERN = re.compile(
     r"(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:]+\])(?::(?P<port>[0-9]{1,5}))?"
@@ -42,26 +50,27 @@ def check_registry(text: str) -> str:
 
 
 def remote_ref(registry: str, local_ref: str, identity: str) -> str:
-    """Where a local image goes in the registry: its repository and tag there, plus the first 12
+    """Where a local image goes in the registry: numerai-sandbox and its tag there, plus the first 12
     characters of its identity (the digest of its inputs), so a rebuilt image never overwrites the
-    one a running Job pulls: numerai-sandbox:py3.11-standard -> REGISTRY/numerai-sandbox:py3.11-standard-1a2b3c4d5e6f."""
-    repository, _, tag = local_ref.rpartition(":")
-    repository = repository.rsplit("/", 1)[-1] if repository else local_ref
-    return f"{registry}/{repository}:{tag or 'latest'}-{identity[:12]}"
+    one a running Job pulls: numerai-sandbox:py3.11-standard -> REGISTRY/numerai-sandbox:py3.11-standard-1a2b3c4d5e6f.
+    The same from any namespace (a local matter): the same image is the same name in the registry."""
+    tag = local_ref.rpartition(":")[2] if ":" in local_ref.rsplit("/", 1)[-1] else "latest"
+    return f"{registry}/{APP}:{tag}-{identity[:12]}"
 
 
 def push(client, image: str, ref: str, progress: Callable[[str], None] = lambda line: None,
          keep_tag: bool = False) -> str:
     """Push the local image (id or tag) as `ref` (REGISTRY/REPOSITORY:TAG); returns the pushed digest.
 
-    The local tag `ref` exists only for the push, unless keep_tag (then the caller removes it)."""
+    The local tag `ref` exists only for the push, unless keep_tag (then the caller removes it); a tag
+    that was there before stays."""
     import docker.errors
 
     repository, tag = ref.rsplit(":", 1)
-    existed = _has_tag(client, ref)
-    client.api.tag(image, repository, tag)
+    ledger = None if keep_tag or _has_tag(client, ref) else _write_down(ref)
     digest = ""
     try:
+        client.api.tag(image, repository, tag)
         for event in client.api.push(repository, tag=tag, stream=True, decode=True):
             if event.get("error"):
                 detail = (event.get("errorDetail") or {}).get("message") or event["error"]
@@ -74,9 +83,44 @@ def push(client, image: str, ref: str, progress: Callable[[str], None] = lambda 
     except docker.errors.APIError as exc:
         raise RegistryError(f"pushing {ref} failed: {exc.explanation or exc}") from exc
     finally:
-        if not existed and not keep_tag:
+        if ledger is not None:
             untag(client, ref)
+            ledger.unlink(missing_ok=True)
     return digest
+
+
+def _ledger_dir() -> Path:
+    return cache_dir() / "images" / "pushing"
+
+
+def _write_down(ref: str) -> Path:
+    """Note the push tag about to be made, and by which process, before making it."""
+    entry = ensure_dir(_ledger_dir()) / f"{secrets.token_hex(8)}.json"
+    partial = entry.with_suffix(".partial")
+    partial.write_text(json.dumps({"ref": ref, "owner": owner_label()}))
+    partial.replace(entry)  # whole or not there: a sweep never reads half of it
+    return entry
+
+
+def sweep_push_tags(client, dry_run: bool = False) -> list[str]:
+    """The push tags of pushes killed outright (their process is gone), removed unless dry_run; the
+    tags that were there. A push still going keeps its own."""
+    removed = []
+    for entry in sorted(_ledger_dir().glob("*.json")) if _ledger_dir().is_dir() else []:
+        try:
+            noted = json.loads(entry.read_text())
+            ref, owner = noted["ref"], noted["owner"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not one we wrote
+        if owner_alive(owner):
+            continue
+        if _has_tag(client, ref):
+            removed.append(ref)
+            if not dry_run:
+                untag(client, ref)
+        if not dry_run:
+            entry.unlink(missing_ok=True)
+    return removed
 
 
 def untag(client, ref: str) -> None:
