@@ -199,12 +199,13 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> CliRes
 def own_cache(tmp_path) -> Path:
     """A cache directory of the test's own (pass it as NUMERAI_SANDBOX_CACHE): no wheels, so what a test
     fetches or finds missing does not depend on what this machine fetched before. The synthetic live data
-    and the recorded bases of the machine's cache are linked in (read, not written: they exist already)."""
+    and the recorded bases of the machine's cache are linked in (read, not written: they exist already),
+    and its locks (shared by every numerai-sandbox process)."""
     from runner.paths import cache_dir
 
     own = tmp_path / "cache"
     own.mkdir()
-    for part in ("data", "bases"):
+    for part in ("data", "bases", "locks"):
         if (cache_dir() / part).is_dir():
             (own / part).symlink_to(cache_dir() / part)
     return own
@@ -298,6 +299,32 @@ def remove_dead_test_namespaces(client) -> list[str]:
     dead = {"-".join(s.split("-")[:6]) for s in spaces if s.startswith(TEST_NAMESPACE_PREFIX)
             and not _namespace_alive(s)}
     return [name for space in sorted(dead) for name in remove_namespace(client, space)]
+
+
+# What a test run shares with the machine's cache: what `make test` fetched (wheels, bases), what is made
+# the same for everyone (synthetic data, the HTML report's script) and the locks every numerai-sandbox
+# process on the machine coordinates by. Not shared: a fetched Numerai round (runs would use it instead of
+# the synthetic data the tests expect), pre-started sandboxes' slots, push-tag notes, untagged-image notes.
+SHARED_CACHE_PARTS = ("wheels", "bases", "data", "html", "locks")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cache_of_the_tests(tmp_path_factory):
+    """A cache of the test run's own, holding the machine cache's shared parts (SHARED_CACHE_PARTS) by
+    link: what a user fetched or left there beyond those (Numerai's round, say) does not reach a test."""
+    from runner.paths import cache_dir, ensure_dir
+
+    before = os.environ.get("NUMERAI_SANDBOX_CACHE")
+    machine = cache_dir()
+    own = tmp_path_factory.mktemp("cache")
+    for part in SHARED_CACHE_PARTS:
+        (own / part).symlink_to(ensure_dir(machine / part), target_is_directory=True)
+    os.environ["NUMERAI_SANDBOX_CACHE"] = str(own)
+    yield own
+    if before is None:
+        os.environ.pop("NUMERAI_SANDBOX_CACHE", None)
+    else:
+        os.environ["NUMERAI_SANDBOX_CACHE"] = before
 
 
 @pytest.fixture(autouse=True, scope="session")
