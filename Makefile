@@ -11,7 +11,7 @@ TEST_PYTHONS ?= 3.11 3.12
 # 1: also the tests that fetch ~3 GB of wheels (numerai-tools and torch models in the auto profile).
 TEST_ALL ?= 0
 
-.PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all bench bench-images clean distclean
+.PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all test-independence bench bench-images clean distclean
 
 help:
 	@echo "make demo        set everything up and run the example model (prints its verdict)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-unit   the fast tests that need no Docker"
 	@echo "make gvisor      register gVisor's runsc with the Docker engine (for run --isolation gvisor)"
 	@echo "make test-all    also the Python 3.10, 3.13 and 3.14 images, models needing torch, every corpus case under gVisor (slow: ~3 GB, 3.14 compiles scikit-learn once)"
+	@echo "make test-independence  the suite twice: as is, then on a used machine's state (which must survive it)"
 	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
 	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
 
@@ -77,6 +78,10 @@ test-unit: setup
 
 test-all:
 	$(MAKE) test TEST_PYTHONS="3.10 3.11 3.12 3.13 3.14" GVISOR_CORPUS=all TEST_ALL=1
+
+# Not part of `make test`: two runs of the suite (~40 min). USED_MACHINE: options of scripts/used_machine.py put.
+test-independence: setup engine
+	USED_MACHINE="$(USED_MACHINE)" bash scripts/check-independence.sh
 
 bench: examples
 	$(BIN)/python scripts/bench.py --python $(DEMO_PYTHON)
