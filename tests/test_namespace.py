@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from conftest import borrow_standard_environment, image_for, relabelled_image, run_cli
+from conftest import (TEST_NAMESPACE_PREFIX, borrow_standard_environment, engine_tags, image_for, relabelled_image,
+                      remove_dead_test_namespaces, run_cli, session_namespace)
 from runner.paths import APP, NAMESPACE_ENV, BadNamespace, namespace, repository
 
 NEEDS_TORCH = ("import sys, cloudpickle\ndef predict(live_features):\n    import torch\n    return live_features\n"
@@ -67,3 +68,21 @@ def test_an_auto_image_of_another_namespace_is_not_this_ones(client, own_namespa
     removed = run_cli("images", "rm", "--python", "3.11", "--profile", "auto", "--yes")
     assert removed.code == 0 and "nothing to remove" in removed.stdout
     assert client.images.get(tag)
+
+
+def test_an_empty_namespace_says_where_it_looked(own_namespace):
+    result = run_cli("images", "list")
+    assert result.code == 0 and f"no numerai-sandbox images in the namespace {own_namespace} " in result.stdout
+
+
+def test_what_a_killed_test_run_left_goes_and_a_running_ones_stays(client, image311):
+    """A test run killed before its end leaves its namespace behind: the next run empties it (a test run that
+    still goes, this one, keeps its own)."""
+    host = session_namespace()[len(TEST_NAMESPACE_PREFIX):].split("-")[0]
+    dead = f"{TEST_NAMESPACE_PREFIX}{host}-{2**22 + 1}-1"  # no process has this pid
+    client.api.tag(image311.id, dead, "py3.11-standard")
+    client.api.tag(image311.id, f"{dead}-env", "py3.11-standard-0123456789ab")
+    removed = remove_dead_test_namespaces(client)
+    assert {f"{dead}:py3.11-standard", f"{dead}-env:py3.11-standard-0123456789ab"} <= set(removed)
+    assert not [t for t in engine_tags(client) if t.startswith(dead)]
+    assert image311.ref in engine_tags(client) and image311.ref.startswith(session_namespace() + ":")

@@ -244,7 +244,11 @@ def images_list(as_json: bool) -> None:
         click.echo(json.dumps([i.to_dict() for i in found], indent=2))
         return
     if not found:
-        click.echo("no numerai-sandbox images yet: `numerai-sandbox images fetch --python 3.11` then `images build`")
+        from ..paths import APP, namespace
+
+        where = "" if namespace() == APP else f" in the namespace {namespace()} (NUMERAI_SANDBOX_NAMESPACE)"
+        click.echo(f"no numerai-sandbox images{where} yet: `numerai-sandbox images fetch --python 3.11` then "
+                   "`images build`")
         return
     click.echo(f"{'IMAGE':<42} {'PYTHON':<8} {'PROFILE':<18} {'DIGEST':<13} {'SIZE':>10}  AGE")
     for image in found:
