@@ -4,7 +4,8 @@
 # normal state and after a used machine's state was put in place (scripts/used_machine.py: auto images for
 # pickles needing torch, idle pre-started sandboxes, a kept container, a filled run history); and that state
 # is still all there afterwards (the tests touched nothing of the user's). What was put is removed at the end,
-# whatever happened. USED_MACHINE passes options to `used_machine.py put` (e.g. "--real-torch", "--pad-mb 4500").
+# whatever happened. USED_MACHINE passes options to `used_machine.py put` (e.g. "--real-torch", "--pad-mb 4500");
+# SUITE is the suite's command (default: make test, what CI runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=.venv/bin/python
@@ -12,10 +13,10 @@ work=$(mktemp -d /tmp/numerai-sandbox-independence-XXXXXX)
 state="$work/used-machine.json"
 results=()
 
-suite() {  # suite NAME: one `make test`, its outcome and time recorded
+suite() {  # suite NAME: one run of the suite, its outcome and time recorded
     local started=$(date +%s) outcome=passed
-    echo "== independence: $1: make test"
-    make test || outcome=FAILED
+    echo "== independence: $1: ${SUITE:-make test}"
+    ${SUITE:-make test} || outcome=FAILED
     results+=("$1: $outcome in $(( $(date +%s) - started ))s")
     [ "$outcome" = passed ]
 }
