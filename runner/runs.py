@@ -36,13 +36,13 @@ import psutil
 from . import data as live_data
 from .images import store as image_store
 from .sandbox import docker as engine, pool
-from .verdict import diagnose
+from .verdict import diagnose, numerai_log
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
                               StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
-                         numerai_additions, recorded_releases)
+                         numerai_additions, recorded_releases, static_note)
 from .lifecycle import Lifecycle, Status
 from .machine import emulation_note
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
@@ -367,21 +367,27 @@ class Run:
         if request.python == "auto":
             choice = choose_python(found)
             self.report.pickle["choice"] = choice.reason
-            if choice.python is None:
+            if choice.python is None:  # certain: every image's code constructor raises TypeError on its code
                 return Verdict("python_version_mismatch", sentence(choice.reason),
                                phase="inspecting", evidence={"pickle_python": found.python.version,
-                                                             "candidates": found.python.candidates})
+                                                             "candidates": found.python.candidates},
+                               numerai_log=numerai_log.incompatible(DEFAULT_PYTHON))
             self.console.detail(f"Python {choice.python}: {choice.reason}")
-            if not choice.detected:
+            if not choice.detected or choice.substitute:
                 self.report.notes.append(choice.reason)
             self.report.notes += choice.warnings
             return choice.python
         mismatch = None if request.force else mismatch_message(found, request.python)
-        if mismatch:
+        if mismatch:  # certain: the image's code constructor raises TypeError on the pickle's code
             self.report.python = request.python
             return Verdict("python_version_mismatch", sentence(mismatch), phase="inspecting",
                            evidence={"image_python": request.python, "pickle_python": found.python.version,
-                                     "candidates": found.python.candidates})
+                                     "candidates": found.python.candidates},
+                           numerai_log=numerai_log.incompatible(request.python))
+        note = static_note(found, request.python)
+        if note:  # made by another Python, loadable here: the container decides, the reading is a note
+            self.console.detail(f"Python {request.python}: {note}")
+            self.report.notes.append(note)
         return request.python
 
     def prepare(self) -> Prepared | Verdict:
@@ -643,7 +649,7 @@ class Run:
         self.report.notes += validation.notes
         if validation.submission is not None and validation.submission.table is not None:
             self.report.n_predictions = validation.submission.rows
-        verdict = diagnose.from_validation(validation)
+        verdict = diagnose.from_validation(validation, facts)
         if verdict.reason is None and self.request.output is not None:
             self.report.predictions_path = str(write_predictions(validation.submission, self.request.output))
         return verdict
@@ -722,6 +728,7 @@ class Run:
             report.notes.append(unchecked_names_note(report.data).lstrip(" ·"))
         report.status, report.reason, report.subcode = status, verdict.reason, verdict.subcode
         report.message, report.action = verdict.message, verdict.action
+        report.numerai_log = verdict.numerai_log if status is Status.FAILED else None
         report.phase = verdict.phase or report.phase
         report.evidence = verdict.evidence
         if not report.logs_tail and self.logs.total:

@@ -69,6 +69,7 @@ def test_failed_verdicts_are_the_same_in_a_prestarted_sandbox(client, models, cl
         assert report["container"]["prestarted"] is True, name
         assert (report["status"], report["reason"], report["subcode"]) == (alone["status"], alone["reason"],
                                                                            alone["subcode"]), name
+        assert report["numerai_log"] == alone["numerai_log"], name  # the same log line, whatever the path
 
 
 def test_the_hardening_probes_pass_in_a_prestarted_sandbox(client, models, clean_pool):

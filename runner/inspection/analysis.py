@@ -965,8 +965,7 @@ class _Analysis:
         if any(n != wanted for n in counts):
             theirs = " and ".join(str(n) for n in counts if n != wanted)
             return CANNOT_LOAD, (f"its code objects are rebuilt with {theirs} arguments where Python {image}'s "
-                                 f"code constructor takes {wanted}: unpickling raises TypeError (Numerai's log: "
-                                 f"\"Pickle incompatible with {image}\")"), ""
+                                 f"code constructor takes {wanted}: unpickling raises TypeError"), ""
         if image in python.candidates:
             return LOADS, (f"its code was made by Python {image}" if python.version == image else
                            f"its code is valid, unchanged, under Python {span(python.candidates)}"), ""
@@ -1194,7 +1193,8 @@ def render(inspection: Inspection) -> list[str]:
                  "the run decides):")
     width = max((len(_image_label(p)) for p in i.images), default=0)
     for p, fit in i.images.items():
-        lines.append(f"  {_image_label(p):<{width}}  {fit.load}: {fit.why}")
+        said = f" (Numerai's log: \"Pickle incompatible with {p}\")" if not fit.loadable else ""
+        lines.append(f"  {_image_label(p):<{width}}  {fit.load}: {fit.why}{said}")
         lines += [f"  {'':<{width}}  ✗ {blocker}" for blocker in fit.blockers]
     return lines
 
