@@ -181,6 +181,28 @@ def from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict 
     return verdict
 
 
+def doubt_of_prestarted(outcome: Outcome, parser: FrameParser) -> dict[str, Any] | None:
+    """What a pre-started sandbox's run ended with that a cold run must confirm, or None.
+
+    A pre-started sandbox read the live data before the pickle arrived; on Numerai the data is read after
+    the pickle loads. Running out of memory (the kernel's kill, or a MemoryError) and a crash while loading
+    may come from that difference alone, so such a verdict is not reported until a cold run in Numerai's
+    order has ended the same way."""
+    if not outcome.prestarted:
+        return None
+    phase = parser.phase
+    error = parser.last("error")
+    exc = error.get("exception") if isinstance(error, dict) and isinstance(error.get("exception"), dict) else None
+    memory_error = exc is not None and "builtins.MemoryError" in _mro(_root_cause(exc))
+    if outcome.oom_killed or memory_error:
+        return {"reason": "out_of_memory", "phase": phase, "peak_memory_bytes": outcome.peak_memory_bytes,
+                "what": f"out of memory while {PHASES.get(phase, phase or '?')}"}
+    if outcome.signal is not None and not outcome.timed_out and phase == "loading":
+        return {"reason": "crashed", "phase": phase, "signal": _signal_name(outcome.signal),
+                "what": f"a crash ({_signal_name(outcome.signal)}) while loading the pickle"}
+    return None
+
+
 def _from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict | None:
     phase = parser.phase
     where = PHASES.get(phase, phase or "?")
