@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, image_for, make_pickles, run_cli
+from conftest import ROOT, image_for, make_pickles, pythons_under_test, run_cli
 from runner.units import human_bytes
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -470,7 +470,7 @@ ACROSS_IMAGES = {"py311_function": "3.11", "contained_good": "3.11", "py313_func
 
 @pytest.mark.parametrize("name", list(ACROSS_IMAGES))
 def test_case_in_the_312_image(client, corpus, name):
-    if "3.12" not in os.environ.get("TEST_PYTHONS", "3.11 3.12").split():
+    if "3.12" not in pythons_under_test():
         pytest.skip("the Python 3.12 image is not part of this test run (TEST_PYTHONS)")
     image_for(client, "3.12")
     if name not in corpus:

@@ -117,7 +117,7 @@ def test_bad_marshal_data(client, image311, tmp_path):
 
 def test_code_expected_at_most_in_the_310_image(client, tmp_path):
     if "3.10" not in pythons_under_test():
-        pytest.skip("the Python 3.10 image is not part of this test run (make test-all builds it)")
+        pytest.skip("the Python 3.10 image is not part of this test run (TEST_PYTHONS)")
     image_for(client, "3.10")
     result = run_cli("run", function_of_311(tmp_path), "--json", "--python", "3.10", "--force")
     assert result.code == 1 and "Traceback" not in result.stderr
