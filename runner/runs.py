@@ -429,7 +429,7 @@ class Run:
             outcome = self._contain(prepared)
             doubt = diagnose.doubt_of_prestarted(outcome, self.parser) if isinstance(outcome, Outcome) else None
             if doubt is not None:
-                outcome = self._confirm_cold(prepared, outcome, doubt)
+                outcome = self._confirm_cold(prepared, doubt)
         finally:
             self._close(prepared.backend)
         if isinstance(outcome, Verdict):
@@ -448,7 +448,7 @@ class Run:
             self._say_confirmed(doubt, verdict)
         self._finish(verdict)
 
-    def _confirm_cold(self, prepared: Prepared, first: Outcome, doubt: dict) -> Outcome | Verdict:
+    def _confirm_cold(self, prepared: Prepared, doubt: dict) -> Outcome | Verdict:
         """Run the model again in a cold sandbox, in Numerai's order (the pickle loaded before the data is read),
         because what the pre-started one ended with may come from its data read ahead. The cold run's facts
         replace the first run's; the report keeps what the first one saw (container.prestarted_first)."""
