@@ -36,13 +36,13 @@ import psutil
 from . import data as live_data
 from .images import store as image_store
 from .sandbox import docker as engine, pool
-from .verdict import diagnose
+from .verdict import diagnose, numerai_log
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
                               StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
-                         numerai_additions, recorded_releases)
+                         numerai_additions, recorded_releases, static_note)
 from .lifecycle import Lifecycle, Status
 from .machine import emulation_note
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
@@ -367,21 +367,27 @@ class Run:
         if request.python == "auto":
             choice = choose_python(found)
             self.report.pickle["choice"] = choice.reason
-            if choice.python is None:
+            if choice.python is None:  # certain: every image's code constructor raises TypeError on its code
                 return Verdict("python_version_mismatch", sentence(choice.reason),
                                phase="inspecting", evidence={"pickle_python": found.python.version,
-                                                             "candidates": found.python.candidates})
+                                                             "candidates": found.python.candidates},
+                               numerai_log=numerai_log.incompatible(DEFAULT_PYTHON))
             self.console.detail(f"Python {choice.python}: {choice.reason}")
-            if not choice.detected:
+            if not choice.detected or choice.substitute:
                 self.report.notes.append(choice.reason)
             self.report.notes += choice.warnings
             return choice.python
         mismatch = None if request.force else mismatch_message(found, request.python)
-        if mismatch:
+        if mismatch:  # certain: the image's code constructor raises TypeError on the pickle's code
             self.report.python = request.python
             return Verdict("python_version_mismatch", sentence(mismatch), phase="inspecting",
                            evidence={"image_python": request.python, "pickle_python": found.python.version,
-                                     "candidates": found.python.candidates})
+                                     "candidates": found.python.candidates},
+                           numerai_log=numerai_log.incompatible(request.python))
+        note = static_note(found, request.python)
+        if note:  # made by another Python, loadable here: the container decides, the reading is a note
+            self.console.detail(f"Python {request.python}: {note}")
+            self.report.notes.append(note)
         return request.python
 
     def prepare(self) -> Prepared | Verdict:
@@ -418,8 +424,12 @@ class Run:
         prepared = self.prepare()
         if isinstance(prepared, Verdict):
             return self._finish(prepared)
+        doubt = None
         try:
             outcome = self._contain(prepared)
+            doubt = diagnose.doubt_of_prestarted(outcome, self.parser) if isinstance(outcome, Outcome) else None
+            if doubt is not None:
+                outcome = self._confirm_cold(prepared, doubt)
         finally:
             self._close(prepared.backend)
         if isinstance(outcome, Verdict):
@@ -433,10 +443,35 @@ class Run:
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found), numerai_pins(image.python),
                           profile=request.profile, data=after.facts)
-        verdict = diagnose.from_engine(outcome, self.parser, context)
-        if verdict is not None:
-            return self._finish(verdict)
-        self._finish(self._validate(after.ids))
+        verdict = diagnose.from_engine(outcome, self.parser, context) or self._validate(after.ids)
+        if doubt is not None:
+            self._say_confirmed(doubt, verdict)
+        self._finish(verdict)
+
+    def _confirm_cold(self, prepared: Prepared, doubt: dict) -> Outcome | Verdict:
+        """Run the model again in a cold sandbox, in Numerai's order (the pickle loaded before the data is read),
+        because what the pre-started one ended with may come from its data read ahead. The cold run's facts
+        replace the first run's; the report keeps what the first one saw (container.prestarted_first)."""
+        doubt["name"] = self.report.container.get("name")
+        self.console.detail(f"{doubt['what']} in a pre-started sandbox, which read the live data before the pickle "
+                            "loaded: confirming with a cold run in Numerai's order...")
+        self.parser = FrameParser(max_predictions=self.request.limits.max_output_bytes)
+        self.logs = LogBuffer(self.request.limits.max_log_bytes)
+        self.report.traceback = None
+        return self._contain(prepared, cold=True)
+
+    def _say_confirmed(self, doubt: dict, verdict: Verdict) -> None:
+        """The report says a verdict was confirmed by a cold run (or that the cold run ended otherwise)."""
+        self.report.container.update(confirmed_cold=True, prestarted_first={k: v for k, v in doubt.items()
+                                                                            if k != "what"})
+        if verdict.reason == doubt["reason"] or (doubt["reason"] == "crashed" and "signal" in verdict.evidence):
+            self.report.notes.append(f"{doubt['what']} first happened in a pre-started sandbox (its live data read "
+                                     "before the pickle loaded, unlike Numerai); a cold run in Numerai's order ended "
+                                     "the same way, and is the verdict")
+        else:
+            self.report.notes.append(f"{doubt['what']} happened in a pre-started sandbox (its live data read before "
+                                     "the pickle loaded, unlike Numerai) but not in a cold run in Numerai's order: "
+                                     "the verdict is the cold run's")
 
     def _shell(self, terminal, session: list[Outcome]) -> None:
         """Pending, then Running an interactive session instead of a prediction (no verdict after it)."""
@@ -527,12 +562,13 @@ class Run:
         self.console.detail(f"data: {data.description}")
         return data, Prefetch(data)
 
-    def _spec(self, prepared: Prepared, kind: str, command: list[str]) -> ContainerSpec:
-        """The container: the same inputs, limits, user and isolation for a run and a shell."""
+    def _spec(self, prepared: Prepared, kind: str, command: list[str], cold: bool = False) -> ContainerSpec:
+        """The container: the same inputs, limits, user and isolation for a run and a shell (`cold`: never
+        served by a pre-started sandbox)."""
         request = self.request
         return sandbox_spec(request, prepared.image.id, prepared.image.python, prepared.data, kind, command,
                             preload=self._preload() if kind == "run" and request.prestarted and not request.keep
-                            else None)
+                            and not cold else None)
 
     def _running_note(self, spec: ContainerSpec) -> str:
         limits = spec.limits
@@ -540,10 +576,11 @@ class Run:
         return (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
                 f"no network · {timeout_text(limits)}" + (" · gVisor" if limits.isolation == "gvisor" else ""))
 
-    def _run_spec(self, prepared: Prepared) -> ContainerSpec:
+    def _run_spec(self, prepared: Prepared, cold: bool = False) -> ContainerSpec:
         limits = self.request.limits
         return self._spec(prepared, "run", ["--max-output-bytes", str(limits.max_output_bytes),
-                                            "--exit-on-stdin-eof"] + (["--debug"] if self.request.debug else []))
+                                            "--exit-on-stdin-eof"] + (["--debug"] if self.request.debug else []),
+                          cold)
 
     def prestart(self) -> str | None:
         """Start a pre-started sandbox for this run without running it (check does so for the pickles it is
@@ -557,10 +594,11 @@ class Run:
         finally:
             prepared.backend.close()
 
-    def _contain(self, prepared: Prepared) -> Outcome | Verdict:
-        """Create the container (last step of Pending) and run it (Running)."""
+    def _contain(self, prepared: Prepared, cold: bool = False) -> Outcome | Verdict:
+        """Create the container (last step of Pending) and run it (Running); `cold`: not in a pre-started
+        sandbox (a confirmation, already Running)."""
         request, limits = self.request, self.request.limits
-        spec = self._run_spec(prepared)
+        spec = self._run_spec(prepared, cold)
         running = self._running_note(spec)
 
         def created(container_id: str) -> None:
@@ -569,8 +607,10 @@ class Run:
         live = LiveProgress(self.console, limits, self.parser) if request.live and not self.console.quiet else None
 
         def started() -> None:
-            self.life.enter(Status.RUNNING, running)
-            prepared.after.start()
+            if self.life.status is Status.PENDING:
+                self.life.enter(Status.RUNNING, running)
+            if prepared.after.ident is None:
+                prepared.after.start()
             if live is not None:
                 live.started = time.monotonic()
                 live.start()
@@ -643,7 +683,7 @@ class Run:
         self.report.notes += validation.notes
         if validation.submission is not None and validation.submission.table is not None:
             self.report.n_predictions = validation.submission.rows
-        verdict = diagnose.from_validation(validation)
+        verdict = diagnose.from_validation(validation, facts)
         if verdict.reason is None and self.request.output is not None:
             self.report.predictions_path = str(write_predictions(validation.submission, self.request.output))
         return verdict
@@ -722,6 +762,7 @@ class Run:
             report.notes.append(unchecked_names_note(report.data).lstrip(" ·"))
         report.status, report.reason, report.subcode = status, verdict.reason, verdict.subcode
         report.message, report.action = verdict.message, verdict.action
+        report.numerai_log = verdict.numerai_log if status is Status.FAILED else None
         report.phase = verdict.phase or report.phase
         report.evidence = verdict.evidence
         if not report.logs_tail and self.logs.total:

@@ -61,7 +61,7 @@ LABEL = "numerai-sandbox"
 
 
 def pythons_under_test() -> list[str]:
-    return os.environ.get("TEST_PYTHONS", "3.11 3.12").split()
+    return os.environ.get("TEST_PYTHONS", "3.10 3.11 3.12").split()
 
 
 @pytest.fixture(scope="session")

@@ -183,10 +183,13 @@ def test_junit_xml_holds_what_ci_systems_read(tmp_path):
     from runner.verdict.report import Report
 
     reports = [Report(Status.SUCCESS, None, "ok"), Report(Status.FAILED, "model_exception", "it raised \x01",
-                                                          action="fix it"),
+                                                          action="fix it", numerai_log="ValueError: it raised"),
                Report(Status.ERROR, "docker_unavailable", "no engine")]
     path = junit.write(tmp_path / "j.xml", reports, ["a.pkl", "b.pkl", "c.pkl"])
     suite = next(iter(JUnitXml.fromfile(str(path))))
     assert (suite.tests, suite.failures, suite.errors) == (3, 1, 1)
     messages = [case.result[0].message if case.result else None for case in suite]
     assert messages == [None, "model_exception: it raised \ufffd", "docker_unavailable: no engine"]
+    failed = list(suite)[1]
+    assert "Numerai's log: ValueError: it raised" in failed.result[0].text  # the line Numerai's log would show
+    assert "name=\"numerai_log\" value=\"ValueError: it raised\"" in path.read_text()

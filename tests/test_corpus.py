@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, image_for, leaked_containers, make_pickles, run_cli
+from conftest import ROOT, image_for, leaked_containers, make_pickles, pythons_under_test, run_cli
 from runner.units import human_bytes
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -234,6 +234,27 @@ for _name in ("function", "marshal"):  # another patch release of the image's ow
     CASES[f"py311_{_name}"] = ("Success", None, None, QUICK, anything)
 
 
+# The line Numerai's log would show, one case per way predict.py (19d1769) words it, and per kill.
+NUMERAI_LOG = {
+    "invalid_empty": "EOFError: Ran out of input",  # not caught by predict.py: its traceback ends the log
+    "invalid_truncated": "Invalid pickle - pickle data was truncated",
+    "missing_local_module": "Import error reading pickle - No module named 'mymodels'",
+    "signature_three_args": "Invalid pickle function - /input/model.pkl must have 1 or 2 arguments",
+    "exception_recursion": "RecursionError: maximum recursion depth exceeded",
+    "crash_segfault_ctypes": "Segmentation fault! Ensure python and library versions match our environment.",
+    "memory_numpy_6gb": "Predicting on 6720 rows of live features",
+    "memory_at_load": "Loading model /input/model.pkl",
+    "timeout_busy_loop": "Predicting on 6720 rows of live features",
+    "exit_os_exit_0": "Predicting on 6720 rows of live features",
+    "output_none": "Pickle function is invalid - returned None",
+    "output_series": "Pickle function is invalid - returned <class 'pandas.core.series.Series'> instead of pd.DataFrame",
+    "output_nan": "Pickle function returned at least 1 NaN prediction",
+    "output_missing_ids": "invalid_submission_ids: Not enough stocks submitted. Are you using the latest live ids or "
+                          "live universe?",
+    "output_constant": "invalid_submission_values: submission must have non-zero standard deviation",
+    "py313_function": "Segmentation fault! Ensure python and library versions match our environment.",
+    "py310_function": "Pickle incompatible with 3.11",
+}
 # Under gVisor (`--isolation gvisor`), every case must end with the same verdict. `make test` runs one
 # case per reason (and Success), `make test-all` the whole corpus (NUMERAI_SANDBOX_GVISOR_CORPUS=all).
 GVISOR_ONE_PER_REASON = [
@@ -358,6 +379,12 @@ def test_case(request, corpus, host_file, marker, isolation, name):
         assert evidence_ok(report), report["evidence"]
     else:
         assert evidence_ok(report), report["logs_tail"][-2000:]
+    # Every Failed verdict carries the line Numerai's log would show, on the terminal too; an Error none.
+    assert bool(report["numerai_log"]) == (status == "Failed"), report["numerai_log"]
+    if status == "Failed":
+        assert "Numerai's log: " + report["numerai_log"] in result.stderr
+        if name in NUMERAI_LOG and isolation == "runc":
+            assert report["numerai_log"] == NUMERAI_LOG[name], report["numerai_log"]
     # The host: the pickle and the host file untouched, nothing of the container left running.
     assert hashlib.sha256(model.read_bytes()).hexdigest() == model_digest
     assert host_file.read_bytes() == host_before
@@ -374,8 +401,10 @@ def test_hostile_cases_left_nothing_on_the_host(client, host_file, marker):
 
 
 @pytest.mark.parametrize("version", list(CROSS_PYTHON))
-def test_other_pythons_stop_before_running(corpus, version):
-    """Without --force, a pickle whose code another Python made ends before any of it runs."""
+def test_other_pythons_stop_before_running_only_where_loading_certainly_fails(corpus, version):
+    """Without --force, a pickle of 3.9 or 3.10 (16-argument code objects) ends in the 3.11 image before any of it
+    runs: Python 3.11's code constructor raises TypeError on them, as on Numerai ("Pickle incompatible with
+    3.11"). One of 3.12 or 3.13 loads there (the same constructor): it runs, and the container decides."""
     name = f"py{version.replace('.', '')}_function"
     if name not in corpus:
         pytest.skip(f"pyenv has no CPython {version} here")
@@ -384,6 +413,12 @@ def test_other_pythons_stop_before_running(corpus, version):
     assert (report["status"], report["reason"]) == ("Failed", "python_version_mismatch"), report["message"]
     assert report["evidence"]["image_python"] == "3.11" and "3.11" in report["message"]
     assert result.code == 1 and "Traceback" not in result.stderr
+    certain = version in ("3.9", "3.10")
+    assert (report["phase"] == "inspecting") == certain and bool(report["container"]) != certain
+    if certain:
+        assert report["numerai_log"] == "Pickle incompatible with 3.11"
+    else:
+        assert any(f"made by Python {version}" in note for note in report["notes"]) and report["numerai_log"]
 
 
 # ---------------------------------------------------------------- the Error side: never the model's fault
@@ -432,7 +467,7 @@ ACROSS_IMAGES = {"py311_function": "3.11", "contained_good": "3.11", "py313_func
 
 @pytest.mark.parametrize("name", list(ACROSS_IMAGES))
 def test_case_in_the_312_image(client, corpus, name):
-    if "3.12" not in os.environ.get("TEST_PYTHONS", "3.11 3.12").split():
+    if "3.12" not in pythons_under_test():
         pytest.skip("the Python 3.12 image is not part of this test run (TEST_PYTHONS)")
     image_for(client, "3.12")
     if name not in corpus:

@@ -167,6 +167,17 @@ def test_page_escapes_what_the_model_controls():
     assert "</script" not in specs[len('id="chart-specs">'):specs.index("</script>")]
 
 
+def test_page_shows_the_line_numerais_log_would_show():
+    pytest.importorskip("altair")
+    from runner.verdict.html import render
+
+    page = render([_report(numerai_log="Pickle function returned at least 1 NaN prediction")])
+    assert "<b>Numerai's log:</b> <code>Pickle function returned at least 1 NaN prediction</code>" in page
+    killed = render([_report(reason="out_of_memory", subcode=None,
+                             numerai_log="Predicting on 6720 rows of live features")])
+    assert "Predicting on 6720 rows of live features — its last line: the kernel killed the process" in killed
+
+
 def test_page_of_many_reports_starts_with_a_linked_table():
     pytest.importorskip("altair")
     from runner.verdict.html import render
@@ -242,7 +253,7 @@ def test_reports_hold_the_memory_curve_and_phases(pages):
     assert max(b for _, b in samples) > 2 * 1024**3  # the curve climbs towards the 4 GiB limit
     assert report["peak_memory_bytes"] >= max(b for _, b in samples)
     phases = [p["phase"] for p in report["phase_times"]]
-    assert phases == ["starting", "reading_data", "loading", "predicting"]  # numerai-predict's order
+    assert phases == ["starting", "loading", "reading_data", "predicting"]  # numerai-predict's order
     assert all(p["start"] <= p["end"] for p in report["phase_times"])
     assert pages["good_1arg"][0]["predictions_summary"]["count"] == pages["good_1arg"][0]["n_predictions"]
 

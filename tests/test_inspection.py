@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from runner.inspection import choose_python, compatible_pythons, inspect_pickle, mismatch_message, render
+from runner.inspection.analysis import CANNOT_LOAD, LOADS, MAY_RUN, static_note
 from runner.inspection.pickle_ops import Blob, Limits, SDict, SList, walk_file
 from runner.images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
-from runner.inspection.pyversions import check_bytecode
+from runner.inspection.pyversions import check_bytecode, code_arity
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "scripts" / "evidence_models.py"
@@ -162,15 +163,25 @@ def test_closure_lambda_nested_and_method_are_described(made):
 
 @pytest.mark.parametrize("minor", ["3.10", "3.12", "3.13", "3.14"])
 def test_auto_picks_the_image_of_the_python_that_made_it(made, minor):
+    """auto takes the image of the Python that made it; loading is certain to fail only across code-constructor
+    families (16 arguments to 3.10, 18 from 3.11): only there may a forced Python end before any container."""
     _version, folder, _manifest = _made_by(made, minor)[0]
     inspection = inspect_pickle(folder / "function.pkl")
     choice = choose_python(inspection)
-    assert choice.python == minor and choice.detected, choice
-    assert compatible_pythons(inspection) == [minor]
+    assert choice.python == minor and choice.detected and not choice.substitute, choice
+    family = [p for p in SUPPORTED_PYTHONS if code_arity(p) == code_arity(minor)]
+    assert compatible_pythons(inspection) == family
     for other in SUPPORTED_PYTHONS:
+        fit = inspection.images[other]
+        assert fit.load == (LOADS if other == minor else MAY_RUN if other in family else CANNOT_LOAD), (other, fit)
         message = mismatch_message(inspection, other)
-        assert (message is None) == (other == minor), (other, message)
-    assert "--force" in mismatch_message(inspection, "3.11" if minor != "3.11" else "3.10")
+        assert (message is None) == (other in family), (other, message)
+        if message:
+            assert f"{other}'s code constructor takes" in message and "TypeError" in message and "--force" in message
+        note = static_note(inspection, other)
+        assert (note is not None) == (fit.load == MAY_RUN), (other, note)
+        if note:
+            assert f"made by Python {minor}" in note and "will likely fail when called" in note, note
 
 
 def test_inspect_tells_314_from_313(made):
@@ -187,12 +198,56 @@ def test_inspect_tells_314_from_313(made):
             assert any(e.startswith(f"not {other}:") for e in python["evidence"]), (case, python)
 
 
-def test_a_python_39_pickle_fits_no_image(made):
+def test_a_python_39_pickle_runs_in_the_nearest_image_that_can_load_it(made):
+    """Numerai has no 3.9 image: auto picks 3.10, the only one whose code constructor takes 3.9's 16 arguments,
+    and says why; whether it runs is the container's to say (a 3.9 function whose bytecode does not jump
+    means the same under 3.10; one that jumps does not)."""
     _version, folder, _manifest = _made_by(made, "3.9")[0]
-    inspection = inspect_pickle(folder / "function.pkl")
-    assert compatible_pythons(inspection) == []
-    choice = choose_python(inspection)
-    assert choice.python is None and "3.9" in choice.reason
+    for case, runs_as_written in (("function", True), ("function_comprehension", False), ("function_executed", False)):
+        assert (folder / f"{case}.pkl").is_file(), case
+        inspection = inspect_pickle(folder / f"{case}.pkl")
+        assert compatible_pythons(inspection) == ["3.10"], case
+        choice = choose_python(inspection)
+        assert choice.python == "3.10" and choice.detected and choice.substitute, choice
+        assert "which Numerai has no image for" in choice.reason and "3.9" in choice.reason
+        fit = inspection.images["3.10"]
+        assert fit.load == MAY_RUN, fit
+        assert any(f"Numerai has no {made} image" in fit.why for made in ("3.8 or 3.9", "3.9")), fit.why
+        assert ("happens to be valid 3.10 bytecode" in fit.why) == runs_as_written, (case, fit.why)
+        assert ("jump targets" in fit.why) == (not runs_as_written), (case, fit.why)
+        for other in SUPPORTED_PYTHONS[1:]:
+            assert inspection.images[other].load == CANNOT_LOAD
+            assert "unpickling raises TypeError" in inspection.images[other].why
+        assert f'"Pickle incompatible with {SUPPORTED_PYTHONS[-1]}"' in "\n".join(render(inspection))
+
+
+def test_code_no_image_can_load_fails_auto(made):
+    """Code objects of two constructor families in one pickle: every image raises TypeError loading one."""
+    import dataclasses
+
+    _version, folder, _manifest = _made_by(made, "3.12")[0]
+    base = inspect_pickle(folder / "function.pkl")
+    fits = {p: dataclasses.replace(base.images[p], load=CANNOT_LOAD, why="rebuilt with 16 and 18 arguments")
+            for p in SUPPORTED_PYTHONS}
+    mixed = dataclasses.replace(base, python=dataclasses.replace(base.python, version=None, candidates=[]),
+                                images=fits)
+    choice = choose_python(mixed)
+    assert choice.python is None and "none can load its code" in choice.reason
+
+
+def test_a_newer_python_than_any_image_runs_in_the_newest(made):
+    """Code a Python newer than the table made (3.15 tomorrow): 18 arguments, bytecode valid under none of
+    3.11-3.14. Every 18-argument image can load it; auto picks the nearest, 3.14."""
+    import dataclasses
+
+    _version, folder, _manifest = _made_by(made, "3.13")[0]
+    base = inspect_pickle(folder / "function.pkl")
+    fits = {p: dataclasses.replace(base.images[p], load=MAY_RUN if p != "3.10" else CANNOT_LOAD,
+                                   code=f"not {p} bytecode") for p in SUPPORTED_PYTHONS}
+    newer = dataclasses.replace(base, python=dataclasses.replace(base.python, version=None, candidates=[]),
+                                images=fits)
+    choice = choose_python(newer)
+    assert choice.python == "3.14" and choice.substitute and "newer than 3.14" in choice.reason, choice
 
 
 def test_plain_pickles_of_objects_say_unknown_with_reasons(made):
@@ -611,10 +666,10 @@ def test_auto_never_guesses_the_experimental_image():
 
     folder = FIXTURES / "py3.14"
     base = inspect_pickle(folder / "function.pkl")
-    fits = {p: ImageFit(p, p in ("3.13", "3.14"), [], []) for p in SUPPORTED_PYTHONS}
+    fits = {p: ImageFit(p, LOADS if p in ("3.13", "3.14") else MAY_RUN, "", [], []) for p in SUPPORTED_PYTHONS}
     ambiguous = dataclasses.replace(base, python=PythonVersion(None, ["3.13", "3.14"], [], ["same bytecode"]),
                                     images=fits)
     choice = choose_python(ambiguous)
     assert choice.python == "3.13" and "3.13 or 3.14" in choice.reason, choice
-    only = dataclasses.replace(ambiguous, images={**fits, "3.13": ImageFit("3.13", False, ["no"], [])})
+    only = dataclasses.replace(ambiguous, images={**fits, "3.13": ImageFit("3.13", CANNOT_LOAD, "no", [], [])})
     assert choose_python(only).python == "3.14"

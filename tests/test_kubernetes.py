@@ -528,7 +528,7 @@ def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_th
         verdicts.append((verdict.reason, verdict.subcode))
     assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)], \
         [(r.outcome, r.unavailable) for r in results]
-    assert b"Pickle function raised" in results[1].logs  # the harness and model output came back from the log
+    assert b"ValueError: the model is broken on purpose" in results[1].logs  # the harness and model output came back
     # This test's per-check image is gone (one a killed earlier run left, tagged for its own registry, is not ours).
     ours = f"{local_registry}/numerai-sandbox-inputs"
     assert not [t for t in engine_tags(client) if t.startswith(ours)]

@@ -65,13 +65,65 @@ def test_a_run_leaves_one_and_the_next_run_of_the_same_model_takes_it(client, mo
 
 
 def test_failed_verdicts_are_the_same_in_a_prestarted_sandbox(client, models, clean_pool):
-    for name in ("nan_output", "raises", "constant", "allocate_6gb"):
+    for name in ("nan_output", "raises", "constant"):
         run_cli("run", models["good_1arg"], "--json", env=WARM)  # leaves one for a 1-argument pandas model
         report = run_cli("run", models[name], "--json", env=WARM).report
         alone = run_cli("run", models[name], "--json").report
         assert report["container"]["prestarted"] is True, name
         assert (report["status"], report["reason"], report["subcode"]) == (alone["status"], alone["reason"],
                                                                            alone["subcode"]), name
+        assert report["numerai_log"] == alone["numerai_log"], name  # the same log line, whatever the path
+
+
+def test_an_out_of_memory_first_seen_in_a_prestarted_sandbox_is_confirmed_cold(client, models, clean_pool):
+    """A pre-started sandbox read the live data before the pickle loaded (unlike Numerai): running out of memory
+    there is reported only once a cold run, in Numerai's order, ended the same way; the report says so."""
+    run_cli("run", models["good_1arg"], "--json", env=WARM)
+    result = run_cli("run", models["allocate_6gb"], "--json", env=WARM)
+    report = result.report
+    assert (report["status"], report["reason"]) == ("Failed", "out_of_memory"), report["message"]
+    container = report["container"]
+    assert container["prestarted"] is False and container["confirmed_cold"] is True  # the verdict is the cold run's
+    first = container["prestarted_first"]
+    assert first["reason"] == "out_of_memory" and first["phase"] == "predicting" and first["name"] != container["name"]
+    assert any("first happened in a pre-started sandbox" in n and "a cold run in Numerai's order ended the same way"
+               in n for n in report["notes"])
+    assert "confirming with a cold run in Numerai's order" in result.stderr
+    phases = [p["phase"] for p in report["phase_times"]]
+    assert phases[:4] == ["starting", "loading", "reading_data", "predicting"]  # the cold run's own, Numerai's order
+    assert report["numerai_log"] == "Predicting on 6720 rows of live features"
+
+
+def test_the_cold_confirmation_is_asked_only_for_memory_and_crashes_while_loading():
+    """Which endings of a pre-started run a cold one must confirm (the data read ahead can cause them)."""
+    import json
+    import signal as signals
+
+    from runner.protocol import FrameParser
+    from runner.sandbox.backend import Outcome
+    from runner.verdict.diagnose import doubt_of_prestarted
+
+    def parser(phase, error=None):
+        found = FrameParser(max_predictions=1 << 20)
+        frames = [("phase", {"phase": phase})] + ([("error", error)] if error else [])
+        for kind, body in frames:
+            payload = json.dumps(body).encode()
+            found.feed(f"NSBX1 {kind} {len(payload)}\n".encode() + payload)
+        return found
+
+    memory_error = {"phase": "loading", "kind": "load_error", "exception": {"type": "MemoryError",
+                                                                            "mro": ["builtins.MemoryError"]}}
+    killed = 128 + signals.SIGKILL
+    segv = 128 + signals.SIGSEGV
+    assert doubt_of_prestarted(Outcome("c", exit_code=killed, oom_killed=True, prestarted=True),
+                               parser("predicting"))["reason"] == "out_of_memory"
+    assert doubt_of_prestarted(Outcome("c", exit_code=0, prestarted=True),
+                               parser("loading", memory_error))["reason"] == "out_of_memory"
+    assert doubt_of_prestarted(Outcome("c", exit_code=segv, prestarted=True), parser("loading"))["reason"] == "crashed"
+    assert doubt_of_prestarted(Outcome("c", exit_code=segv, prestarted=True), parser("predicting")) is None
+    assert doubt_of_prestarted(Outcome("c", exit_code=killed, oom_killed=True), parser("predicting")) is None  # cold
+    assert doubt_of_prestarted(Outcome("c", exit_code=killed, timed_out=True, prestarted=True),
+                               parser("loading")) is None
 
 
 def test_the_hardening_probes_pass_in_a_prestarted_sandbox(client, models, clean_pool):

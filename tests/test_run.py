@@ -17,6 +17,7 @@ VERDICTS = {
     "good_with_extra_ids": ("Success", None, None),
     "lambda_1arg": ("Success", None, None),
     "prints_then_predicts": ("Success", None, None),
+    "data_at_load": ("Success", None, None),
     "raises": ("Failed", "model_exception", None),
     "returns_none": ("Failed", "invalid_output", "returned_none"),
     "returns_series": ("Failed", "invalid_output", "not_dataframe"),
@@ -80,16 +81,33 @@ def test_report_fields(models):
 
 
 @pytest.mark.parametrize("name, phases", [
-    ("good_1arg", ["starting", "reading_data", "loading", "predicting"]),
-    ("good_2arg", ["starting", "reading_data", "loading", "reading_benchmarks", "predicting"]),
+    ("good_1arg", ["starting", "loading", "reading_data", "predicting"]),
+    ("good_2arg", ["starting", "loading", "reading_data", "reading_benchmarks", "predicting"]),
+    ("three_args", ["starting", "loading", "reading_data", "reading_benchmarks", "predicting"]),
+    ("zero_args", ["starting", "loading", "reading_data", "predicting"]),
 ])
 def test_phases_follow_numerai_predicts_order(models, name, phases):
-    """Live data first, then the pickle (loaded with the data in memory, as on Numerai), then the
-    benchmark models for a 2-argument function only; in a cold sandbox and a pre-started one alike."""
+    """numerai-predict's order in a cold sandbox: the pickle, its parameters counted, the live data, the
+    benchmark models for more than one parameter (3 too, as predict.py reads them for num_args > 1), then the
+    call (where a wrong count fails); the memory samples run through the phases in that order."""
     cold = run_cli("run", models[name], "--json", env={"NUMERAI_SANDBOX_WARM": "0"}).report
-    assert cold["status"] == "Success" and not cold["container"]["prestarted"]
+    assert cold["status"] == ("Success" if name.startswith("good") else "Failed") and not cold["container"]["prestarted"]
     assert [p["phase"] for p in cold["phase_times"]][:len(phases)] == phases
-    assert ("reading_benchmarks" in cold["durations"]["phases"]) == (name == "good_2arg")
+    assert ("reading_benchmarks" in cold["durations"]["phases"]) == (len(phases) == 5)
+    starts = [p["start"] for p in cold["phase_times"]]
+    assert starts == sorted(starts)
+    samples = [t for t, _ in cold["memory_samples"]]
+    assert samples == sorted(samples) and samples[0] <= cold["phase_times"][-1]["start"]
+    log = [line.removeprefix("numerai-sandbox harness: ") for line in cold["logs_tail"].splitlines()]
+    assert log.index("Loading model /input/model.pkl") < log.index("Loading live features /input/live.parquet")
+
+
+def test_the_pickle_loads_before_the_data_is_read(models):
+    """On Numerai the live data is not in memory while the pickle loads; a model sees that from inside its own
+    unpickling (any DataFrame alive then?)."""
+    report = run_cli("run", models["data_at_load"], "--json", env={"NUMERAI_SANDBOX_WARM": "0"}).report
+    assert report["status"] == "Success", report["message"]
+    assert "DATA IN MEMORY WHILE LOADING: False" in report["logs_tail"]
 
 
 def test_nan_rule_named_with_examples(models):

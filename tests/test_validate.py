@@ -499,3 +499,50 @@ print(",".join(m for m in ("pandas", "numerai_tools", "scipy", "sklearn") if m i
     written = pd.read_parquet(tmp_path / "out.parquet")
     assert written.index.name == "id" and list(written.columns) == ["prediction"] and len(written) == 5
     assert (tmp_path / "out.csv").read_bytes().startswith(b"id,prediction\nn1,0.1\n")
+
+
+# ---------------------------------------------------------------- Numerai's own words for each rule
+
+def test_numerai_log_of_each_upload_rule_is_numerai_tools_own_message():
+    """For every CSV whose upload numerai-tools refuses, the report's numerai_log is its assertion message,
+    word for word; every upload rule is met at least once."""
+    from runner.verdict import numerai_log
+
+    seen = set()
+    for name, (payload, _) in sorted(CASES.items()):
+        frame = pandas_reads(payload)
+        if frame is None or read_submission(payload).short_rows:
+            continue
+        try:
+            validate_submission_numerai(pd.Series(LIVE_IDS).astype(str), frame.copy())
+        except AssertionError as exc:
+            failed = next(c for c in validate.upload_checks(read_submission(payload), LIVE)
+                          if c.passed is False and c.blocking)
+            assert numerai_log.after_validation(failed.rule, {}, failed.detail) == str(exc), name
+            seen.add("values_nan" if "NaNs" in str(exc) else failed.rule)
+        except (KeyError, TypeError, ValueError):
+            continue
+    assert seen >= set(numerai_log.UPLOAD_CHECKS) - {"nan_ids"}, seen
+    frame = pd.DataFrame({"id": ["n1", None], "prediction": [0.2, 0.4]})
+    with pytest.raises(AssertionError) as caught:
+        validate_submission_numerai(pd.Series(["n1", "n2"]), frame)
+    assert numerai_log.after_validation("nan_ids", {}) == str(caught.value)
+
+
+@pytest.mark.parametrize("returned, rule", [
+    (None, "returned_none"), (pd.Series([0.5]), "not_dataframe"), (np.array([0.5]), "not_dataframe"),
+    (pd.DataFrame({"prediction": []}), "empty"), (pd.DataFrame({"prediction": [np.nan]}), "nan"),
+    (pd.DataFrame({"prediction": [1.5]}), "out_of_range"), (pd.DataFrame({"prediction": ["a"]}), "not_numeric"),
+])
+def test_numerai_log_of_each_in_image_check_is_numerai_predicts_line(returned, rule):
+    """The harness logs predict.py's line for the check that failed; the host's own wording of the same rule
+    (used when only the host's re-check fails it) is the same, the returned type included."""
+    from runner.verdict import numerai_log
+
+    facts = result_facts(pd, returned)
+    assert facts["in_image_failed"] == rule
+    assert numerai_log.after_validation(rule, facts) == facts["in_image_log"]
+    if rule != "not_numeric":
+        assert numerai_log.after_validation(rule, {"returned_type": facts["returned_type"]}) == facts["in_image_log"]
+    if rule == "not_numeric":  # predict.py's TypeError branch, with the comparison's own message
+        assert facts["in_image_log"].startswith("Pickle function is invalid - ")

@@ -13,6 +13,7 @@ import click
 from ..console import COLOURS
 from ..lifecycle import Status
 from ..sandbox.backend import NUMERAI_LIMITS, Limits
+from ..verdict import numerai_log
 from ..verdict.report import human_bytes
 from .common import EXIT_HELP, InputError
 
@@ -186,6 +187,8 @@ def summary_table(reports, names: list[str]) -> list[str]:
     for report, name in zip(reports, names):
         if report.status is not Status.SUCCESS:
             lines.append(f"  {name}: {report.status.value} ({report.reason}): {report.message}")
+            if report.numerai_log:
+                lines.append(f"    Numerai's log: {numerai_log.shown(report.reason, report.numerai_log)}")
     return lines
 
 

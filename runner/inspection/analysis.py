@@ -31,8 +31,8 @@ from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, 
 from ..images import numerai
 from ..images.pins import (DEFAULT_PYTHON, EXPERIMENTAL_PYTHONS, PinError, SUPPORTED_PYTHONS, installed_distribution,
                            normalize, numerai_pins, pin_set, standard_pins)
-from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, examine_code_args, imported_modules, judge,
-                         span, version_key)
+from .pyversions import (KNOWN_PYTHONS, CodeFinding, VersionVerdict, code_arity, examine_code_args, foreign_code,
+                         imported_modules, judge, span, version_key)
 from .version_tables import CLOUDPICKLE_NAMES, PICKLE_PROTOCOLS, STDLIB_ANY, STDLIB_MISSING
 
 # standard: our standard image; full: Numerai's image (its complete pin list); auto: what `run` builds
@@ -144,15 +144,28 @@ class Risk:
     why: str
 
 
+# Whether an image can load the pickle's code (ImageFit.load): the words `inspect` shows.
+LOADS = "loads"
+CANNOT_LOAD = "cannot load"
+MAY_RUN = "made by another Python — may run"
+
+
 @dataclass
 class ImageFit:
     """Whether Numerai's image for one Python (as the auto profile builds it) can load the pickle, as far
-    as static evidence tells."""
+    as static evidence tells. Only `load == CANNOT_LOAD` is certain (a run may end on it before any
+    container); everything else is for the container to decide."""
 
     python: str
-    python_ok: bool | None  # None: the pickle does not tell
-    blockers: list[str]
+    load: str  # LOADS, CANNOT_LOAD or MAY_RUN
+    why: str  # the evidence for `load`, in words
+    blockers: list[str]  # modules or library versions the image lacks: loading will likely fail
     warnings: list[str]
+    code: str = ""  # for MAY_RUN: what its bytecode would do there (the part of `why` after who made it)
+
+    @property
+    def loadable(self) -> bool:
+        return self.load != CANNOT_LOAD
 
 
 @dataclass
@@ -247,13 +260,20 @@ def numerai_additions(inspection: Inspection, python: str) -> dict[str, str]:
 
 
 def compatible_pythons(inspection: Inspection, supported: tuple[str, ...] = SUPPORTED_PYTHONS) -> list[str]:
-    """The image Pythons the pickle's code can load in: all of them when the pickle does not tell."""
-    return [p for p in supported if _python_ok(inspection, p) is not False]
+    """The image Pythons that can load the pickle's code: all but those where loading certainly fails."""
+    return [p for p in supported if _loadable(inspection, p)]
 
 
-def _python_ok(inspection: Inspection, python: str) -> bool | None:
+def _loadable(inspection: Inspection, python: str) -> bool:
     fit = inspection.images.get(python)
-    return fit.python_ok if fit is not None else None
+    return fit.loadable if fit is not None else True
+
+
+def made_by_words(py: PythonVersion) -> str:
+    """'3.12', '3.8 or 3.9', 'a Python newer than 3.14 (or damaged code)': who made the pickle's code."""
+    if py.version or py.candidates:
+        return py.version or span(py.candidates)
+    return f"a Python this table does not know (newer than {KNOWN_PYTHONS[-1]}, or damaged code)"
 
 
 @dataclass
@@ -262,6 +282,7 @@ class Choice:
     reason: str
     detected: bool  # True: from the pickle's own evidence; False: a fallback (say so in the report)
     warnings: list[str] = field(default_factory=list)  # what else stands in the chosen image's way
+    substitute: bool = False  # Numerai has no image for the Python that made it: the nearest that loads it
 
 
 def choose_python(inspection: Inspection, supported: tuple[str, ...] = SUPPORTED_PYTHONS,
@@ -270,7 +291,7 @@ def choose_python(inspection: Inspection, supported: tuple[str, ...] = SUPPORTED
     choice = _choose(inspection, supported, default)
     fit = inspection.images.get(choice.python or "")
     if fit is not None:
-        choice.warnings = [b for b in fit.blockers if not b.startswith("its code was made by")]
+        choice.warnings = list(fit.blockers)
     return choice
 
 
@@ -279,35 +300,57 @@ def _choose(inspection: Inspection, supported: tuple[str, ...], default: str) ->
     if py.version in supported:
         decisive = next((e for e in py.evidence if e.endswith(f"Python {py.version} only")), py.evidence[0])
         return Choice(py.version, f"the pickle was made by Python {py.version} ({decisive})", True)
-    conclusive = any(_python_ok(inspection, p) is not None for p in supported)
-    allowed = compatible_pythons(inspection, supported)
-    if conclusive and not allowed:
-        return Choice(None, f"the pickle was made by Python {py.version or span(py.candidates)}; the images are "
-                            f"Python {span(list(supported))}: none can load its code", True)
-    if conclusive:
+    has_code = bool(inspection.stats.get("code_arguments"))
+    made_here = [p for p in supported if p in py.candidates and _loadable(inspection, p)] if has_code else []
+    if made_here:
         # An experimental image only for a pickle that only it can load (then py.version names it above).
-        pool = [p for p in allowed if p not in EXPERIMENTAL_PYTHONS] or allowed
+        pool = [p for p in made_here if p not in EXPERIMENTAL_PYTHONS] or made_here
         pick = default if default in pool else min(
             pool, key=lambda p: (len(inspection.images[p].blockers) if p in inspection.images else 0,
                                  -version_key(p)[1]))
-        return Choice(pick, f"the pickle's code loads under Python {span(allowed)} and nothing in it tells "
+        return Choice(pick, f"the pickle's code loads under Python {span(made_here)} and nothing in it tells "
                             f"which made it; using {pick}", True)
+    if has_code:
+        made = made_by_words(py)
+        loadable = compatible_pythons(inspection, supported)
+        if not loadable:
+            why = inspection.images[supported[0]].why if supported[0] in inspection.images else ""
+            return Choice(None, f"the pickle was made by Python {made}; the images are Python "
+                                f"{span(list(supported))}: none can load its code ({why})", True)
+        pick = _nearest(loadable, py.candidates)
+        fit = inspection.images[pick]
+        return Choice(pick, f"the pickle was made by Python {made}, which Numerai has no image for; Python {pick} "
+                            f"is the nearest image that can load it ({fit.code or fit.why})", True,
+                      substitute=True)
     why = "; ".join(py.reasons_unknown) or "no version evidence"
     return Choice(default, f"the Python that made the pickle is unknown ({why}): falling back to Numerai's "
                            f"default, Python {default}", False)
 
 
+def _nearest(loadable: list[str], made_by: list[str]) -> str:
+    """The image Python closest to the one that made the code (none known: a newer one than any image)."""
+    targets = [version_key(v)[1] for v in made_by] or [version_key(KNOWN_PYTHONS[-1])[1] + 1]
+    return min(loadable, key=lambda p: (min(abs(version_key(p)[1] - t) for t in targets), -version_key(p)[1]))
+
+
 def mismatch_message(inspection: Inspection, python: str) -> str | None:
-    """Why forcing `python` cannot work (for an early python_version_mismatch), or None if it may."""
-    if _python_ok(inspection, python) is not False:
+    """Why `python`'s image certainly cannot load the pickle (an early python_version_mismatch), or None
+    when it may: then the run decides."""
+    if _loadable(inspection, python):
         return None
-    py = inspection.python
-    made = py.version or span(py.candidates)
     allowed = compatible_pythons(inspection)
     hint = f"use --python {allowed[0]}" if allowed else "re-pickle it with the Python of a Numerai image"
-    why = next((e for e in py.evidence if e.startswith(f"not {python}:")), py.evidence[0] if py.evidence else "")
-    return (f"the pickle's code was made by Python {made} and cannot load under Python {python} "
-            f"({why}): {hint}, or --force to run it anyway")
+    return (f"the pickle's code was made by Python {made_by_words(inspection.python)} and cannot load under "
+            f"Python {python}: {inspection.images[python].why}; {hint}, or --force to run it anyway")
+
+
+def static_note(inspection: Inspection, python: str) -> str | None:
+    """What static inspection says about running the pickle in `python`'s image when it may run there but
+    was made by another Python: a note for the report, never a verdict."""
+    fit = inspection.images.get(python)
+    if fit is None or fit.load != MAY_RUN:
+        return None
+    return f"{fit.why}; the run in the Python {python} image decides"
 
 
 # ---------------------------------------------------------------- payload signatures
@@ -421,7 +464,8 @@ class _Analysis:
         stats = {"complete": walk.complete, "opcodes": walk.opcodes, "seconds": round(walk.seconds, 3),
                  "payloads_skipped": walk.payloads_skipped, "bytes_skipped": walk.bytes_skipped,
                  "trailing_bytes": walk.trailing_bytes, "calls": len(walk.calls) + walk.calls_dropped,
-                 "code_objects": len(self.code_findings), "memo_dropped": walk.memo_dropped,
+                 "code_objects": len(self.code_findings), "code_arguments": self._code_arguments(),
+                 "memo_dropped": walk.memo_dropped,
                  "items_dropped": walk.dropped_items, "highest_opcode_protocol": walk.max_opcode_protocol}
         return Inspection(path=str(self.path), size_bytes=walk.size, sha256=_sha256(self.path),
                           protocol=walk.protocol if walk.protocol is not None else (
@@ -888,11 +932,8 @@ class _Analysis:
                    recorded: list[RecordedVersion]) -> dict[str, ImageFit]:
         out = {}
         for image in SUPPORTED_PYTHONS:
-            # Only code objects decide; a pickle without them (or whose code matches no known Python) does not.
-            ok: bool | None = (image in python.candidates) if self.code_findings and python.candidates else None
+            load, why, code = self._python_fit(python, image)
             blockers, warnings = [], []
-            if ok is False:
-                blockers.append(f"its code was made by Python {python.version or span(python.candidates)}")
             for use in modules:
                 presence = use.images[image]["auto"]
                 if presence["present"] is False:
@@ -903,8 +944,43 @@ class _Analysis:
                     blockers.append(f"{record.library} {record.version} vs {cell.get('pin')}: {cell.get('note')}")
                 elif cell.get("status") == "differs":
                     warnings.append(f"{record.library} {record.version} vs {cell.get('pin')}: {cell.get('note')}")
-            out[image] = ImageFit(image, ok, blockers, warnings)
+            out[image] = ImageFit(image, load, why, blockers, warnings, code)
         return out
+
+    def _code_arguments(self) -> list[int]:
+        """The argument counts the pickle calls the code constructor with (what decides loading)."""
+        return sorted({f.n_args for f in self.code_findings.values()} | set(self.other_code_layouts))
+
+    def _python_fit(self, python: PythonVersion, image: str) -> tuple[str, str, str]:
+        """(LOADS | CANNOT_LOAD | MAY_RUN, why, what its bytecode would do) for the pickle's code in `image`'s
+        Python.
+
+        Certain only where the code constructor's argument count differs from the image's: unpickling then
+        raises TypeError, which numerai-predict logs as "Pickle incompatible with 3.X"."""
+        findings = list(self.code_findings.values())
+        counts = self._code_arguments()
+        if not counts:
+            return LOADS, "the pickle holds no code: nothing in it ties it to a Python", ""
+        wanted = code_arity(image)
+        if any(n != wanted for n in counts):
+            theirs = " and ".join(str(n) for n in counts if n != wanted)
+            return CANNOT_LOAD, (f"its code objects are rebuilt with {theirs} arguments where Python {image}'s "
+                                 f"code constructor takes {wanted}: unpickling raises TypeError"), ""
+        if image in python.candidates:
+            return LOADS, (f"its code was made by Python {image}" if python.version == image else
+                           f"its code is valid, unchanged, under Python {span(python.candidates)}"), ""
+        made = made_by_words(python)
+        if python.candidates and not set(python.candidates) & set(SUPPORTED_PYTHONS):
+            made += f"; Numerai has no {made} image"
+        foreign = next(((f, why) for f in findings if (why := foreign_code(f, image)) is not None), None)
+        if foreign is None:
+            code = f"its code happens to be valid {image} bytecode, with the same meaning there"
+        else:
+            finding, why = foreign
+            where = f"`{finding.name}`" if finding.name else "a code object"
+            code = (f"Python {image} loads its code, but {where} is not valid {image} bytecode as written ({why}): "
+                    "it will likely fail when called")
+        return MAY_RUN, f"made by Python {made}; {code}", code
 
 
 # ---------------------------------------------------------------- comparison rules
@@ -1031,7 +1107,7 @@ def _module_lines(i: Inspection) -> list[str]:
         shown = ", ".join(n for n in use.names[:4])
         more = f" (+{len(use.names) - 4})" if len(use.names) > 4 else ""
         lines.append(f"  {use.package:<14} {use.kind:<11} {' | '.join(cells)}   {shown}{more}")
-    loadable = [p for p in SUPPORTED_PYTHONS if _python_ok(i, p) is not False] or list(SUPPORTED_PYTHONS)
+    loadable = compatible_pythons(i) or list(SUPPORTED_PYTHONS)
     for python in loadable:  # what the auto profile adds, in the images that can load the pickle's code
         needs = numerai_additions(i, python)
         for dist, module in needs.items():
@@ -1113,15 +1189,18 @@ def render(inspection: Inspection) -> list[str]:
         for risk in i.risky:
             when = "while loading" if risk.when == "load" else "when called"
             lines.append(f"  ! {risk.reference} {when}: {risk.why}")
-    lines.append("Numerai's images (what run builds with --profile auto): " + "; ".join(
-        f"{p}{' (experimental)' if p in EXPERIMENTAL_PYTHONS else ''} "
-        + ("no" if fit.blockers else "ok" if fit.python_ok else "ok?") for p, fit in i.images.items())
-        + ("   (ok?: nothing against it, but the pickle does not say which Python made it)"
-           if any(fit.python_ok is None and not fit.blockers for fit in i.images.values()) else ""))
+    lines.append("Numerai's images (what run builds with --profile auto; only \"cannot load\" is certain, the rest "
+                 "the run decides):")
+    width = max((len(_image_label(p)) for p in i.images), default=0)
     for p, fit in i.images.items():
-        for blocker in fit.blockers:
-            lines.append(f"  {p} ✗ {blocker}")
+        said = f" (Numerai's log: \"Pickle incompatible with {p}\")" if not fit.loadable else ""
+        lines.append(f"  {_image_label(p):<{width}}  {fit.load}: {fit.why}{said}")
+        lines += [f"  {'':<{width}}  ✗ {blocker}" for blocker in fit.blockers]
     return lines
+
+
+def _image_label(python: str) -> str:
+    return f"{python} (experimental)" if python in EXPERIMENTAL_PYTHONS else python
 
 
 def _render_columns(columns: ColumnNames) -> list[str]:

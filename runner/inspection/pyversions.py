@@ -13,6 +13,11 @@ co_linetable covers every bytecode byte, 3.8/3.9's co_lnotab stops at the last l
 What this cannot do: tell apart Pythons whose bytecode for a given function is
 byte-for-byte the same (a trivial `lambda x: x` is identical under 3.11 and 3.12).
 It then says so and keeps every version the evidence allows.
+
+Who made a code object and whether another Python can load it are two questions. Loading
+(unpickling) only calls the constructor: it fails for certain, with a TypeError, exactly when
+the argument count differs from the loading Python's (`code_arity`); code of another Python
+with the same count loads, and whether it then runs as written is what `foreign_code` tells.
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ SIGNATURES = {
     15: ("iiiiibtttssibtt", (), "Python 3.7 or older (15 arguments, no co_posonlyargcount)"),
 }
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
+CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coroutine, async generator
+# 3.8-3.10 instructions whose argument is a jump target: a byte offset up to 3.9, an instruction offset in 3.10.
+JUMPS_38_310 = {"FOR_ITER", "JUMP_ABSOLUTE", "JUMP_FORWARD", "JUMP_IF_FALSE_OR_POP", "JUMP_IF_NOT_EXC_MATCH",
+                "JUMP_IF_TRUE_OR_POP", "POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE", "SETUP_ASYNC_WITH", "SETUP_FINALLY",
+                "SETUP_WITH", "CALL_FINALLY"}
+
+
+def code_arity(version: str) -> int:
+    """How many arguments Python `version`'s code constructor takes from a pickle: 15 up to 3.7, 16 for
+    3.8-3.10, 18 from 3.11. Another count makes the constructor raise TypeError, whatever the bytecode."""
+    key = version_key(version)
+    return 15 if key < (3, 8) else 16 if key <= (3, 10) else 18
 
 
 def span(versions: list[str] | tuple[str, ...]) -> str:
@@ -169,6 +186,8 @@ class CodeFinding:
     n_params: int | None = None
     names: tuple[str, ...] = ()  # co_names: globals and attributes the code uses
     code: bytes = b""  # co_code (its start, if it was too large to keep whole)
+    n_args: int = 0  # how many arguments the constructor is called with (see code_arity)
+    flags: int | None = None  # co_flags
 
 
 def examine_code_args(args: Any, via: str = "types.CodeType") -> CodeFinding | None:
@@ -184,7 +203,9 @@ def examine_code_args(args: Any, via: str = "types.CodeType") -> CodeFinding | N
     name = args[name_index] if isinstance(args[name_index], str) else None
     code, complete = _bytes(args[6 if len(args) >= 16 else 5])
     freevars = args[-2]
-    finding = CodeFinding(name=name, signature=label, candidates=(), complete=complete)
+    finding = CodeFinding(name=name, signature=label, candidates=(), complete=complete, n_args=len(args))
+    flags = args[5 if len(args) >= 16 else 4]
+    finding.flags = flags if isinstance(flags, int) and not isinstance(flags, bool) else None
     finding.params, finding.n_params = _parameters(args)
     names_arg = args[8 if len(args) >= 16 else 7]
     finding.names = tuple(n if isinstance(n, str) else "" for n in names_arg) if isinstance(names_arg, tuple) else ()
@@ -208,6 +229,27 @@ def examine_code_args(args: Any, via: str = "types.CodeType") -> CodeFinding | N
             finding.excluded[version] = why
     finding.candidates = tuple(kept)
     return finding
+
+
+def foreign_code(finding: CodeFinding, version: str) -> str | None:
+    """Why code another Python made would not run as written under `version` (which loads it: same
+    constructor), or None when its bytecode happens to be valid there and means the same.
+
+    Within 3.11+ the bytecode checks decide. 3.8/3.9 bytecode under 3.10 passes them more often (few
+    opcodes changed) but still means something else where it jumps: 3.10 counts jump targets in
+    instructions where 3.8 and 3.9 counted bytes, and 3.10's generators start with GEN_START."""
+    why = check_bytecode(finding.code, version, finding.complete)
+    if why is not None or version_key(version) != (3, 10) or finding.n_args != 16:
+        return why
+    if finding.flags is not None and finding.flags & CO_GENERATOR_LIKE:
+        return ("it is a generator or coroutine compiled without the GEN_START instruction Python 3.10's "
+                "generators begin with")
+    table = OPCODES[version]
+    jumps = sorted({table.get(op) for op in finding.code[0::2]} & JUMPS_38_310)
+    if jumps:
+        return (f"it jumps ({', '.join(jumps)}), and Python 3.10 counts jump targets in instructions where the "
+                "Python that made it counted bytes: its jumps would land elsewhere")
+    return None
 
 
 def imported_modules(finding: CodeFinding, version: str) -> list[str]:

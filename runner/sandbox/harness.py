@@ -6,10 +6,13 @@ numerai-sandbox. It reports facts, never verdicts: the phase it reached, what th
 pickle turned out to be, the exception and traceback, what the function returned
 and the predictions as CSV. The host decides the verdict and re-checks the CSV.
 
-Its order follows numerai-predict's predict.py: read live.parquet, load the pickle
-with pandas.read_pickle (the live data already in memory, as on Numerai), count
-parameters with inspect.signature, read the benchmark models for 2-argument
-functions, call, apply the in-image checks, write the CSV with its index.
+Its order is numerai-predict's predict.py's: load the pickle with pandas.read_pickle
+(nothing else in memory but pandas, as on Numerai), count parameters with
+inspect.signature, read live.parquet, read the benchmark models for functions of
+more than one parameter, call, apply the in-image checks, write the CSV with its
+index. A pre-started sandbox (--ahead) has read the data before the pickle arrives;
+everything else is the same. Where predict.py logs a line, the harness logs the same
+words and reports them (`numerai_log`): what Numerai's log would show.
 
 Reports go to the host as frames on a private copy of the container's stdout:
     NSBX1 <kind> <length>\\n<length bytes>
@@ -37,6 +40,7 @@ MAX_FRAMES = 80
 MAX_CHAIN = 4
 EXIT_CHANNEL_LOST = 86  # the report channel was closed or replaced (by the model): nothing more can be said
 EXIT_HARNESS_ERROR = 70  # the harness itself failed; its error frame says how
+MODEL = "/input/model.pkl"
 
 
 class ChannelLost(Exception):
@@ -88,6 +92,41 @@ def write_stderr(text):
 def log(message):
     """A line in the model's log, in the spirit of numerai-predict's log lines."""
     write_stderr(f"numerai-sandbox harness: {message}\n")
+
+
+def exception_line(exc):
+    """The line Python's traceback of `exc` ends with ("KeyError: 'x'"): what numerai-predict's log shows
+    last when it logs an exception with logging.exception, or dies of one it does not catch."""
+    try:
+        text = traceback.format_exception_only(type(exc), exc)[0].strip()
+    except BaseException:  # noqa: BLE001 - a model-made exception may misbehave
+        text = f"{type(exc).__name__}: {_safe_str(exc)}"
+    return _safe_str(text.splitlines()[0] if text else type(exc).__name__, 1000)
+
+
+def load_error_line(exc, python):
+    """numerai-predict's line for an exception pandas.read_pickle raised: the three it catches, in its
+    order, else the traceback it dies with."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return f"Invalid pickle - {_safe_str(exc)}"
+    if isinstance(exc, TypeError):
+        return f"Pickle incompatible with {python}"
+    if isinstance(exc, ModuleNotFoundError):
+        return f"Import error reading pickle - {_safe_str(exc)}"
+    return exception_line(exc)
+
+
+def model_error_line(exc):
+    """numerai-predict's line for an exception of the model's call or its checks: a TypeError is "Pickle
+    function is invalid - ..."; another Exception is logged with its traceback; SystemExit ends the process
+    without a word (None); any other BaseException is not caught, and its traceback ends the log."""
+    if isinstance(exc, TypeError):
+        return f"Pickle function is invalid - {_safe_str(exc)}"
+    if isinstance(exc, SystemExit):
+        return None
+    return exception_line(exc)
 
 
 def _facts_of(exc, max_frames=MAX_FRAMES):
@@ -168,7 +207,7 @@ def describe_callable(obj):
 
 
 def in_image_check(pd, result):
-    """numerai-predict's checks, in its order: (rule, log line) of the first failure, or (None, None)."""
+    """numerai-predict's checks, in its order: (rule, its log line) of the first failure, or (None, None)."""
     if result is None:
         return "returned_none", "Pickle function is invalid - returned None"
     if type(result) is not pd.DataFrame:
@@ -182,7 +221,7 @@ def in_image_check(pd, result):
             return "out_of_range", ("Pickle function returned invalid predictions. "
                                     "Ensure values are between 0 and 1.")
     except BaseException as exc:  # noqa: BLE001 - values whose comparisons misbehave are the model's
-        return "not_numeric", f"Pickle function is invalid - {_safe_str(exc)}"
+        return "not_numeric", model_error_line(exc)
     return None, None
 
 
@@ -209,18 +248,21 @@ def peak_rss_bytes():
 
 
 def run(args, channel, ahead=None):
-    """One model, start to predictions. `ahead` holds what a pre-started sandbox prepared before the
-    pickle arrived (pandas, the live data): the same work, done earlier; nothing else differs."""
+    """One model, start to predictions, in numerai-predict's order. `ahead` holds what a pre-started sandbox
+    prepared before the pickle arrived (pandas, the live data): the same work, done earlier."""
     durations = dict(ahead["durations"]) if ahead else {}
+    shown = getattr(args, "shown_model", None) or args.model  # the pickle's path as the log names it
 
     def phase(name):
         channel.phase = name
         channel.send("phase", {"phase": name, "at": time.time()})
         return time.perf_counter()
 
-    def fail(phase_name, kind, exc=None, numerai_log=None, **extra):
-        if numerai_log:
-            log(numerai_log)
+    def fail(phase_name, kind, exc=None, numerai_log=None, said=None, **extra):
+        """Report the run's end: `numerai_log` is numerai-predict's line for it (None: it logs nothing),
+        `said` the harness's own words when Numerai would have none."""
+        if numerai_log or said:
+            log(numerai_log or said)
         body = {"phase": phase_name, "kind": kind, "numerai_log": numerai_log, **extra}
         if exc is not None:
             body["exception"] = describe_exception(exc)
@@ -230,12 +272,17 @@ def run(args, channel, ahead=None):
         channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
         return 0
 
-    def unreadable(phase_name, exc):
-        return fail(phase_name, "data_error", exc, f"Could not read the live data - {_safe_str(exc)}")
+    def unreadable(phase_name, exc):  # our data, not the model's fault: not a line of Numerai's
+        return fail(phase_name, "data_error", exc, None, f"Could not read the live data - {_safe_str(exc)}")
 
-    def read_parquet(pd, phase_name, path):
+    def read_parquet(phase_name, path):
         """(the frame, None), or (None, the run's end) when the file cannot be read."""
+        error = ahead.get(f"{phase_name}_error") if ahead else None
+        if ahead:
+            return (ahead.pop(phase_name), None) if error is None else (None, unreadable(phase_name, error))
         started = phase(phase_name)
+        log(f"Using local {path} for live data")
+        log(f"Loading live features {path}")
         try:
             frame = pd.read_parquet(path)
         except BaseException as exc:  # noqa: BLE001
@@ -251,91 +298,71 @@ def run(args, channel, ahead=None):
 
         durations["starting"] = time.perf_counter() - started
 
-    # 1. Read the live data first, as numerai-predict does.
-    if ahead:
-        if ahead.get("live_error") is not None:
-            return unreadable("reading_data", ahead["live_error"])
-        live = ahead.pop("live")
-    else:
-        live, failed = read_parquet(pd, "reading_data", args.live)
-        if live is None:
-            return failed
-
-    # 2. Load the pickle exactly as numerai-predict does.
+    # 1. Load the pickle exactly as numerai-predict does: before any data is read.
     started = phase("loading")
-    log(f"Loading model {args.model}")
+    log(f"Loading model {shown}")
     try:
         model = pd.read_pickle(args.model)
     except BaseException as exc:  # noqa: BLE001 - every failure here is the pickle's
-        import pickle
-
-        py = ".".join(map(str, sys.version_info[:2]))
-        if isinstance(exc, pickle.UnpicklingError):
-            line = f"Invalid pickle - {_safe_str(exc)}"
-        elif isinstance(exc, TypeError):
-            line = f"Pickle incompatible with {py}"
-        elif isinstance(exc, ModuleNotFoundError):
-            line = f"Import error reading pickle - {_safe_str(exc)}"
-        else:
-            line = f"Unhandled error loading the pickle - {type(exc).__name__}: {_safe_str(exc)}"
-        return fail("loading", "load_error", exc, line)
+        return fail("loading", "load_error", exc, load_error_line(exc, ".".join(map(str, sys.version_info[:2]))))
     durations["loading"] = time.perf_counter() - started
 
-    # 3. Count parameters the way numerai-predict does.
+    # 2. Count parameters the way numerai-predict does (outside any try there: it dies of a failure).
     info = describe_callable(model)
     try:
         parameters = list(inspect.signature(model).parameters.values())
     except BaseException as exc:  # noqa: BLE001
-        return fail("loading", "bad_signature", exc,
-                    f"Invalid pickle function - {info['kind']} {info['type']} has no signature",
-                    model=info)
+        return fail("loading", "bad_signature", exc, exception_line(exc), model=info)
     info["parameters"] = [{"name": p.name, "kind": p.kind.name, "default": p.default is not p.empty}
                           for p in parameters]
     info["n_parameters"] = len(parameters)
     channel.send("model", info)
-    if len(parameters) not in (1, 2):
-        return fail("loading", "bad_signature", None,
-                    f"Invalid pickle function - {args.model} must have 1 or 2 arguments", model=info)
 
-    # 4. The benchmark models, for 2-argument functions only.
+    # 3. The live data, then the benchmark models for more than one parameter (as numerai-predict does, for a
+    # function of 3 too); a pre-started sandbox read both ahead and lets a 1-parameter model's go.
+    live, failed = read_parquet("reading_data", args.live)
+    if live is None:
+        return failed
     bench = None
-    if ahead:
-        if len(parameters) == 2 and ahead.get("bench_error") is not None:
-            return unreadable("reading_benchmarks", ahead["bench_error"])
-        bench = ahead.pop("bench")
-        if len(parameters) != 2:
-            bench = None  # a 1-argument model never holds the benchmarks, as in a cold run
-    elif len(parameters) == 2:
-        bench, failed = read_parquet(pd, "reading_benchmarks", args.benchmarks)
+    if len(parameters) > 1:
+        bench, failed = read_parquet("reading_benchmarks", args.benchmarks)
         if bench is None:
             return failed
+    elif ahead:
+        ahead.pop("reading_benchmarks", None)  # a 1-parameter model never holds the benchmarks, as cold
     channel.send("data", {"rows": len(live), "columns": live.shape[1],
                           "benchmark_columns": None if bench is None else bench.shape[1]})
 
-    # 5. Call the model.
+    # 4. Call the model.
     log(f"Predicting on {len(live)} rows of live features")
     started = phase("predicting")
+    if len(parameters) not in (1, 2):
+        return fail("predicting", "bad_signature", None,
+                    f"Invalid pickle function - {shown} must have 1 or 2 arguments", model=info)
     try:
         result = model(live) if bench is None else model(live, bench)
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are the model's too
         durations["predicting"] = time.perf_counter() - started
-        return fail("predicting", "model_exception", exc, f"Pickle function raised - {type(exc).__name__}")
+        return fail("predicting", "model_exception", exc, model_error_line(exc))
     durations["predicting"] = time.perf_counter() - started
 
-    # 6. numerai-predict's in-image checks, then the CSV with its index.
+    # 5. numerai-predict's in-image checks, then the CSV with its index.
     started = phase("checking")
     facts = result_facts(pd, result)
     rule = facts["in_image_failed"]
-    if rule:
+    if rule and facts["in_image_log"]:
         log(facts["in_image_log"])
     durations["checking"] = time.perf_counter() - started
     payload = None
     if isinstance(result, pd.DataFrame):
+        if not rule:
+            log(f"Generated {len(result)} predictions")
         started = phase("writing")
         try:
             payload = result.to_csv(index=True).encode("utf-8")
         except BaseException as exc:  # noqa: BLE001
             facts["unwritable"] = describe_exception(exc)
+            facts["numerai_log"] = exception_line(exc)  # Numerai's upload writes the same CSV, and dies of it
         durations["writing"] = time.perf_counter() - started
         if payload is not None and len(payload) > args.max_output_bytes:
             facts["output_too_large"] = len(payload)
@@ -343,8 +370,6 @@ def run(args, channel, ahead=None):
     channel.send("result", facts)
     if payload is not None:
         channel.send("predictions", payload)
-        if not rule:
-            log(f"Generated {facts['rows']} predictions")
     channel.send("done", {"durations": durations, "peak_rss_bytes": peak_rss_bytes()})
     return 0
 
@@ -394,8 +419,8 @@ def prepare_ahead(args, channel):
     channel.phase = "reading_data"
     channel.send("phase", {"phase": "reading_data", "at": time.time(), "ahead": True})
     started = time.perf_counter()
-    ahead = {"pd": pd, "durations": durations, "live": None, "bench": None, "live_error": None, "bench_error": None}
-    for name, path in (("live", args.live), ("bench", args.benchmarks)):
+    ahead = {"pd": pd, "durations": durations}
+    for name, path in (("reading_data", args.live), ("reading_benchmarks", args.benchmarks)):
         try:
             ahead[name] = pd.read_parquet(path)
         except BaseException as exc:  # noqa: BLE001 - reported when a model would have read it
@@ -578,7 +603,7 @@ def exit_when_host_leaves():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/input/model.pkl")
+    parser.add_argument("--model", default=MODEL)
     parser.add_argument("--live", default="/input/live.parquet")
     parser.add_argument("--benchmarks", default="/input/live_benchmark_models.parquet")
     parser.add_argument("--max-output-bytes", type=int, default=256 * 1024 * 1024)
@@ -618,6 +643,7 @@ def main(argv=None):
         request = wait_for_the_pickle(args)
         if request is None:
             return 0
+        args.shown_model = MODEL  # as a cold run names it: the same log lines wherever the pickle was put
         args.model = request.get("model", args.model)
         args.debug = bool(request.get("debug"))
         args.max_output_bytes = int(request.get("max_output_bytes", args.max_output_bytes))

@@ -16,8 +16,8 @@ from .report import human_bytes
 
 MIB = 1024**2
 # The harness's phases in the order they run, with the words the terminal uses and one colour each.
-PHASES = {"starting": ("starting Python", "#9e9e9e"), "reading_data": ("reading the data", "#5b8fd6"),
-          "loading": ("loading the pickle", "#e39c37"), "reading_benchmarks": ("reading the benchmarks", "#3f6fb0"),
+PHASES = {"starting": ("starting Python", "#9e9e9e"), "loading": ("loading the pickle", "#e39c37"),
+          "reading_data": ("reading the data", "#5b8fd6"), "reading_benchmarks": ("reading the benchmarks", "#3f6fb0"),
           "predicting": ("predicting", "#4aa564"),
           "checking": ("checking", "#a77bc9"), "writing": ("writing", "#c7617a")}
 WIDTH = 820

@@ -29,6 +29,7 @@ from ..images.pins import SUBSTITUTES, PinSet, distribution_for_module, installe
 from ..protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
 from ..reasons import OUTPUT_RULES, REASONS, Blame
+from . import numerai_log
 from ..units import human_bytes
 if TYPE_CHECKING:
     from .validate import Validation
@@ -46,7 +47,7 @@ PHASES = {
 }
 # The harness's phases that do the run's work (not starting Python, not checking or writing the result), in
 # its order: the terminal names each as it starts, and a native crash in one may be a library mismatch.
-WORK_PHASES = ("reading_data", "loading", "reading_benchmarks", "predicting")
+WORK_PHASES = ("loading", "reading_data", "reading_benchmarks", "predicting")
 LIBRARY_MODULES = {"sklearn", "lightgbm", "xgboost", "catboost", "numpy", "pandas", "scipy", "pyarrow",
                    "polars", "joblib", "cloudpickle", "torch", "tensorflow", "keras"}
 NETWORK_TYPES = {"socket.gaierror", "socket.herror", "socket.timeout", "builtins.ConnectionError",
@@ -56,9 +57,11 @@ NETWORK_ERRNOS = {101, 113, -2, -3, -5, 99}  # ENETUNREACH, EHOSTUNREACH, EAI_NO
 VERSION_MISMATCH_TEXT = re.compile(r"code\(\) argument|code expected|CodeType|bad marshal data|unknown opcode|"
                                    r"_make_function|_function_setstate|co_|positional arguments? but",
                                    re.IGNORECASE)
-# numerai-predict's own test of a load error: any of these in its text is a Python version mismatch
-# ("Pickle incompatible with 3.X"), whatever the exception's type. What each means, in our words:
-NUMERAI_MISMATCH_TEXTS = {
+# Load errors whose text alone says another Python made the pickle, whatever the exception's type (what each
+# means, in our words). numerai-predict (predict.py at 19d1769) does not read the text: it logs "Pickle
+# incompatible with 3.X" for a TypeError only, and dies with the traceback of a ValueError; the report's
+# numerai_log carries the line it really logs.
+MISMATCH_TEXTS = {
     "unsupported pickle protocol": "uses a newer pickle protocol than Python {python} reads (a newer Python "
                                    "wrote it)",
     "code expected at most": "holds function code with more fields than Python {python}'s code objects have "
@@ -87,6 +90,7 @@ class Verdict:
     phase: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     advice: str | None = None  # what to do in this case, when the reason's own action does not fit it
+    numerai_log: str | None = None  # the line Numerai's log would show for it (Failed verdicts; numerai_log.py)
 
     @property
     def blame(self) -> Blame | None:
@@ -169,7 +173,37 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------- after the container ended
 
 def from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict | None:
-    """A verdict for a run that ended before its predictions could be validated, else None."""
+    """A verdict for a run that ended before its predictions could be validated, else None; a Failed one
+    carries the line Numerai's log would show for it."""
+    verdict = _from_engine(outcome, parser, ctx)
+    if verdict is not None and verdict.blame is Blame.MODEL:
+        verdict.numerai_log = numerai_log.after_run(outcome, parser, ctx.python)
+    return verdict
+
+
+def doubt_of_prestarted(outcome: Outcome, parser: FrameParser) -> dict[str, Any] | None:
+    """What a pre-started sandbox's run ended with that a cold run must confirm, or None.
+
+    A pre-started sandbox read the live data before the pickle arrived; on Numerai the data is read after
+    the pickle loads. Running out of memory (the kernel's kill, or a MemoryError) and a crash while loading
+    may come from that difference alone, so such a verdict is not reported until a cold run in Numerai's
+    order has ended the same way."""
+    if not outcome.prestarted:
+        return None
+    phase = parser.phase
+    error = parser.last("error")
+    exc = error.get("exception") if isinstance(error, dict) and isinstance(error.get("exception"), dict) else None
+    memory_error = exc is not None and "builtins.MemoryError" in _mro(_root_cause(exc))
+    if outcome.oom_killed or memory_error:
+        return {"reason": "out_of_memory", "phase": phase, "peak_memory_bytes": outcome.peak_memory_bytes,
+                "what": f"out of memory while {PHASES.get(phase, phase or '?')}"}
+    if outcome.signal is not None and not outcome.timed_out and phase == "loading":
+        return {"reason": "crashed", "phase": phase, "signal": _signal_name(outcome.signal),
+                "what": f"a crash ({_signal_name(outcome.signal)}) while loading the pickle"}
+    return None
+
+
+def _from_engine(outcome: Outcome, parser: FrameParser, ctx: Context) -> Verdict | None:
     phase = parser.phase
     where = PHASES.get(phase, phase or "?")
     peak = outcome.peak_memory_bytes
@@ -452,15 +486,14 @@ def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Ve
         return Verdict("out_of_memory", f"Loading the pickle ran out of memory ({_first_line(message)}); the "
                        f"limit is {human_bytes(ctx.limits.memory_bytes)}.", phase="loading",
                        evidence=evidence | {"limit_bytes": ctx.limits.memory_bytes, "phase": "loading"})
-    numerai_text = next((text for text in NUMERAI_MISMATCH_TEXTS if text in message), None)
-    if numerai_text is not None:
+    mismatch_text = next((text for text in MISMATCH_TEXTS if text in message), None)
+    if mismatch_text is not None:
         made_by, differs = ctx.made_by()
-        what = NUMERAI_MISMATCH_TEXTS[numerai_text].format(python=ctx.python)
+        what = MISMATCH_TEXTS[mismatch_text].format(python=ctx.python)
         made = f" It was made by Python {made_by}. {_pick_image(made_by)}" if differs else ""
-        return Verdict("python_version_mismatch", f"The pickle {what}: {kind}: {_first_line(message)}.{made} "
-                       f"Numerai reports this as \"Pickle incompatible with {ctx.python}\".", phase="loading",
-                       evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by,
-                                            "numerai_rule": numerai_text})
+        return Verdict("python_version_mismatch", f"The pickle {what}: {kind}: {_first_line(message)}.{made}",
+                       phase="loading", evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by,
+                                                             "mismatch_text": mismatch_text})
     if _not_a_pickle(root, ctx):
         looks = sniff(ctx.model_path)
         return Verdict("invalid_pickle", f"{ctx.model_path.name} is not a loadable pickle: it {looks} "
@@ -480,21 +513,20 @@ def classify_load_error(exc: dict[str, Any], ctx: Context, evidence: dict) -> Ve
         "cloudpickle/" in f.get("file", "") for f in (root.get("frames") or [])[-1:])
     if differs or code_related or (differs is None and kind in ("TypeError", "SystemError")):
         return _version_verdict(ctx, made_by, f"{kind}: {_first_line(message)}", evidence,
-                                "cannot rebuild the pickle", "loading",
-                                numerai=f"Numerai reports this as \"Pickle incompatible with {ctx.python}\".")
+                                "cannot rebuild the pickle", "loading")
     return Verdict("model_exception", f"Code inside the pickle raised while it was being loaded: {kind}: "
                    f"{_first_line(message)}.{_errno_hint(root, ctx)}", phase="loading",
                    evidence=evidence | {"traceback": trim(root)} | _errno_evidence(root, ctx))
 
 
-def _version_verdict(ctx: Context, made_by: str | None, error: str, evidence: dict, what: str, phase: str,
-                     numerai: str = "") -> Verdict:
+def _version_verdict(ctx: Context, made_by: str | None, error: str, evidence: dict, what: str,
+                     phase: str) -> Verdict:
     if made_by:
         text = (f"The pickle was made by Python {made_by}; this image runs Python {ctx.python}, which "
                 f"{what} ({error}). {_pick_image(made_by)}")
     else:
         text = (f"Python {ctx.python} {what} ({error}): the pickle's code was most likely compiled by "
-                f"another Python version. {numerai}").strip()
+                "another Python version.")
     return Verdict("python_version_mismatch", text, phase=phase,
                    evidence=evidence | {"image_python": ctx.python, "pickle_python": made_by})
 
@@ -797,7 +829,8 @@ def _package_of(frame: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- after validation
 
-def from_validation(validation: Validation) -> Verdict:
+def from_validation(validation: Validation, facts: dict[str, Any] | None = None) -> Verdict:
+    """The verdict of the predictions; `facts` (the harness's result frame) give predict.py's own line."""
     failed = validation.failed
     if failed is None:
         return Verdict(None, "The predictions pass numerai-predict's checks and numerai-tools' upload rules.")
@@ -805,4 +838,5 @@ def from_validation(validation: Validation) -> Verdict:
     detail = failed.detail or rule.meaning
     examples = f" (e.g. {', '.join(failed.examples[:3])})" if failed.examples else ""
     return Verdict("invalid_output", f"{rule.meaning} {detail[:1].upper()}{detail[1:]}{examples}.".replace("..", "."),
-                   subcode=failed.rule, evidence={"rule": failed.rule, "source": rule.source})
+                   subcode=failed.rule, evidence={"rule": failed.rule, "source": rule.source},
+                   numerai_log=numerai_log.after_validation(failed.rule, facts or {}, failed.detail))

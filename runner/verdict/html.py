@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..paths import cache_dir
+from . import numerai_log
 from .report import Report, human_bytes
 
 PIP_HINT = "pip install 'numerai-sandbox[html]'"
@@ -106,6 +107,7 @@ def _section(report: dict[str, Any], number: int) -> dict[str, Any]:
     return {
         "anchor": f"model-{number}", "report": report, "name": Path(str(model.get("path") or "model")).name,
         "status": report.get("status") or "?", "code": code, "facts": facts,
+        "numerai_log": numerai_log.shown(report.get("reason"), report.get("numerai_log")),
         "failed": [c for c in checks if c.get("passed") is False],
         "phase_rows": [(p.get("phase"), p.get("start"), p.get("end")) for p in report.get("phase_times") or []],
         "frames": frames, "python": report.get("python") or "—", "peak": peak,
@@ -319,6 +321,7 @@ PAGE = """<!DOCTYPE html>
   {% if r.message %}<p class="message">{{ r.message }}</p>{% endif %}
   {% if s.status == "Success" and not r.message %}<p class="message">Numerai would accept these predictions.</p>{% endif %}
   {% if r.action %}<p><b>What to do:</b> {{ r.action }}</p>{% endif %}
+  {% if s.numerai_log %}<p class="numerai-log"><b>Numerai's log:</b> <code>{{ s.numerai_log }}</code></p>{% endif %}
   {% for note in r.notes %}<p class="sub">note: {{ note }}</p>{% endfor %}
 </div>
 <div class="facts">

@@ -2,7 +2,8 @@
 
 One testsuite, one testcase per pickle (named by its path): a Failed model is a
 <failure>, an Error an <error> (the platform's fault, as CI systems mean it), each with
-"reason: message" as the message and what to do as the text; the whole JSON report goes
+"reason: message" as the message and what to do and the line Numerai's log would show as the
+text (the line is also a property, numerai_log); the whole JSON report goes
 to <system-out>, so the CI page holds everything a person needs to debug it.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..lifecycle import Status
+from . import numerai_log
 from .report import Report
 
 SUITE = "numerai-sandbox check"
@@ -46,13 +48,16 @@ def render(reports: Sequence[Report], names: Sequence[str] | None = None) -> str
         case = ET.SubElement(suite, "testcase", classname="numerai-sandbox", name=name, time=_seconds(report))
         properties = ET.SubElement(case, "properties")
         for key, value in (("status", report.status.value), ("python", report.python or ""),
-                           ("reason", report.reason or ""), ("subcode", report.subcode or "")):
+                           ("reason", report.reason or ""), ("subcode", report.subcode or ""),
+                           ("numerai_log", report.numerai_log or "")):
             ET.SubElement(properties, "property", name=key, value=value)
         if report.status is not Status.SUCCESS:
             tag = "failure" if report.status is Status.FAILED else "error"
             code = report.reason + (f"/{report.subcode}" if report.subcode else "")
             element = ET.SubElement(case, tag, message=_xml(f"{code}: {report.message}"), type=report.reason or "")
-            element.text = _xml(f"{report.status.value} ({code}): {report.message}\nWhat to do: {report.action or ''}")
+            said = numerai_log.shown(report.reason, report.numerai_log)
+            element.text = _xml(f"{report.status.value} ({code}): {report.message}\nWhat to do: {report.action or ''}"
+                                + (f"\nNumerai's log: {said}" if said else ""))
         ET.SubElement(case, "system-out").text = report.to_json()
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -11,6 +11,7 @@ from .. import __version__
 from ..lifecycle import EXIT_CODES, Status
 from ..protocol import HARNESS_LOG_PREFIX
 from ..units import human_bytes
+from . import numerai_log
 
 SCHEMA = 1
 
@@ -22,6 +23,7 @@ class Report:
     message: str
     action: str | None = None
     subcode: str | None = None
+    numerai_log: str | None = None  # Failed: the line Numerai's log would show (runner/verdict/numerai_log.py)
     phase: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +89,7 @@ class Report:
             "subcode": self.subcode,
             "message": self.message,
             "action": self.action,
+            "numerai_log": self.numerai_log,
             "exit_code": self.exit_code,
             "phase": self.phase,
             "checks": self.checks,
@@ -143,6 +146,8 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
         lines.append(f"{report.status.value} ({code}): {report.message}" + relaxed_note(report.limits))
         if report.action:
             lines.append(f"  What to do: {report.action}")
+        if report.numerai_log:
+            lines.append(f"  Numerai's log: {numerai_log.shown(report.reason, report.numerai_log)}")
         if report.rejected_predictions_path:
             lines.append(f"  the rejected predictions are in {report.rejected_predictions_path}")
         failed = [c for c in report.checks if c.get("passed") is False]

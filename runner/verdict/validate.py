@@ -40,6 +40,7 @@ HISTOGRAM_BINS = 50
 LIVE_PART = 1 << 17  # live ids hashed at a time (a million in 8 parts: ~0.1 s more, ~50 MB less)
 ID_COLUMNS = ["id"]
 PREDICTION_COLUMNS = ["prediction", "probability"]
+NAN_VALUES = "value(s) are NaN"  # how a values check that met NaN says so (numerai_log tells it by this)
 UPLOAD_RULES = ("bad_headers", "nan_ids", "duplicate_ids", "missing_ids", "unknown_ids", "values_out_of_range",
                 "constant")
 
@@ -331,7 +332,9 @@ def _value_checks(column, name: str, ids: "pa.ChunkedArray", kept: np.ndarray) -
     """numerai-tools' value rules on the rows it keeps: numbers, no NaN, within [0, 1] (an end may lie
     outside by floating tolerance), and a standard deviation not close to 0."""
     if not _is_number(column, len(column)):
-        return [Check("values_out_of_range", False, detail=f"{name} values are not numbers"),
+        missing = int(_isna(column)[kept].sum())
+        return [Check("values_out_of_range", False, detail=f"{name} values are not numbers"
+                      + (f"; {missing:,} {NAN_VALUES}" if missing else "")),
                 _skip("constant", "values are not numbers")]
     preds = arrow.floats(column)[kept]
     in_range = _values_in_range(preds)
@@ -339,8 +342,11 @@ def _value_checks(column, name: str, ids: "pa.ChunkedArray", kept: np.ndarray) -
         outside = (preds < 0) | (preds > 1) | np.isnan(preds)
     examples = [] if in_range else \
         _examples(ids.take(arrow.indices(np.flatnonzero(kept)[outside][:MAX_EXAMPLES])).to_pylist())
-    checks = [Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()), examples,
-                    "" if in_range else "values range from {!r} to {!r}".format(*_range(preds)))]
+    nan = int(np.isnan(preds).sum())
+    detail = "" if in_range else "values range from {!r} to {!r}".format(*_range(preds))
+    if nan and not in_range:  # numerai-tools' own message then is its NaN one
+        detail = f"{nan:,} {NAN_VALUES}; the others range from " + detail.removeprefix("values range from ")
+    checks = [Check("values_out_of_range", in_range, 0 if in_range else int(outside.sum()), examples, detail)]
     std = _std(preds)
     constant = bool(np.isclose(0, std))
     checks.append(Check("constant", not constant, len(preds) if constant else 0,

@@ -172,8 +172,24 @@ def main():
         while True:
             time.sleep(1)
 
+    class DataAtLoad:
+        """Says, from inside its own unpickling, whether any DataFrame (the live data) was in memory then."""
+
+        def __setstate__(self, state):
+            import gc
+            self.__dict__.update(state)
+            self.seen = any(isinstance(o, pd.DataFrame) for o in gc.get_objects())
+
+        def __call__(self, live_features):
+            import sys
+            print(f"DATA IN MEMORY WHILE LOADING: {self.seen}", file=sys.stderr)
+            return score(live_features).to_frame("prediction")
+
+    probe = DataAtLoad()
+    probe.seen = None
     made = {name: fn for name, fn in locals().items() if callable(fn) and name not in ("score", "main")
-            and not name.startswith("_") and name not in ("parser", "args", "handle")}
+            and not name.startswith("_") and name not in ("parser", "args", "handle", "DataAtLoad", "probe")}
+    made["data_at_load"] = probe
     made["lambda_1arg"] = lambda live_features: score(live_features).to_frame("prediction")
     os.makedirs(args.out, exist_ok=True)
     for name, fn in made.items():
