@@ -450,7 +450,8 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
     """This user's pre-started sandboxes in this pool that can serve no one: idle past their deadline,
     exited, claimed by a run (or started by a check) that is gone, or past the bound (it may have been
     lowered; the memory counted is what each was expected to hold: no engine round trip per sandbox);
-    with `everything`, all of them (`all_pools`: every user's and cache's). And slots left without a sandbox."""
+    with `everything`, all those no live run or check uses (`all_pools`: every one, every user's and
+    cache's, in use or not). And slots left without a sandbox."""
     from .ownership import owner_alive
 
     removed = []
@@ -462,10 +463,12 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
         owner = (slot / OWNER).read_text() if (slot / OWNER).is_file() else None
         starter = labels.get(f"{LABEL}.owner")
         starting = info.get("State") == "created" and time.time() - float(info.get("Created", 0)) < 60
-        doomed = (everything or (info.get("State") != "running" and not starting)
-                  or (owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time())
-                  or (owner is not None and not owner_alive(owner))
-                  or (owner is None and starter is not None and not owner_alive(starter)))
+        # Whose process it serves: the run that claimed it, else the check that started it (None: the user's).
+        user = owner if owner is not None else starter
+        in_use = user is not None and owner_alive(user)  # only --all takes a sandbox a live process uses
+        expired = owner is None and float(labels.get(f"{LABEL}.idle_until", 0)) < time.time()
+        doomed = ((everything and (all_pools or not in_use)) or (info.get("State") != "running" and not starting)
+                  or expired or (user is not None and not in_use))
         if not doomed or dry_run:
             kept.add(slot)
             if doomed:
