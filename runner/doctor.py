@@ -512,7 +512,7 @@ def prestarted_finding(engine: Engine) -> Finding | None:
     from .sandbox import idle, pool
 
     try:
-        mode, limit = idle.setting(), idle.bound(_host_memory(engine))
+        mode, limit = idle.setting(), idle.bound(pool.host_memory(engine.client))
     except ValueError as exc:
         return Finding("pre-started", PROBLEM, str(exc), "unset it or give a valid value: runs and checks refuse "
                        "to start until then")
@@ -534,13 +534,7 @@ def prestarted_finding(engine: Engine) -> Finding | None:
                        details)
     listed = "; ".join(f"{i.name} (Python {i.python} · {i.profile} · {i.isolation}, {human_bytes(i.memory_bytes)}, "
                        f"until {datetime.fromtimestamp(i.idle_until).strftime('%H:%M')})" for i in waiting)
-    summary = (f"{len(waiting)} idle, holding {human_bytes(held)}: {listed}{others}; bound: {limit.describe()}; {when}; "
-               "`numerai-sandbox clean` removes them, NUMERAI_SANDBOX_WARM=0 turns them off")
+    summary = (f"{len(waiting)} idle, holding {human_bytes(held)}: {listed}{others}; bound: {limit.describe()}; "
+               f"{when}; `numerai-sandbox clean` removes them, NUMERAI_SANDBOX_WARM=0 turns them off")
     return Finding("pre-started", OK, summary, None, details)
 
-
-def _host_memory(engine: Engine) -> int:
-    import psutil
-
-    return int(engine.info.get("MemTotal") or psutil.virtual_memory().total) if engine.client is not None \
-        else int(psutil.virtual_memory().total)

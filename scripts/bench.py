@@ -122,9 +122,11 @@ def bench_floor(model: Path, python: str, runs: int) -> list[tuple[str, str]]:
     rows = [("bare `docker run --rm` (the floor)", f"{f:.2f} s"),
             ("`numerai-sandbox run`, cold", f"{r:.2f} s"),
             ("**runner / floor, cold**", f"**{r / f:.2f}**"),
-            (f"the same model run {len(loop)} times in a loop on a terminal (defaults): the first run", f"{loop[0][0]:.2f} s"),
+            (f"the same model run {len(loop)} times in a loop on a terminal (defaults): the first run",
+             f"{loop[0][0]:.2f} s"),
             ("— the second (finds none, leaves one for the third)", f"{loop[1][0]:.2f} s"),
-            (f"— **the second and later runs** ({len(warm)} of {len(later)} pre-started)", f"**{median(later):.2f} s**"),
+            (f"— **the second and later runs** ({len(warm)} of {len(later)} pre-started)",
+             f"**{median(later):.2f} s**"),
             ("**second and later / cold**", f"**{median(later) / r:.2f}**"),
             ("**runner / floor, second and later**", f"**{median(later) / f:.2f}**")]
     d = [rep["durations"] for rep in reports]

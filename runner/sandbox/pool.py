@@ -115,10 +115,9 @@ def enabled() -> bool:
     """Pre-started sandboxes are on unless NUMERAI_SANDBOX_WARM=0 or NUMERAI_SANDBOX_WARM_MAX=0 (a value
     that does not parse is the command line's usage error; here it leaves them on)."""
     try:
-        mode = idle.setting()
+        return idle.setting() != "off" and idle.per_image() > 0
     except ValueError:
-        mode = "auto"
-    return mode != "off" and os.environ.get("NUMERAI_SANDBOX_WARM_MAX", "").strip() != "0"
+        return True
 
 
 def scope() -> str:
@@ -132,11 +131,11 @@ def group_of(spec: ContainerSpec) -> str:
     return f"{spec.image.removeprefix('sha256:')[:12]}-{spec.limits.isolation}"
 
 
-def host_memory(client: docker.DockerClient) -> int:
-    """The engine's machine's memory: this machine's for a local engine, else what the engine says."""
+def host_memory(client: docker.DockerClient | None) -> int:
+    """The engine's machine's memory: this machine's for a local engine (or none), else what the engine says."""
     import psutil
 
-    if os.environ.get("DOCKER_HOST", "unix://").startswith("unix://"):
+    if client is None or os.environ.get("DOCKER_HOST", "unix://").startswith("unix://"):
         return int(psutil.virtual_memory().total)
     return int((client.info() or {}).get("MemTotal") or psutil.virtual_memory().total)
 
@@ -324,7 +323,8 @@ def _as_idle(info: dict, memory: int | None) -> idle.Idle:
 
     return idle.Idle(id=info["Id"], name=_name(info), group=labels.get(f"{LABEL}.group", "?"),
                      made=number("made", float(info.get("Created") or 0)), idle_until=number("idle_until", 0),
-                     memory_bytes=memory, estimate=int(number("estimate", 0)), python=labels.get(f"{LABEL}.python", "?"),
+                     memory_bytes=memory, estimate=int(number("estimate", 0)),
+                     python=labels.get(f"{LABEL}.python", "?"),
                      profile=labels.get(f"{LABEL}.profile", "?"), isolation=labels.get(f"{LABEL}.isolation", "runc"),
                      slot=labels.get(f"{LABEL}.slot", ""))
 
