@@ -600,7 +600,7 @@ class Run:
             self.console.detail("waiting for a free CPU: every core runs another sandbox (cores are never "
                                 "shared, so timings stay Numerai's)")
 
-        leave = request.leave_prestarted and spec.preload is not None and pool.enabled()
+        leave = request.leave_prestarted and pool.serves(spec)
 
         def served_prestarted() -> None:
             # Served by a pre-started sandbox: the next one prepares while this model runs (at the lowest CPU

@@ -208,6 +208,15 @@ def test_runs_ending_together_keep_to_the_bound(client, models, own_pool):
     assert len(in_pool(client, own_pool)) == 1
 
 
+def test_gvisor_runs_are_always_cold(client, models, own_pool, gvisor):
+    """runsc cannot move a running sandbox onto the run's cores (`docker update`): none is left or claimed."""
+    for _ in range(2):
+        report = run_cli("run", models["good_1arg"], "--isolation", "gvisor", "--json",
+                         env={"NUMERAI_SANDBOX_WARM": "1"}).report
+        assert report["status"] == "Success" and report["container"]["prestarted"] is False
+        assert left_note(report) is None and not in_pool(client, own_pool, running=False)
+
+
 def test_doctor_lists_them_with_their_memory_and_the_bound(client, models, own_pool):
     run_cli("run", models["good_1arg"], "--json", env={"NUMERAI_SANDBOX_WARM": "1"})
     (left,) = in_pool(client, own_pool)

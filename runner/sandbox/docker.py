@@ -106,8 +106,7 @@ class DockerBackend(Backend):
         runtime = self.runtime(spec.limits.isolation)
         with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
                            cancelled=lambda: sink.abort_reason() is not None) as cores:
-            claimed = (pool.claim(self.client, spec, spec.preload)
-                       if spec.preload is not None and pool.enabled() else None)
+            claimed = pool.claim(self.client, spec, spec.preload) if pool.serves(spec) else None
             if claimed is not None:
                 return self._serve(claimed, spec, sink, on_started, on_created, cores, runtime)
             return self._cold(spec, sink, on_started, on_created, cores, runtime)
@@ -165,14 +164,14 @@ class DockerBackend(Backend):
         """Start a pre-started sandbox for a run about to come in this process (check's): owned by this
         process, so no other claims it and it goes with it. Its name (None when pooling is off); returns at
         once: it prepares on its own, at the lowest CPU weight and on no fixed core."""
-        if spec.preload is None or not pool.enabled():
+        if not pool.serves(spec):
             return None
         return self._start_prestarted(spec, owned=True)[0]
 
     def leave_prestarted(self, spec: ContainerSpec, estimate: int) -> pool.Left | None:
         """Leave a pre-started sandbox for the user's next run of the same spec, within the bound (see
         pool.leave); None when pooling is off, one waits already, or it cannot fit the bound."""
-        if spec.preload is None or not pool.enabled():
+        if not pool.serves(spec):
             return None
         return pool.leave(self.client, spec, estimate,
                           lambda spec, estimate: self._start_prestarted(spec, owned=False, estimate=estimate))

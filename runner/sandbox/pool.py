@@ -120,6 +120,17 @@ def enabled() -> bool:
         return True
 
 
+# Isolations whose sandbox can be pre-started: claiming moves it onto the run's cores at full CPU weight
+# (`docker update`), which gVisor's runsc does not implement, so gVisor runs are always cold.
+CLAIMABLE = ("runc",)
+
+
+def serves(spec: ContainerSpec) -> bool:
+    """Whether a run of `spec` may use (and leave) a pre-started sandbox: it preloads modules (a run, not a
+    shell or --keep), pre-starting is on, and its isolation allows claiming."""
+    return spec.preload is not None and spec.limits.isolation in CLAIMABLE and enabled()
+
+
 def scope() -> str:
     """The pool a pre-started sandbox belongs to: the cache directory its slot is in (with the uid label,
     the user and cache whose bound counts it and whose runs may claim it)."""
