@@ -113,7 +113,10 @@ def test_the_estimate_is_what_the_run_held_when_its_model_began_predicting():
 
     samples = [[0.2, 40 * MIB], [0.6, 120 * MIB], [1.0, 170 * MIB], [1.4, 900 * MIB]]
     phases = [{"phase": "loading", "start": 0.5, "end": 0.9}, {"phase": "predicting", "start": 0.9, "end": 1.5}]
-    assert estimate(samples, phases, 900 * MIB) == 170 * MIB
+    assert estimate(samples, phases, 900 * MIB) == 170 * MIB  # up to the first sample after it began
+    late = [[0.2, 40 * MIB], [1.3, 300 * MIB]]  # a busy host: no sample between 0.2 s and 1.3 s
+    assert estimate(late, phases, 900 * MIB) == 300 * MIB  # never less than the state when predicting began
+    assert estimate(samples[:2], phases, 900 * MIB) == 900 * MIB  # no sample after it: the peak
     assert estimate(samples, [], 900 * MIB) == 900 * MIB  # never predicted: its peak
     assert estimate([], [], None) == FALLBACK_ESTIMATE
 

@@ -29,7 +29,6 @@ PER_IMAGE = 1
 MEMORY_CAP = 1024**3
 MEMORY_SHARE = 0.10  # of the host's memory
 FALLBACK_ESTIMATE = 256 * 1024**2  # a sandbox of a run that left no memory reading (pandas and the data: ~170 MiB)
-SAMPLE_SLACK = 0.25  # seconds: one memory sample period (0.2 s) past a phase's start
 SETTINGS = {"0": "off", "false": "off", "no": "off", "off": "off",
             "1": "on", "true": "on", "yes": "on", "on": "on", "": "auto"}
 OFF_HINT = "NUMERAI_SANDBOX_WARM=0 turns this off"
@@ -187,12 +186,15 @@ def to_free(idle: list[Idle], needed: int) -> list[Idle]:
 def estimate(samples: list, phases: list[dict], peak: int | None) -> int:
     """What a sandbox pre-started for the next run of this model will hold: at most what this run's
     container held when the model began predicting (Python, pandas, the data, the modules — and the
-    model itself, which the pre-started one does not have yet); else its peak; else a plain guess."""
+    model itself, which the pre-started one does not have yet), read as the largest sample up to the
+    first one taken after that moment (samples may come late on a busy host: never less than the state
+    at that moment); else its peak; else a plain guess."""
     start = next((p.get("start") for p in phases or [] if p.get("phase") == "predicting"), None)
-    if isinstance(start, (int, float)):
-        before = [int(b) for t, b in samples or [] if t <= start + SAMPLE_SLACK]
-        if before:
-            return max(before)
+    if isinstance(start, (int, float)) and samples:
+        ordered = sorted((float(t), int(b)) for t, b in samples)
+        after = next((i for i, (t, _) in enumerate(ordered) if t > start), None)
+        if after is not None:
+            return max(b for _, b in ordered[:after + 1])
     return int(peak) if peak else FALLBACK_ESTIMATE
 
 

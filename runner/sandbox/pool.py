@@ -365,6 +365,29 @@ def idle_sandboxes(client: docker.DockerClient, measure: bool = True) -> list[id
             for info in _ours(client) if _waiting_unclaimed(info)]
 
 
+def superseded(client: docker.DockerClient, info: dict) -> bool:
+    """Made from an image that no longer carries a tag (rebuilt since, or removed): no run can claim it."""
+    try:
+        return not client.api.inspect_image(info.get("ImageID") or info.get("Image", "")).get("RepoTags")
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.DockerException:
+        return False
+
+
+def stale_and_fresh(client: docker.DockerClient, waiting_now: list[dict],
+                    measure: bool) -> tuple[list[idle.Idle], list[idle.Idle]]:
+    """Waiting sandboxes as the bound sees them: those made from an image rebuilt since (they go first,
+    whatever the bound), and the others (with their memory in use when `measure`)."""
+    stale, fresh = [], []
+    for info in waiting_now:
+        if superseded(client, info):
+            stale.append(_as_idle(info, None))
+        else:
+            fresh.append(_as_idle(info, memory_in_use(client, info["Id"]) if measure else None))
+    return stale, fresh
+
+
 def others_waiting(client: docker.DockerClient) -> int:
     """Idle pre-started sandboxes of other users or cache directories on this engine (not ours to count)."""
     mine = {info["Id"] for info in _ours(client)}
@@ -409,11 +432,13 @@ def leave(client: docker.DockerClient, spec: ContainerSpec, estimate: int, start
     with file_lock(LOCK):
         if waiting(client, spec, spec.preload):
             return None
-        doomed = idle.evictions(idle_sandboxes(client), limit, group_of(spec), estimate)
+        stale, fresh = stale_and_fresh(client, [info for info in _ours(client) if _waiting_unclaimed(info)],
+                                       measure=True)
+        doomed = idle.evictions(fresh, limit, group_of(spec), estimate)
         if doomed is None:
             return Left(None, estimate, 0, [], refused=f"it would hold about {human_bytes(estimate)}, more than the "
                         f"bound allows ({limit.describe()})")
-        evicted = [d.name for d in doomed if evict(client, d)]
+        evicted = [d.name for d in stale + doomed if evict(client, d)]
         name, idle_until = start(spec, estimate)
     return Left(name, estimate, idle_until, evicted)
 
@@ -459,7 +484,8 @@ def _just_made(slot: Path) -> bool:
 def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool = False,
           all_pools: bool = False) -> list[str]:
     """This user's pre-started sandboxes in this pool that can serve no one: idle past their deadline,
-    exited, claimed by a run (or started by a check) that is gone, or past the bound (it may have been
+    exited, claimed by a run (or started by a check) that is gone, made from an image rebuilt since,
+    or past the bound (it may have been
     lowered; the memory counted is what each was expected to hold: no engine round trip per sandbox);
     with `everything`, all those no live run or check uses (`all_pools`: every one, every user's and
     cache's, in use or not). And slots left without a sandbox."""
@@ -491,7 +517,8 @@ def sweep(client: docker.DockerClient, everything: bool = False, dry_run: bool =
         removed.append(_name(info))
     limit = current_bound(client) if waiting_now and not all_pools else None
     if limit is not None:
-        for sandbox in idle.over_bound([_as_idle(info, None) for info in waiting_now], limit):
+        stale, fresh = stale_and_fresh(client, waiting_now, measure=False)
+        for sandbox in stale + idle.over_bound(fresh, limit):
             if dry_run or evict(client, sandbox):
                 removed.append(sandbox.name)
     if slot_root().is_dir() and not dry_run:
