@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import docker.errors
 import psutil
@@ -181,18 +181,12 @@ class RunSink(StreamSink):
     """The container's output during a run: the harness's frames, the model's log, the live display."""
 
     def __init__(self, parser: FrameParser, logs: LogBuffer, console: Console, debug: bool,
-                 cancel: threading.Event | None = None, live: "LiveProgress | None" = None,
-                 on_go: "Callable[[], None] | None" = None):
+                 cancel: threading.Event | None = None, live: "LiveProgress | None" = None):
         self.parser, self.logs, self.console, self.debug = parser, logs, console, debug
         self.cancel, self.live = cancel, live
-        self.on_go = on_go  # called once if a pre-started sandbox acknowledges the pickle (its `go` frame)
-        self.samples = None
 
     def stdout(self, chunk: bytes) -> None:
         for frame in self.parser.feed(chunk):
-            if frame.kind == "go" and self.on_go is not None:
-                on_go, self.on_go = self.on_go, None
-                on_go()
             if frame.kind != "phase":
                 continue
             try:
@@ -208,16 +202,8 @@ class RunSink(StreamSink):
             self.console.model_output(chunk)
 
     def watch_memory(self, samples) -> None:
-        self.samples = samples
         if self.live is not None:
             self.live.samples = samples
-
-    def memory_so_far(self, wait: float = 2.0) -> int | None:
-        """The most memory the container has held so far, waiting up to `wait` s for a first reading."""
-        deadline = time.monotonic() + wait
-        while (self.samples is None or self.samples.largest is None) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.samples.largest if self.samples is not None else None
 
     def abort_reason(self) -> str | None:
         if self.cancel is not None and self.cancel.is_set():
@@ -600,17 +586,7 @@ class Run:
             self.console.detail("waiting for a free CPU: every core runs another sandbox (cores are never "
                                 "shared, so timings stay Numerai's)")
 
-        leave = request.leave_prestarted and pool.serves(spec)
-
-        def served_prestarted() -> None:
-            # Served by a pre-started sandbox: the next one prepares while this model runs (at the lowest CPU
-            # weight, on no fixed core: on the core this run does not use), so a loop's next run finds it
-            # ready. It will hold about what this one held when the pickle arrived.
-            self._background = NextRunSandbox(spec, lambda: sink.memory_so_far() or idle.FALLBACK_ESTIMATE)
-            self._background.start()
-
-        sink = RunSink(self.parser, self.logs, self.console, request.debug, request.cancel, live,
-                       on_go=served_prestarted if leave else None)
+        sink = RunSink(self.parser, self.logs, self.console, request.debug, request.cancel, live)
         try:
             outcome = prepared.backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
         except docker.errors.ImageNotFound as exc:
@@ -625,10 +601,10 @@ class Run:
         self._record_outcome(outcome)
         if outcome.aborted == "interrupted":
             raise KeyboardInterrupt("cancelled")
-        if leave and self._background is None:  # a cold run: the next one prepares while this one is validated
-            report = self.report
-            self._background = NextRunSandbox(spec, lambda: idle.estimate(report.memory_samples, report.phase_times,
-                                                                          report.peak_memory_bytes))
+        if request.leave_prestarted and pool.serves(spec):  # prepared while this run is validated
+            self._background = NextRunSandbox(spec, idle.estimate(self.report.memory_samples,
+                                                                  self.report.phase_times,
+                                                                  self.report.peak_memory_bytes))
             self._background.start()
         return outcome
 
@@ -750,12 +726,13 @@ class Run:
 
 
 class NextRunSandbox(threading.Thread):
-    """For `run`: a pre-started sandbox for the user's next run in the same image, where one is likely
-    (runner.sandbox.idle.should_leave) and within the bound (pool.leave), on its own engine connection.
-    `estimate()` says what it will hold (read in this thread). `note` says which one it left; a faster next
-    run is a bonus, never a reason to fail this one."""
+    """After `run`'s model ran: a pre-started sandbox for the user's next run in the same image, where one
+    is likely (runner.sandbox.idle.should_leave) and within the bound (pool.leave); started while this
+    run's predictions are validated, on its own engine connection (the run's closes meanwhile). `estimate`:
+    what it will hold. `note` says which one it left; a faster next run is a bonus, never a reason to fail
+    this one."""
 
-    def __init__(self, spec: ContainerSpec, estimate: Callable[[], int]):
+    def __init__(self, spec: ContainerSpec, estimate: int):
         super().__init__(daemon=True, name="prestart")
         self.spec, self.estimate = spec, estimate
         self.note: str | None = None
@@ -764,10 +741,9 @@ class NextRunSandbox(threading.Thread):
         try:
             if not self.wanted():
                 return
-            estimate = self.estimate()
             backend = engine.DockerBackend(engine.connect())  # no second sweep: the run's connection made one
             try:
-                left = backend.leave_prestarted(self.spec, estimate)
+                left = backend.leave_prestarted(self.spec, self.estimate)
                 limit = pool.current_bound(backend.client)
             finally:
                 backend.close()
