@@ -95,6 +95,13 @@ def test_the_settings_are_checked():
     assert in_ci({"CI": "true"}) and in_ci({"CI": "1"}) and not in_ci({}) and not in_ci({"CI": "false"})
 
 
+def test_a_bad_setting_is_a_usage_error(host_pickle):
+    for env in ({"NUMERAI_SANDBOX_WARM_MAX": "two"}, {"NUMERAI_SANDBOX_WARM": "sometimes"}):
+        for command in (["run", host_pickle], ["check", host_pickle]):
+            result = run_cli(*command, env=env)
+            assert result.code == 2 and next(iter(env)) in result.stderr, (command, env, result.stderr)
+
+
 def test_recent_runs_are_remembered_for_the_idle_window(tmp_path, monkeypatch):
     from runner.sandbox.idle import ran_recently
 
