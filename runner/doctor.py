@@ -65,6 +65,8 @@ class Engine:
     error: str | None = None
     info: dict = field(default_factory=dict)
     version: dict = field(default_factory=dict)
+    idle: list = field(default_factory=list)  # this user's idle pre-started sandboxes (runner.sandbox.idle.Idle)
+    others_idle: int = 0  # those of other users or caches
 
     @property
     def local(self) -> bool:
@@ -86,6 +88,7 @@ def checkup(required: tuple[str, ...] = (DEFAULT_PYTHON,), limits: Limits = Limi
             ("memory and cpus", lambda: machine_findings(engine, limits)),
             ("gvisor", lambda: [gvisor_finding(engine)]),
             ("containers", lambda: [container_finding(engine)]),
+            ("pre-started", lambda: [prestarted_finding(engine)]),
         ]
         for name, check in checks:
             findings += guarded(name, check)
@@ -124,6 +127,10 @@ def reach_engine() -> Engine:
         engine.client = engine_api.connect()
         engine.info = engine.client.info() or {}
         engine.version = engine.client.version() or {}
+        from .sandbox import pool
+
+        engine.idle = pool.idle_sandboxes(engine.client)
+        engine.others_idle = pool.others_waiting(engine.client)
     except engine_api.EngineUnavailable as exc:
         engine.error = str(exc)
     except engine_api.ENGINE_ERRORS as exc:
@@ -422,9 +429,11 @@ def machine_findings(engine: Engine, limits: Limits) -> list[Finding]:
 
     memory = psutil.virtual_memory()
     total = engine.info.get("MemTotal") or memory.total if engine.client is not None else memory.total
-    free = memory.available if engine.local else None
+    held = sum(i.memory_bytes or 0 for i in engine.idle)  # free for a run: they go when one needs it
+    free = memory.available + held if engine.local else None
     limit = human_bytes(limits.memory_bytes)
-    details = {"total_bytes": total, "available_bytes": free, "limit_bytes": limits.memory_bytes}
+    details = {"total_bytes": total, "available_bytes": free, "limit_bytes": limits.memory_bytes,
+               "prestarted_bytes": held}
     if total < limits.memory_bytes:
         memory_finding = Finding(
             "memory", PROBLEM, f"{human_bytes(total)} in all, less than Numerai's {limit} limit: runs end "
@@ -437,6 +446,8 @@ def machine_findings(engine: Engine, limits: Limits) -> list[Finding]:
             "runs that need the whole limit", details)
     else:
         free_text = f", {human_bytes(free)} free" if free is not None else ""
+        if free is not None and held:
+            free_text += f" ({human_bytes(held)} of it held by idle pre-started sandboxes, given up for a run)"
         memory_finding = Finding("memory", OK, f"{human_bytes(total)} in all{free_text}: room for the {limit} "
                                  "limit", None, details)
     cpus = engine.info.get("NCPU") if engine.client is not None else None
@@ -491,3 +502,39 @@ def container_finding(engine: Engine) -> Finding | None:
         return Finding("containers", WARNING, summary, "`numerai-sandbox clean` removes kept and leftover ones",
                        details)
     return Finding("containers", OK, summary, None, details)
+
+
+def prestarted_finding(engine: Engine) -> Finding | None:
+    """This user's idle pre-started sandboxes (their memory and idle deadline), the bound that applies, and
+    whether `run` would leave one here."""
+    from datetime import datetime
+
+    from .sandbox import idle, pool
+
+    try:
+        mode, limit = idle.setting(), idle.bound(pool.host_memory(engine.client))
+    except ValueError as exc:
+        return Finding("pre-started", PROBLEM, str(exc), "unset it or give a valid value: runs and checks refuse "
+                       "to start until then")
+    ci, terminal = idle.in_ci(), idle.has_terminal()
+    policy = idle.should_leave(mode, limit.per_image, ci, terminal, ran_recently=True)
+    when = (f"`run` leaves one here after a second run in an image within {pool.IDLE_SECONDS / 60:g} minutes"
+            if policy.leave else f"`run` leaves none here: {policy.why}")
+    details = {"bound": limit.to_dict(), "idle_seconds": pool.IDLE_SECONDS, "setting": mode, "ci": ci,
+               "terminal": terminal, "run_leaves_one": policy.leave, "idle": [], "count": 0, "memory_bytes": 0}
+    if engine.client is None:
+        return Finding("pre-started", OK, f"bound: {limit.describe()}; {when}", None, details)
+    waiting = sorted(engine.idle, key=lambda i: i.made)
+    held = sum(i.memory_bytes or 0 for i in waiting)
+    details.update(idle=[i.to_dict() for i in waiting], count=len(waiting), memory_bytes=held,
+                   others=engine.others_idle)
+    others = f" ({engine.others_idle} more of other users or cache directories)" if engine.others_idle else ""
+    if not waiting:
+        return Finding("pre-started", OK, f"none of yours idle{others}; bound: {limit.describe()}; {when}", None,
+                       details)
+    listed = "; ".join(f"{i.name} (Python {i.python} · {i.profile} · {i.isolation}, {human_bytes(i.memory_bytes)}, "
+                       f"until {datetime.fromtimestamp(i.idle_until).strftime('%H:%M')})" for i in waiting)
+    summary = (f"{len(waiting)} idle, holding {human_bytes(held)}: {listed}{others}; bound: {limit.describe()}; "
+               f"{when}; `numerai-sandbox clean` removes them, NUMERAI_SANDBOX_WARM=0 turns them off")
+    return Finding("pre-started", OK, summary, None, details)
+

@@ -35,7 +35,7 @@ import psutil
 
 from . import data as live_data
 from .images import store as image_store
-from .sandbox import docker as engine, pool
+from .sandbox import docker as engine, idle, pool
 from .verdict import diagnose, numerai_log
 from .console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
@@ -306,7 +306,7 @@ class Run:
         self.parser = FrameParser(max_predictions=request.limits.max_output_bytes)
         self.inspection: Inspection | None = None  # what the pickle says about itself, read without running it
         self.data: live_data.LiveData | None = None
-        self._background: threading.Thread | None = None  # starting the next run's pre-started sandbox
+        self._background: NextRunSandbox | None = None  # starting the next run's pre-started sandbox
         self.logs = LogBuffer(request.limits.max_log_bytes)
         self.submission: Submission | None = None  # the predictions as read back, once validated
 
@@ -350,6 +350,8 @@ class Run:
                 self.submission.discard()
             if self._background is not None:
                 self._background.join(timeout=60)
+                if self._background.note:  # the run's last note: which one it left, how to turn this off
+                    self.report.notes.append(self._background.note)
         return self.report
 
     def _choose_python(self) -> str | Verdict:
@@ -507,8 +509,13 @@ class Run:
                            f"more than this machine has ({human_bytes(memory.total)}); the limit would not be "
                            "the one Numerai enforces.")
         elif request.limits.memory_bytes > memory.available:
-            self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
-                                     "machine; the model may be killed by the machine before it reaches its limit")
+            # Idle pre-started sandboxes hold memory that is free for this run: they go first.
+            if pool.make_room(client, request.limits.memory_bytes - memory.available):
+                memory = psutil.virtual_memory()
+            if request.limits.memory_bytes > memory.available:
+                self.report.notes.append(f"only {human_bytes(memory.available)} of memory is free on this "
+                                         "machine; the model may be killed by the machine before it reaches its "
+                                         "limit")
         try:
             needs = numerai_additions(self.inspection, python) if request.profile == "auto" else None
             pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements, needs=needs)
@@ -634,8 +641,11 @@ class Run:
         self._record_outcome(outcome)
         if outcome.aborted == "interrupted":
             raise KeyboardInterrupt("cancelled")
-        if request.leave_prestarted and spec.preload is not None and pool.enabled():
-            self._leave_prestarted(spec)
+        if request.leave_prestarted and pool.serves(spec):  # prepared while this run is validated
+            self._background = NextRunSandbox(spec, idle.estimate(self.report.memory_samples,
+                                                                  self.report.phase_times,
+                                                                  self.report.peak_memory_bytes))
+            self._background.start()
         return outcome
 
     def _preload(self) -> tuple[str, ...]:
@@ -644,25 +654,6 @@ class Run:
         found = self.inspection
         return tuple(sorted(u.package for u in (found.modules if found else [])
                             if u.kind == "third-party" and u.package.isidentifier())) if found else ()
-
-    def _leave_prestarted(self, spec: ContainerSpec) -> None:
-        """Start the next run's sandbox while this one is validated (joined before the run returns; its own
-        engine connection, as the run's closes meanwhile)."""
-        def start() -> None:
-            try:
-                backend = engine.DockerBackend.connect()
-                try:
-                    name = backend.prestart(spec, unless_one_waits=True)
-                finally:
-                    backend.close()
-                if name:
-                    self.report.notes.append(f"left a pre-started sandbox ({name}) for the next run of this model; "
-                                             "it ends itself when idle (NUMERAI_SANDBOX_WARM=0 turns this off)")
-            except Exception:  # noqa: BLE001 - a faster next run is a bonus, never a reason to fail this one
-                pass
-
-        self._background = threading.Thread(target=start, daemon=True, name="prestart")
-        self._background.start()
 
     def _validate(self, live_ids: "pa.Array") -> Verdict:
         """Validating: the host re-reads the CSV and applies Numerai's rules."""
@@ -773,6 +764,46 @@ class Run:
         self.life.enter(status, note + (f"/{verdict.subcode}" if verdict.subcode else ""))
         report.timeline = [{"status": e.status.value, "at": e.at, "elapsed": e.elapsed} for e in self.life.timeline]
         report.durations.update(self.life.durations())
+
+
+class NextRunSandbox(threading.Thread):
+    """After `run`'s model ran: a pre-started sandbox for the user's next run in the same image, where one
+    is likely (runner.sandbox.idle.should_leave) and within the bound (pool.leave); started while this
+    run's predictions are validated, on its own engine connection (the run's closes meanwhile). `estimate`:
+    what it will hold. `note` says which one it left; a faster next run is a bonus, never a reason to fail
+    this one."""
+
+    def __init__(self, spec: ContainerSpec, estimate: int):
+        super().__init__(daemon=True, name="prestart")
+        self.spec, self.estimate = spec, estimate
+        self.note: str | None = None
+
+    def run(self) -> None:
+        try:
+            if not self.wanted():
+                return
+            backend = engine.DockerBackend(engine.connect())  # no second sweep: the run's connection made one
+            try:
+                left = backend.leave_prestarted(self.spec, self.estimate)
+                limit = pool.current_bound(backend.client)
+            finally:
+                backend.close()
+        except Exception as exc:  # noqa: BLE001
+            self.note = (f"no pre-started sandbox was left for the next run ({type(exc).__name__}: "
+                         f"{str(exc).strip()[:200]})")
+            return
+        if left is not None and left.name is None:
+            self.note = f"no pre-started sandbox was left for the next run: {left.refused}"
+        elif left is not None and limit is not None:
+            self.note = idle.left_note(left.name, left.estimate, left.idle_until, left.evicted, limit)
+
+    def wanted(self) -> bool:
+        """Whether a next run is likely: see idle.should_leave (this run is recorded for the next one's)."""
+        mode = idle.setting()
+        ci, terminal = idle.in_ci(), idle.has_terminal()
+        asks = mode == "auto" and not ci and terminal
+        recent = asks and idle.ran_recently(pool.recent_record(), pool.group_of(self.spec), pool.IDLE_SECONDS)
+        return idle.should_leave(mode, idle.per_image(), ci, terminal, recent).leave
 
 
 def timeout_text(limits: Limits) -> str:

@@ -7,7 +7,10 @@
 - floor: `docker run --rm` of the same image with the same limits and mounts, running
   scripts/bench_floor.py (read live.parquet, unpickle, predict, write CSV), timed from process
   start to exit; alternated with `numerai-sandbox run` (cold: a new container per run, the image
-  and the data cached), medians and their ratio, and where the runner's time goes;
+  and the data cached), medians and their ratio, and where the runner's time goes; then the same
+  model run again and again on a terminal with pre-starting at its defaults, back to back (a shell
+  loop) and 2 s apart (a person re-running): the first, the second (which leaves a pre-started
+  sandbox) and the median of the second and later;
 - rss: the runner's own peak RSS for the example model and for models returning 250,000 and 1,000,000 rows;
 - validation: the host's validation alone at 6,720, 250,000 and 1,000,000 rows;
 - check: `check` of 10 pickles against the sum of their cold single runs.
@@ -43,16 +46,23 @@ PEAK = ("import os, sys\n"
         "sys.exit(os.waitstatus_to_exitcode(status))\n")
 
 
-def timed(command: list[str], peak: bool = False, **kwargs) -> tuple[float, int, str, int]:
-    """(wall seconds, exit code, stdout, peak RSS bytes of the command itself, when `peak`) of one command."""
+def timed(command: list[str], peak: bool = False, terminal: bool = False, **kwargs) -> tuple[float, int, str, int]:
+    """(wall seconds, exit code, stdout, peak RSS bytes of the command itself, when `peak`) of one command;
+    with `terminal`, its stdin is a pseudo-terminal (as when a person runs it)."""
+    tty = os.openpty() if terminal else None
     with tempfile.NamedTemporaryFile("r", prefix="numerai-sandbox-bench-") as report:
         if peak:
             command = [sys.executable, "-c", PEAK, report.name, *command]
-        started = time.monotonic()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, **kwargs)
-        out = proc.stdout.read()
-        code = proc.wait()
-        wall = time.monotonic() - started
+        try:
+            started = time.monotonic()
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+                                    stdin=tty[1] if tty else None, **kwargs)
+            out = proc.stdout.read()
+            code = proc.wait()
+            wall = time.monotonic() - started
+        finally:
+            for fd in tty or ():
+                os.close(fd)
         rss = int(report.read() or 0) if peak else 0
     return wall, code, out.decode(), rss
 
@@ -68,12 +78,17 @@ def floor_command(image: str, model: Path, live: Path, bench: Path) -> list[str]
             "--entrypoint", "/opt/venv/bin/python", "-w", "/tmp", image, "-I", "/floor/floor.py"]
 
 
+PAUSE = 2.0  # seconds between the runs of a person re-running a model
 COLD = dict(os.environ, NUMERAI_SANDBOX_WARM="0")
 WARM = dict(os.environ, NUMERAI_SANDBOX_WARM="1")
+# A person at a terminal, outside CI, with pre-starting as it is by default.
+DEFAULTS = {k: v for k, v in os.environ.items() if k not in ("NUMERAI_SANDBOX_WARM", "NUMERAI_SANDBOX_WARM_MAX", "CI")}
 
 
-def run_report(model: Path, *extra: str, env: dict | None = None, peak: bool = False) -> tuple[float, dict, int]:
-    wall, code, out, rss = timed([*CLI, "run", str(model), "--json", *extra], peak=peak, env=env or COLD)
+def run_report(model: Path, *extra: str, env: dict | None = None, peak: bool = False,
+               terminal: bool = False) -> tuple[float, dict, int]:
+    wall, code, out, rss = timed([*CLI, "run", str(model), "--json", *extra], peak=peak,
+                                 env=env or COLD, terminal=terminal)
     report = json.loads(out)
     if report["status"] != "Success":
         raise SystemExit(f"the benchmark model did not succeed: {report['reason']}: {report['message']}")
@@ -93,33 +108,22 @@ def bench_floor(model: Path, python: str, runs: int) -> list[tuple[str, str]]:
     run_report(model)  # warm-up: image lookup, synthetic data, page cache
     subprocess.run(floor, check=True, capture_output=True)
     subprocess.run([*CLI, "clean"], env=COLD, capture_output=True)  # no pre-started sandbox from before
-    floors, runners, reports, warms, first_warm = [], [], [], [], None
-    for i in range(runs + 1):  # the first warm run finds no pre-started sandbox: it starts the pool
+    floors, runners, reports = [], [], []
+    for _ in range(runs):
         wall, code, _, _ = timed(floor)
         if code != 0:
             raise SystemExit(f"the floor container failed (exit {code}): {' '.join(floor)}")
         wall_cold, report, _ = run_report(model, env=COLD)
-        wall_warm, warm_report, _ = run_report(model, env=WARM)
-        if i == 0:
-            first_warm = (wall_warm, warm_report["container"].get("prestarted"))
-            continue
         floors.append(wall)
         runners.append(wall_cold)
         reports.append(report)
-        if not warm_report["container"].get("prestarted"):
-            raise SystemExit("a warm run found no pre-started sandbox: the previous run left none")
-        warms.append(wall_warm)
-    subprocess.run([*CLI, "clean"], env=COLD, capture_output=True)  # the last one left behind
-    f, r, w = median(floors), median(runners), median(warms)
+    f, r = median(floors), median(runners)
     rows = [("bare `docker run --rm` (the floor)", f"{f:.2f} s"),
             ("`numerai-sandbox run`, cold", f"{r:.2f} s"),
-            ("**runner / floor, cold**", f"**{r / f:.2f}**"),
-            ("`numerai-sandbox run`, pre-started (each run also starts the next one's)", f"{w:.2f} s"),
-            ("**runner / floor, pre-started**", f"**{w / f:.2f}**"),
-            ("the first run, finding none and starting one (not in the median)", f"{first_warm[0]:.2f} s")]
+            ("**runner / floor, cold**", f"**{r / f:.2f}**")]
     d = [rep["durations"] for rep in reports]
     phases = [rep["durations"].get("phases", {}) for rep in reports]
-    rows += [("— Pending (inspect, engine, image, data, create)", f"{median(x['Pending'] for x in d):.2f} s"),
+    rows += [("— cold: Pending (inspect, engine, image, data, create)", f"{median(x['Pending'] for x in d):.2f} s"),
              ("— Running (container start to exit)", f"{median(x['Running'] for x in d):.2f} s"),
              ("— — Python and pandas start in the image", f"{median(p.get('starting', 0) for p in phases):.2f} s"),
              ("— — unpickling", f"{median(p.get('loading', 0) for p in phases):.2f} s"),
@@ -128,7 +132,34 @@ def bench_floor(model: Path, python: str, runs: int) -> list[tuple[str, str]]:
              ("— Validating", f"{median(x['Validating'] for x in d):.2f} s"),
              ("— the CLI process outside the statuses (start, imports, exit)",
               f"{median(w - x['total'] for w, x in zip(runners, d)):.2f} s")]
+    for pause, how in ((0.0, "back to back (a shell loop)"), (PAUSE, f"{PAUSE:g} s apart (a person re-running)")):
+        loop = repeated_runs(model, runs + 1, pause)
+        later = [wall for wall, _ in loop[1:]]
+        warm = sum(prestarted for _, prestarted in loop[1:])
+        rows += [(f"the same model run {len(loop)} times {how}, on a terminal, defaults: the first, the second",
+                  f"{loop[0][0]:.2f} s, {loop[1][0]:.2f} s"),
+                 (f"— **the second and later runs** ({warm} of {len(later)} pre-started)",
+                  f"**{median(later):.2f} s**"),
+                 ("— **second and later / cold**", f"**{median(later) / r:.2f}**")]
     return rows
+
+
+def repeated_runs(model: Path, count: int, pause: float) -> list[tuple[float, bool]]:
+    """The same model `count` times in a row, `pause` seconds apart, as a person at a terminal runs it,
+    pre-starting at its defaults (a run leaves a sandbox once a model ran in that image shortly before):
+    (wall seconds, pre-started) each. Starts and ends with no pre-started sandbox, and with no record of a
+    recent run (the first run is a first, as in a new loop)."""
+    from runner.sandbox import pool
+
+    subprocess.run([*CLI, "clean"], env=COLD, capture_output=True)
+    pool.recent_record().unlink(missing_ok=True)
+    out = []
+    for _ in range(count):
+        wall, report, _ = run_report(model, env=DEFAULTS, terminal=True)
+        out.append((wall, bool(report["container"].get("prestarted"))))
+        time.sleep(pause)
+    subprocess.run([*CLI, "clean"], env=COLD, capture_output=True)  # the last one left behind
+    return out
 
 
 def bench_rss(model: Path) -> list[tuple[str, str]]:

@@ -20,18 +20,26 @@ WARM = {"NUMERAI_SANDBOX_WARM": "1"}
 
 
 def prestarted(client, state: str | None = "running", space: str | None = None) -> list[dict]:
-    """This user's pre-started sandboxes in this test run's namespace (or `space`)."""
-    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.uid={os.getuid()}", f"{NAMESPACE_LABEL}={space or namespace()}"]}
+    """The test's own pre-started sandboxes (its pool: see clean_pool) in this test run's namespace (or `space`),
+    never another's on the shared engine."""
+    from runner.sandbox import pool
+
+    filters = {"label": [f"{LABEL}.kind=warm", f"{LABEL}.uid={os.getuid()}", f"{LABEL}.pool={pool.scope()}",
+                         f"{NAMESPACE_LABEL}={space or namespace()}"]}
     if state:
         filters["status"] = state
     return client.api.containers(all=state is None, filters=filters)
 
 
 @pytest.fixture
-def clean_pool(client):
+def clean_pool(client, own_cache, monkeypatch):
+    """A pool of the test's own: its cache directory (so its sandboxes carry their own pool label), and the
+    bound and policy of pre-starting at their defaults; only its sandboxes are removed afterwards."""
     from runner.sandbox import pool
 
-    pool.sweep(client, everything=True)
+    monkeypatch.setenv("NUMERAI_SANDBOX_CACHE", str(own_cache))
+    for name in ("NUMERAI_SANDBOX_WARM_MAX", "CI"):
+        monkeypatch.delenv(name, raising=False)
     yield
     pool.sweep(client, everything=True)
     assert not prestarted(client, None)
@@ -152,10 +160,10 @@ def test_never_served_to_another_user(client, models, clean_pool, monkeypatch):
     (left,) = prestarted(client)
     key = left["Labels"][f"{LABEL}.key"]
     spec = ContainerSpec(image="x", command=[], mounts=[], limits=None, name="x", user="x")
-    monkeypatch.setattr(pool, "key", lambda spec: key)  # a spec this sandbox was made for...
-    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 4242)  # ...asked for by another user
-    assert pool.claim(client, spec, ()) is None
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(pool, "key", lambda spec: key)  # a spec this sandbox was made for...
+        patch.setattr(os, "getuid", lambda: os.geteuid() + 4242)  # ...asked for by another user
+        assert pool.claim(client, spec, ()) is None
     assert prestarted(client)[0]["Id"] == left["Id"]  # still waiting, untouched
 
 
@@ -176,12 +184,14 @@ def test_clean_removes_them(client, models, clean_pool):
 
 
 def test_a_killed_claimer_leaves_nothing(client, models, clean_pool):
+    from runner.sandbox import pool
+
     run_cli("run", models["good_1arg"], "--json", env=WARM)
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(models["sleep_forever"]), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                             env=dict(os.environ, **WARM))
     try:
-        mine = [f"{LABEL}.kind=warm", f"{NAMESPACE_LABEL}={namespace()}"]
+        mine = [f"{LABEL}.kind=warm", f"{LABEL}.pool={pool.scope()}", f"{NAMESPACE_LABEL}={namespace()}"]
         claimed = lambda: client.api.containers(filters={"label": mine, "name": "numerai-sandbox-run-w"})
         assert wait_for(claimed, 60)
         time.sleep(2)

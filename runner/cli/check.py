@@ -15,7 +15,7 @@ from ..lifecycle import Status
 from ..sandbox.backend import NUMERAI_LIMITS, Limits
 from ..verdict import numerai_log
 from ..verdict.report import human_bytes
-from .common import EXIT_HELP, InputError
+from .common import EXIT_HELP, InputError, warm_settings
 
 SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data", "data_version", "benchmarks",
                       "memory", "cpus", "timeout", "isolation")
@@ -99,14 +99,16 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
                           extra_requirements=run_options["extra_requirements"], force=run_options["force"])
     import psutil
 
+    warm_settings()
     cluster = None
     if backend == "kubernetes":
         cluster = connect_cluster(registry, namespace, limits.isolation)
         count = min(jobs or 20, len(models))
         why = f"{count} Jobs at once on the cluster"
     else:
-        count, why = batch_check.parallel_jobs(jobs, limits.cpus, limits.memory_bytes, engine_cores(),
-                                               psutil.virtual_memory().total, len(models))
+        cores, idle_memory = engine_room()
+        count, why = batch_check.parallel_jobs(jobs, limits.cpus, limits.memory_bytes, cores,
+                                               psutil.virtual_memory().available + idle_memory, len(models))
     stream = sys.stderr if as_json else sys.stdout
     display = CheckDisplay(stream, models, quiet)
     display.header(f"numerai-sandbox check · {len(models)} pickle(s) · {why}")
@@ -155,18 +157,19 @@ def connect_cluster(registry: str, namespace: str | None, isolation: str):
         fail(str(exc))
 
 
-def engine_cores() -> int:
-    """The engine's cores, or this machine's when the engine cannot be asked yet (the runs will say why)."""
+def engine_room() -> tuple[int, int]:
+    """The engine's cores, and the memory idle pre-started sandboxes hold (free for the runs: they give it
+    up when a run needs it); this machine's cores when the engine cannot be asked yet (the runs will say why)."""
     import os
 
-    from ..sandbox import docker as engine
+    from ..sandbox import docker as engine, pool
 
     try:
         backend = engine.DockerBackend.connect()
     except engine.EngineUnavailable:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1), 0
     try:
-        return backend.cores()
+        return backend.cores(), pool.held_memory(backend.client)
     finally:
         backend.close()
 

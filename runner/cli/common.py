@@ -33,6 +33,10 @@ Environment:
                          shared engine (default numerai-sandbox: the image names)
   NUMERAI_SANDBOX_PYTHON, _PROFILE, _DATA, _MEMORY, _CPUS, _TIMEOUT
                          defaults for run's options (see run --help)
+  NUMERAI_SANDBOX_WARM   pre-started sandboxes: unset, `run` leaves one on a terminal
+                         outside CI after a second run in an image; 1 everywhere; 0 never
+  NUMERAI_SANDBOX_WARM_MAX
+                         idle pre-started sandboxes per image (default 1; 0: none)
 """
 
 
@@ -96,6 +100,17 @@ def memory_limit(ctx, param, value):
                                      ctx=ctx, param=param)
     return size
 
+
+
+def warm_settings() -> None:
+    """NUMERAI_SANDBOX_WARM and NUMERAI_SANDBOX_WARM_MAX, checked before a run or check starts (usage errors)."""
+    from ..sandbox import idle
+
+    try:
+        idle.setting()
+        idle.per_image()
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- showing and asking

@@ -268,16 +268,19 @@ def images_list(as_json: bool) -> None:
 def images_rm(python: str | None, profile: str | None, everything: bool, yes: bool, dry_run: bool) -> None:
     """Remove our images, never anyone else's: an image you built on one of ours, or tagged yourself,
     stays. Without --python or --profile every image of ours goes: asked on a terminal, --yes otherwise.
+    The pre-started sandboxes waiting in those images go first.
     """
     import sys
 
     from ..images import store as images
+    from ..sandbox import pool
 
     client = connect_engine()
     doomed = images.removal_plan(client, python, profile, everything)
     names = [tag for image in doomed for tag in images.own_tags(image)]
     if not names or dry_run:
-        click.echo("\n".join(f"would remove {n}" for n in names) or "nothing to remove")
+        waiting = pool.remove_for_images(client, {image.id for image in doomed}, dry_run=True)
+        click.echo("\n".join(f"would remove {n}" for n in waiting + names) or "nothing to remove")
         return
     if python is None and profile is None and not yes:
         listed = ", ".join(names)
@@ -285,7 +288,10 @@ def images_rm(python: str | None, profile: str | None, everything: bool, yes: bo
             raise InputError(f"without --python or --profile this removes every image of ours ({listed}): "
                              "pass --yes to confirm, or --dry-run to list them")
         click.confirm(f"Remove every numerai-sandbox image ({listed})?", abort=True)
-    removed, refused = images.remove(client, doomed)
+    # The pre-started sandboxes made from them go first: each holds its image, and could serve no run after.
+    removed = pool.remove_for_images(client, {image.id for image in doomed})
+    gone, refused = images.remove(client, doomed)
+    removed += gone
     click.echo("\n".join(f"removed {r}" for r in removed) or "nothing removed")
     for reason in refused:
         click.echo(f"kept {reason}")

@@ -24,7 +24,7 @@ from ..units import human_bytes
 from ..verdict.report import summary_lines
 from .check import SHARED_RUN_OPTIONS, check
 from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
-                     converter, cpu_limit, echo_error_object, json_requested, memory_limit)
+                     converter, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
 from .data import data
 from .history import record_run, runs_group
 from .images import images_group
@@ -119,6 +119,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
 
     _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                             "--report": report_path, "--html": html_path})
+    warm_settings()
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout, isolation=isolation)
     stream = sys.stderr if as_json else sys.stdout
     console = Console(stream=stream, quiet=quiet)
@@ -224,8 +225,9 @@ cli.add_command(doctor)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def clean(everything: bool, dry_run: bool) -> None:
     """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
-    kept with --keep, the local tags of a killed `images push`, and our temp dirs. Runs still going
-    elsewhere are left alone (unless --all), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
+    kept with --keep, your idle pre-started sandboxes, the local tags of a killed `images push`, and our
+    temp dirs. Runs still going elsewhere are left alone (unless --all, which also removes everyone's
+    pre-started sandboxes), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
     """
     from ..sandbox import docker as engine
 

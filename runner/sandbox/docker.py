@@ -107,8 +107,7 @@ class DockerBackend(Backend):
         runtime = self.runtime(spec.limits.isolation)
         with cpus.allocate(spec.limits.cpus, self.cores(), on_wait=on_waiting,
                            cancelled=lambda: sink.abort_reason() is not None) as cores:
-            claimed = (pool.claim(self.client, spec, spec.preload)
-                       if spec.preload is not None and pool.enabled() else None)
+            claimed = pool.claim(self.client, spec, spec.preload) if pool.serves(spec) else None
             if claimed is not None:
                 return self._serve(claimed, spec, sink, on_started, on_created, cores, runtime)
             return self._cold(spec, sink, on_started, on_created, cores, runtime)
@@ -162,16 +161,26 @@ class DockerBackend(Backend):
                 if slot and Path(slot).parent == pool.slot_root():
                     shutil.rmtree(slot, ignore_errors=True)
 
-    def prestart(self, spec: ContainerSpec, unless_one_waits: bool = False) -> str | None:
-        """Start a pre-started sandbox for a next run of the same spec (None when pooling is off, or when
-        `unless_one_waits` and one made for the same spec waits unclaimed); returns at once: it prepares
-        on its own, at the lowest CPU weight and on no fixed core."""
-        if spec.preload is None or not pool.enabled():
+    def prestart(self, spec: ContainerSpec) -> str | None:
+        """Start a pre-started sandbox for a run about to come in this process (check's): owned by this
+        process, so no other claims it and it goes with it. Its name (None when pooling is off); returns at
+        once: it prepares on its own, at the lowest CPU weight and on no fixed core."""
+        if not pool.serves(spec):
             return None
-        if unless_one_waits and pool.waiting(self.client, spec, spec.preload):
+        return self._start_prestarted(spec, owned=True)[0]
+
+    def leave_prestarted(self, spec: ContainerSpec, estimate: int) -> pool.Left | None:
+        """Leave a pre-started sandbox for the user's next run of the same spec, within the bound (see
+        pool.leave); None when pooling is off, one waits already, or it cannot fit the bound."""
+        if not pool.serves(spec):
             return None
+        return pool.leave(self.client, spec, estimate,
+                          lambda spec, estimate: self._start_prestarted(spec, owned=False, estimate=estimate))
+
+    def _start_prestarted(self, spec: ContainerSpec, owned: bool, estimate: int = 0) -> tuple[str, float]:
+        """Create and start one pre-started sandbox: (its name, when it gives up idle)."""
         name, slot = pool.new_slot()
-        warm, command, labels = pool.prepared(spec, spec.preload, slot, name)
+        warm, command, labels = pool.prepared(spec, spec.preload, slot, name, owned=owned, estimate=estimate)
         try:
             created = self.client.api.create_container(
                 spec.image, command=command, name=name, user=spec.user, environment=spec.environment,
@@ -183,7 +192,7 @@ class DockerBackend(Backend):
             remove(self.client, name)
             shutil.rmtree(slot, ignore_errors=True)
             raise
-        return name
+        return name, float(labels[f"{LABEL}.idle_until"])
 
     def cores(self) -> int:
         """The engine's CPU count (a remote engine's or a VM's, not necessarily this host's)."""
@@ -287,11 +296,12 @@ def clean(client: docker.DockerClient, everything: bool = False,
     doomed, left = cleanup_plan(_our_containers(client), everything)
     for info in doomed if not dry_run else []:
         remove(client, info["Id"])
-    warm = pool.sweep(client, everything=True, dry_run=dry_run)  # this user's pre-started sandboxes
+    # This user's pre-started sandboxes (of this cache); with `everything`, every one on the engine.
+    warm = pool.sweep(client, everything=True, dry_run=dry_run, all_pools=everything)
     images = sweep_inputs_images(client, dry_run)  # a killed Kubernetes check's inputs images
     images += [f"{tag} (the local tag of a push that was killed)" for tag in sweep_push_tags(client, dry_run)]
-    return ([container_name(i) for i in doomed] + warm + images + sweep_temp_dirs(dry_run),
-            [describe_left(i) for i in left])
+    removed = [container_name(i) for i in doomed] + warm + images + sweep_temp_dirs(dry_run)
+    return list(dict.fromkeys(removed)), [describe_left(i) for i in left]
 
 
 def sweep_inputs_images(client: docker.DockerClient, dry_run: bool = False) -> list[str]:
