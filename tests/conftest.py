@@ -142,6 +142,16 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> CliRes
 
 
 @pytest.fixture
+def numerai():
+    """A local Numerai API (tests/numerai_server.py), a real HTTP server on 127.0.0.1: `numerai.env()` points
+    a command's numerapi at it, with the account's API key."""
+    from numerai_server import LocalNumerai
+
+    with LocalNumerai() as server:
+        yield server
+
+
+@pytest.fixture
 def own_cache(tmp_path) -> Path:
     """A cache directory of the test's own (pass it as NUMERAI_SANDBOX_CACHE): no wheels, so what a test
     fetches or finds missing does not depend on what this machine fetched before. The synthetic live data
