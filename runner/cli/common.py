@@ -30,6 +30,10 @@ Environment:
   DOCKER_HOST            the Docker engine (default: the local socket)
   NUMERAI_SANDBOX_PYTHON, _PROFILE, _DATA, _MEMORY, _CPUS, _TIMEOUT
                          defaults for run's options (see run --help)
+  NUMERAI_PUBLIC_ID, NUMERAI_SECRET_KEY
+                         your Numerai API key (upload, uploads)
+  NUMERAI_API_URL        the Numerai API every Numerai call goes to (upload,
+                         uploads, data fetch; default: numerapi's, Numerai's own)
 """
 
 

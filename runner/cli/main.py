@@ -163,12 +163,15 @@ def inspect_command(model: Path, as_json: bool) -> None:
     sys.exit(0 if inspection.is_pickle else 1)
 
 
-# ---------------------------------------------------------------- shell and doctor (own modules)
+# ---------------------------------------------------------------- shell, upload and doctor (own modules)
 
-from .doctor import doctor  # noqa: E402 - after run, whose options shell takes
+from .doctor import doctor  # noqa: E402 - after run, whose options shell and upload take
 from .shell import shell_command  # noqa: E402
+from .upload import upload_command, uploads  # noqa: E402
 
 cli.add_command(shell_command(run))
+cli.add_command(upload_command(run))
+cli.add_command(uploads)
 cli.add_command(doctor)
 
 
