@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # A `run` may leave a pre-started sandbox behind on purpose (runner/sandbox/pool.py); tests that are
 # not about that must leave nothing, so it is off unless a test turns it on.
 os.environ.setdefault("NUMERAI_SANDBOX_WARM", "0")
+# Nothing in the suite reaches Numerai, nor sends anyone's API key anywhere: every Numerai call goes to a closed
+# local port (an offline machine, as this one is), unless a test points it at its own local Numerai (`numerai`).
+os.environ["NUMERAI_API_URL"] = "http://127.0.0.1:9/"
+for _key in ("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY"):
+    os.environ.pop(_key, None)
 def _reference() -> Path | None:
     """The steering repo's reference data (shared/reference): beside the checkout, or where $NUMERAI_SANDBOX_REFERENCE says."""
     candidates = [os.environ.get("NUMERAI_SANDBOX_REFERENCE"), ROOT.parent / "shared" / "reference",
