@@ -287,6 +287,30 @@ def test_uploads_lists_every_model_of_the_tournament(numerai, runs_dir, tmp_path
     assert entries["beta"]["numerai"] is None and "no pickle uploaded for beta" in entries["beta"]["advice"][0]
 
 
+# ---------------------------------------------------------------- the local Numerai speaks numerapi's dialect
+
+def test_the_local_numerai_answers_numerapis_own_calls(numerai, tmp_path, monkeypatch):
+    """numerapi's own methods, unchanged, against the server: its exact queries validate against the schema and
+    its parsing reads the answers. It also shows why `upload` makes the calls itself: numerapi's model_upload
+    sends no image unless told one, and reports a pickle Numerai never received as uploaded."""
+    import numerapi
+    from numerapi import base_api
+
+    monkeypatch.setattr(base_api, "API_TOURNAMENT_URL", numerai.url)
+    api = numerapi.NumerAPI(numerai.public_id, numerai.secret_key, show_progress_bars=False)
+    assert api.get_models() == {"alpha": numerai.model("alpha")["id"], "beta": numerai.model("beta")["id"]}
+    assert api.model_upload_docker_images()["Python 3.11"] == numerai.image_named("Python 3.11")["id"]
+    assert set(api.model_upload_data_versions()) == {"v5.2", "v5.3"}
+    assert api.get_current_round() == 1234
+    pickle = tmp_path / "model.pkl"
+    pickle.write_bytes(b"bytes")
+    upload_id = api.model_upload(str(pickle), model_id=numerai.model("alpha")["id"])
+    assert numerai.mutations[-1]["dockerImageId"] is None and upload_id
+    numerai.put_status = 403
+    assert api.model_upload(str(pickle), model_id=numerai.model("alpha")["id"], docker_image="Python 3.11")
+    assert len(numerai.mutations) == 2 and len(numerai.uploaded) == 1, "numerapi announced a file the PUT refused"
+
+
 # ---------------------------------------------------------------- the decisions, as pure logic
 
 def test_image_choice():
