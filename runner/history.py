@@ -139,6 +139,8 @@ def entry_for(report: Report, run_id: str, when: datetime, html: Path | None, ba
         "predictions_path": report.predictions_path,
         "html_path": str(html.resolve()) if html else None,
         "tool_version": __version__,
+        "upload": {k: report.upload.get(k) for k in ("outcome", "model", "upload_id", "numerai_filename",
+                                                      "docker_image", "data_version")} if report.upload else None,
     }
 
 

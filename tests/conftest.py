@@ -37,6 +37,11 @@ os.environ["NUMERAI_SANDBOX_WARM"] = "0"
 # The user's defaults for run's options (and their history switch) are theirs, not the tests'.
 for _name in ("PYTHON", "PROFILE", "DATA", "MEMORY", "CPUS", "TIMEOUT", "ISOLATION", "NO_HISTORY", "WARM_IDLE"):
     os.environ.pop(f"NUMERAI_SANDBOX_{_name}", None)
+# Nothing in the suite reaches Numerai, nor sends anyone's API key anywhere: every Numerai call goes to a closed
+# local port (an offline machine, as this one is), unless a test points it at its own local Numerai (`numerai`).
+os.environ["NUMERAI_API_URL"] = "http://127.0.0.1:9/"
+for _key in ("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY"):
+    os.environ.pop(_key, None)
 TEST_NAMESPACE_PREFIX = "numerai-sandbox-test-"
 def _reference() -> Path | None:
     """The steering repo's reference data (shared/reference): beside the checkout, or where $NUMERAI_SANDBOX_REFERENCE says."""
@@ -193,6 +198,16 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> CliRes
     proc = subprocess.run([sys.executable, "-m", "runner", *map(str, args)], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def numerai():
+    """A local Numerai API (tests/numerai_server.py), a real HTTP server on 127.0.0.1: `numerai.env()` points
+    a command's numerapi at it, with the account's API key."""
+    from numerai_server import LocalNumerai
+
+    with LocalNumerai() as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ Models built the way Numerai's example notebooks build them (tests/models/make_n
 made inside each image under test, network off) select columns named like Numerai's features from
 a fixture list the synthetic generator never produces; `run` with no data option must give
 Numerai's verdict. Then the data sources: a cached real features.json, Numerai's rounds fetched by
-`data fetch` (through a stand-in for numerapi's client, since Numerai's API cannot be reached
-here), local directories, and what a mistyped path means.
+`data fetch` (numerapi talking to a local Numerai API, tests/numerai_server.py, since Numerai's
+own cannot be reached here), local directories, and what a mistyped path means.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -192,71 +191,34 @@ def test_a_cached_real_features_json_gives_real_names_and_judges_missing_columns
     assert not any("not checked" in n for n in good["notes"])
 
 
-# ---------------------------------------------------------------- Numerai's rounds, through a stand-in client
-
-STAND_IN = '''
-"""A stand-in for numerapi's client: serves a local folder as Numerai's datasets (tests only)."""
-import os
-import shutil
-
-base_api = None  # no endpoint to probe
-
-
-class NumerAPI:
-    def __init__(self, *args, **kwargs):
-        self.root = os.environ["STAND_IN_NUMERAI"]
-
-    def get_current_round(self, tournament=None):
-        with open(os.path.join(self.root, "round")) as handle:
-            return int(handle.read())
-
-    def list_datasets(self, round_num=None):
-        return sorted(f"{v}/{f}" for v in os.listdir(self.root) if v.startswith("v")
-                      for f in os.listdir(os.path.join(self.root, v)))
-
-    def download_dataset(self, filename, dest_path=None, round_num=None):
-        with open(os.path.join(self.root, "downloads.log"), "a") as log:
-            log.write(filename + "\\n")
-        shutil.copyfile(os.path.join(self.root, filename), dest_path)
-        return dest_path
-'''
-
+# ---------------------------------------------------------------- Numerai's rounds, from a local Numerai API
 
 @pytest.fixture
-def numerai_stand_in(tmp_path):
-    """A served folder with v5.2 and v5.3 rounds (the base synthetic files as their content)."""
-    from runner.data import synthetic
+def numerai_rounds(numerai, tmp_path):
+    """The local Numerai API (tests/numerai_server.py) serving v5.2 and v5.3 rounds (the base synthetic files as
+    their content); numerapi reaches it through NUMERAI_API_URL. No API key: downloads need none."""
+    from numerai_server import served_folder
 
-    served = tmp_path / "served"
-    source = synthetic.default_dir()
-    for version in ("v5.2", "v5.3"):
-        (served / version).mkdir(parents=True)
-        for name in ("live.parquet", "live_benchmark_models.parquet", "features.json"):
-            (served / version / name).write_bytes((source / name).read_bytes())
-    (served / "round").write_text("1234")
-    module = tmp_path / "client" / "numerapi"
-    module.mkdir(parents=True)
-    (module / "__init__.py").write_text(STAND_IN)
-    env = {"STAND_IN_NUMERAI": str(served), "NUMERAI_SANDBOX_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(tmp_path / "client"), str(ROOT)])}
-    return served, env
+    numerai.datasets = served_folder(tmp_path / "served")
+    env = {"NUMERAI_API_URL": numerai.url, "NUMERAI_SANDBOX_CACHE": str(tmp_path / "cache")}
+    return numerai, env
 
 
-def test_data_fetch_caches_the_newest_round_and_run_uses_it(numerai_stand_in, models):
-    served, env = numerai_stand_in
+def test_data_fetch_caches_the_newest_round_and_run_uses_it(numerai_rounds, models):
+    numerai, env = numerai_rounds
     fetched = run_cli("data", "fetch", env=env)
     assert fetched.code == 0, fetched.stderr
     assert "fetched Numerai's v5.3 live data, round 1234" in fetched.stdout
     again = run_cli("data", "fetch", env=env)
     assert again.code == 0 and "already cached" in again.stdout
-    downloads = (served / "downloads.log").read_text().split()
-    assert sorted(downloads) == ["v5.3/features.json", "v5.3/live.parquet", "v5.3/live_benchmark_models.parquet"]
+    assert sorted(numerai.downloads) == ["v5.3/features.json", "v5.3/live.parquet",
+                                         "v5.3/live_benchmark_models.parquet"]
     result = run_cli("run", models["good_2arg"], "--json", env=env)
     report = result.report
     assert report["status"] == "Success", report["message"]
     assert (report["data"]["source"], report["data"]["round"], report["data"]["version"]) == ("round", 1234, "v5.3")
     assert "round 1234 (fetched" in result.stderr and report["data"]["names_checked"] is True
-    (served / "round").write_text("1235")
+    numerai.current_round = 1235
     assert run_cli("data", "fetch", "--dataset-version", "v5.2", env=env).code == 0
     newest = run_cli("run", models["good_1arg"], "--json", env=env).report["data"]
     assert (newest["round"], newest["version"]) == (1235, "v5.2")
@@ -264,17 +226,27 @@ def test_data_fetch_caches_the_newest_round_and_run_uses_it(numerai_stand_in, mo
     assert (pinned["round"], pinned["version"]) == (1234, "v5.3")
 
 
-def test_data_fetch_of_a_version_numerai_does_not_publish_is_an_error(numerai_stand_in):
-    _, env = numerai_stand_in
+def test_data_fetch_of_a_version_numerai_does_not_publish_is_an_error(numerai_rounds):
+    _, env = numerai_rounds
     result = run_cli("data", "fetch", "--dataset-version", "v9.9", env=env)
     assert result.code == 3 and "available: v5.3, v5.2" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_data_fetch_says_what_numerai_answered(numerai_rounds):
+    """An HTTP error of Numerai's API is one line with its status, exit 3, no traceback, no log noise."""
+    numerai, env = numerai_rounds
+    numerai.http_status = 404
+    result = run_cli("data", "fetch", env=env)
+    assert result.code == 3 and "data_unavailable" in result.stderr and "404 Client Error" in result.stderr
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr
+
+
 def test_data_fetch_offline_is_data_unavailable(tmp_path):
-    result = run_cli("data", "fetch", env={"NUMERAI_SANDBOX_CACHE": str(tmp_path)}, timeout=60)
-    if result.code == 0:
-        pytest.skip("this machine can reach Numerai's API")
+    """Offline (NUMERAI_API_URL at a closed local port), `data fetch` fails within seconds, in one line."""
+    result = run_cli("data", "fetch", env={"NUMERAI_SANDBOX_CACHE": str(tmp_path),
+                                           "NUMERAI_API_URL": "http://127.0.0.1:1/"}, timeout=60)
     assert result.code == 3 and "data_unavailable" in result.stderr and "Traceback" not in result.stderr
+    assert "127.0.0.1:1 is unreachable" in result.stderr
 
 
 def test_a_local_directory_is_data(models, tmp_path):

@@ -23,11 +23,11 @@ FLOORS = {
     "__main__": 9,
     "cli": 8,
     "api": 7,
-    "runs": 6, "history": 6, "check": 6, "inputs": 6, "doctor": 6,
+    "runs": 6, "history": 6, "check": 6, "inputs": 6, "doctor": 6, "upload": 6, "upload_status": 6,
     "verdict": 5,
     "inspection": 4,
     "images": 3,
-    "sandbox": 2, "data": 2, "console": 2,
+    "sandbox": 2, "data": 2, "console": 2, "numerai_api": 2,
     "lifecycle": 1, "reasons": 1, "protocol": 1, "paths": 1, "units": 1, "machine": 1, "arrow": 1, "memory": 1, "__init__": 1,
 }
 ISOLATED = {"runner.sandbox.harness"}  # runs inside the image: imports nothing of ours

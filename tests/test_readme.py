@@ -73,7 +73,8 @@ def test_every_commands_options_are_in_its_readme_row():
     from runner.cli.main import cli
 
     rows = _command_rows()
-    for name in ("inspect", "data synth", "images fetch", "images build", "images list", "images rm", "clean"):
+    for name in ("inspect", "data synth", "images fetch", "images build", "images list", "images rm", "clean", "upload",
+                 "uploads"):
         assert name in rows, f"README's command table has no row for {name}"
         command = cli
         for word in name.split():

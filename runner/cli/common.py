@@ -37,6 +37,10 @@ Environment:
                          outside CI after a second run in an image; 1 everywhere; 0 never
   NUMERAI_SANDBOX_WARM_MAX
                          idle pre-started sandboxes per image (default 1; 0: none)
+  NUMERAI_PUBLIC_ID, NUMERAI_SECRET_KEY
+                         your Numerai API key (upload, uploads)
+  NUMERAI_API_URL        the Numerai API every Numerai call goes to (upload,
+                         uploads, data fetch; default: numerapi's, Numerai's own)
 """
 
 

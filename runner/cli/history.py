@@ -148,7 +148,8 @@ def _show_lines(run_id: str, entry: dict, report, path: Path) -> list[str]:
                                                   (report.image or {}).get("ref")])) or "?"),
              ("data", (report.data or {}).get("description")),
              ("limits", _limits(report.limits)),
-             ("check batch", entry.get("batch"))]
+             ("check batch", entry.get("batch")),
+             ("upload", _upload(report.upload))]
     lines += [f"  {name:<12} {value}" for name, value in facts if value]
     lines += summary_lines(report, debug=True)
     if report.traceback:
@@ -165,6 +166,17 @@ def _show_lines(run_id: str, entry: dict, report, path: Path) -> list[str]:
             gone = "" if Path(where).exists() else "  (no longer there)"
             lines.append(f"  {name:<12} {where}{gone}")
     return lines
+
+
+def _upload(upload: dict | None) -> str | None:
+    """What `upload` did with the run: the upload id Numerai gave, or why nothing was sent."""
+    if not upload:
+        return None
+    where = " · ".join(f for f in (f"model {upload.get('model')}", upload.get("docker_image"),
+                                   f"data {upload['data_version']}" if upload.get("data_version") else None) if f)
+    if upload.get("upload_id"):
+        return f"uploaded to Numerai: upload id {upload['upload_id']} · {where} · {upload.get('at', '')}".rstrip(" ·")
+    return f"{upload.get('message') or upload.get('outcome')} ({where})"
 
 
 def _limits(limits: dict) -> str | None:

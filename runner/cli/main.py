@@ -20,14 +20,13 @@ from ..console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import ISOLATIONS, Limits
 from ..inputs import parse_data_version, parse_duration
-from ..units import human_bytes
-from ..verdict.report import summary_lines
 from .check import SHARED_RUN_OPTIONS, check
 from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
                      converter, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
 from .data import data
 from .history import record_run, runs_group
 from .images import images_group
+from .judging import judge
 
 
 # ---------------------------------------------------------------- the group
@@ -115,66 +114,29 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from ..runs import RunRequest, UsageError, execute
+    from ..runs import RunRequest
 
     _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                             "--report": report_path, "--html": html_path})
     warm_settings()
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout, isolation=isolation)
-    stream = sys.stderr if as_json else sys.stdout
-    console = Console(stream=stream, quiet=quiet)
-    console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
-                 f"Python {python} · {profile}")
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
                          benchmarks=benchmarks, limits=limits, output=output, output_rejected=output_rejected,
                          debug=debug, keep=keep, extra_requirements=extra_requirements, force=force,
                          live=not as_json, leave_prestarted=True)
-    try:
-        report = execute(request, console)
-    except UsageError as exc:
-        raise InputError(str(exc)) from exc
-    console = Console(stream=stream)  # the verdict is printed even with --quiet
-    for line in summary_lines(report, debug):
-        console.line(line)
-    if debug and report.traceback and report.reason != "internal_error" and not _shown_live(report, console):
-        console.line(report.traceback.rstrip())
-    if report.reason == "internal_error":
-        console.line("  (the traceback is in the JSON report: --json or --report PATH)")
-    if keep and report.container.get("name"):
-        console.line(f"  container kept: {report.container['name']} (docker logs/inspect it; "
-                     "`numerai-sandbox clean` removes it)")
-    html_failed = _write_html(html_path, report, console) if html_path is not None else None
-    exit_code = html_failed or report.exit_code
+    judged = judge(request, as_json=as_json, quiet=quiet, html_path=html_path)
+    report = judged.report
     if not no_history:
-        record_run(report, console, html=None if html_failed else html_path)
+        record_run(report, Console(stream=sys.stderr if as_json else sys.stdout), html=judged.html)
     if report_path is not None:
         report.write(report_path)
     if as_json:
         click.echo(report.to_json())
-    sys.exit(exit_code)
+    sys.exit(judged.exit_code)
 
 
 # `check` takes every option of `run` that shapes a single run, defined once (here, on `run`).
 check.params.extend(p for p in run.params if p.name in SHARED_RUN_OPTIONS)
-
-
-def _write_html(path: Path, report, console: Console) -> int | None:
-    """The HTML report; failing to write it is one line and, after a Success, exit code 3 (not a traceback)."""
-    from ..verdict import html
-
-    try:
-        console.line(f"  HTML report: {html.write(path, [report]).resolve()}")
-    except Exception as exc:  # noqa: BLE001 - the verdict stands; the page is an extra
-        click.echo(f"numerai-sandbox: error: could not write the HTML report {path}: {type(exc).__name__}: {exc}",
-                   err=True)
-        return report.exit_code or 3
-    return None
-
-
-def _shown_live(report, console: Console) -> bool:
-    """Whether --debug's live output already showed the traceback (the harness writes it there)."""
-    last = report.traceback.strip().splitlines()[-1][:200] if report.traceback.strip() else ""
-    return not console.echo_cut and bool(last) and last in report.logs_tail
 
 
 def _check_model_file(model: Path) -> None:
@@ -208,12 +170,15 @@ def inspect_command(model: Path, as_json: bool) -> None:
     sys.exit(0 if inspection.is_pickle else 1)
 
 
-# ---------------------------------------------------------------- shell and doctor (own modules)
+# ---------------------------------------------------------------- shell, upload and doctor (own modules)
 
-from .doctor import doctor  # noqa: E402 - after run, whose options shell takes
+from .doctor import doctor  # noqa: E402 - after run, whose options shell and upload take
 from .shell import shell_command  # noqa: E402
+from .upload import upload_command, uploads  # noqa: E402
 
 cli.add_command(shell_command(run))
+cli.add_command(upload_command(run))
+cli.add_command(uploads)
 cli.add_command(doctor)
 
 

@@ -4,30 +4,26 @@
     <cache>/numerai/<version>/features.json        the newest features.json of that version
 
 `data fetch` is the networked step; `run` only reads what is here. numerapi is imported
-only when something is downloaded, and the API's host is probed first (10 s at most) so
-that an offline machine gets one clear sentence instead of a hang or a traceback.
+only when something is downloaded, through runner.numerai_api (where NUMERAI_API_URL points
+it, and the API's host is probed first, 10 s at most).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
 
 from ..paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
 
 LIVE, BENCHMARKS, FEATURES = "live.parquet", "live_benchmark_models.parquet", "features.json"
 ROUND_FILES = (LIVE, BENCHMARKS, FEATURES)
-PROBE_SECONDS = 10
 VERSION = re.compile(r"^v(\d+)(?:\.(\d+))?$")
 
 Progress = Callable[[str], None]
@@ -131,30 +127,23 @@ def read_features(path: Path) -> dict:
 # ---------------------------------------------------------------- fetching (the network step)
 
 def _client():
-    logging.getLogger("numerapi").setLevel(logging.CRITICAL)  # its errors become ours, said once
-    import numerapi
+    """numerapi's client, aimed where every Numerai call of this tool goes (NUMERAI_API_URL), its host probed
+    first so that an offline machine gets one clear sentence instead of a hang or a traceback."""
+    from .. import numerai_api
 
-    _probe(numerapi)
-    return numerapi.NumerAPI()
-
-
-def _probe(numerapi_module) -> None:
-    """Fail within seconds when the host numerapi talks to cannot be reached."""
-    url = getattr(getattr(numerapi_module, "base_api", None), "API_TOURNAMENT_URL", None)
-    if not url:
-        return  # a client that names no endpoint (a local stand-in)
-    host = urlparse(url).hostname or url
-    port = urlparse(url).port or 443
     try:
-        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
-    except OSError as exc:
-        raise FetchError(f"{host} is unreachable ({exc.strerror or exc}); is this machine online?") from exc
+        return numerai_api.client(progress_bars=True)
+    except (numerai_api.NumeraiError, numerai_api.NotConfigured) as exc:
+        raise FetchError(str(exc)) from exc
 
 
-def _failure(what: str, exc: BaseException) -> FetchError:
-    text = str(exc).strip()
-    first = text.splitlines()[0][:200] if text else type(exc).__name__
-    return FetchError(f"cannot {what} with numerapi ({first}); is this machine online?")
+def _failure(what: str, exc: BaseException, said: list[str] = ()) -> FetchError:
+    """What went wrong, in one line: what numerapi logged (an HTTP status, a refused connection), else the
+    exception's own text."""
+    text = "; ".join(line.strip().splitlines()[0][:200] for line in said if line.strip())
+    if not text:
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return FetchError(f"cannot {what} with numerapi ({text}); is this machine online?")
 
 
 def available_versions(names: list[str]) -> list[str]:
@@ -167,12 +156,15 @@ def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
     """Download the current round's live data of `version` (default: the newest numerapi lists).
 
     Returns the round and whether anything was downloaded (False: it was already cached)."""
+    from ..numerai_api import numerapi_messages
+
     api = _client()
-    try:
-        current = int(api.get_current_round())
-        names = list(api.list_datasets())
-    except Exception as exc:  # noqa: BLE001 - numerapi raises many kinds; all mean "not now"
-        raise _failure("ask Numerai for the current round", exc) from exc
+    with numerapi_messages() as said:
+        try:
+            current = int(api.get_current_round())
+            names = list(api.list_datasets())
+        except Exception as exc:  # noqa: BLE001 - numerapi raises many kinds; all mean "not now"
+            raise _failure("ask Numerai for the current round", exc, said) from exc
     versions = available_versions(names)
     if not versions:
         raise FetchError("numerapi lists no dataset with a live.parquet")
@@ -192,10 +184,11 @@ def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
                         raise FetchError(f"numerapi lists no {chosen}/{name}")
                     continue
                 progress(f"downloading {chosen}/{name} (round {current})")
-                try:
-                    api.download_dataset(f"{chosen}/{name}", str(staging / name))
-                except Exception as exc:  # noqa: BLE001
-                    raise _failure(f"download {chosen}/{name}", exc) from exc
+                with numerapi_messages() as said:
+                    try:
+                        api.download_dataset(f"{chosen}/{name}", str(staging / name))
+                    except Exception as exc:  # noqa: BLE001
+                        raise _failure(f"download {chosen}/{name}", exc, said) from exc
             (staging / "meta.json").write_text(json.dumps({"round": current, "version": chosen,
                                                            "fetched_at": time.time()}))
             if final.exists():
@@ -217,21 +210,25 @@ def download_dataset(dataset: str) -> Path:
         api = _client()
     except FetchError as exc:
         raise FetchError(f"cannot download {dataset}: {exc}") from exc
-    try:
-        current = int(api.get_current_round())
-    except Exception as exc:  # noqa: BLE001
-        raise _failure(f"ask Numerai for the current round (to download {dataset})", exc) from exc
+    from ..numerai_api import numerapi_messages
+
+    with numerapi_messages() as said:
+        try:
+            current = int(api.get_current_round())
+        except Exception as exc:  # noqa: BLE001
+            raise _failure(f"ask Numerai for the current round (to download {dataset})", exc, said) from exc
     directory = ensure_dir(root() / version / f"round-{current}")
     out = directory / name
     with file_lock(f"numerai-{version}-{current}-{name}"):
         if not out.exists():
             tmp = out.with_name(f".{name}.{os.getpid()}.part")
-            try:
-                api.download_dataset(dataset, str(tmp))
-                tmp.rename(out)
-            except Exception as exc:  # noqa: BLE001
-                tmp.unlink(missing_ok=True)
-                raise _failure(f"download {dataset}", exc) from exc
+            with numerapi_messages() as said:
+                try:
+                    api.download_dataset(dataset, str(tmp))
+                    tmp.rename(out)
+                except Exception as exc:  # noqa: BLE001
+                    tmp.unlink(missing_ok=True)
+                    raise _failure(f"download {dataset}", exc, said) from exc
             meta = directory / "meta.json"
             if not meta.exists():
                 meta.write_text(json.dumps({"round": current, "version": version, "fetched_at": time.time()}))

@@ -50,6 +50,7 @@ class Report:
     traceback: str | None = None  # the model's full traceback, or ours for internal errors
     notes: list[str] = field(default_factory=list)
     history_id: str | None = None  # the run's id in the run history (`runs show ID`), once recorded
+    upload: dict[str, Any] | None = None  # `upload`: what was sent to Numerai (or why nothing was), its upload id
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +118,7 @@ class Report:
             "traceback": self.traceback,
             "notes": self.notes,
             "history_id": self.history_id,
+            "upload": self.upload,
         }
 
     def to_json(self) -> str:
