@@ -53,7 +53,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     model's output and the full traceback; keep keeps the container.
     """
     from . import history as run_history
-    from .console import Console
+    from .support.console import Console
     from .runs import UsageError, execute
     from .verdict.report import summary_lines
 

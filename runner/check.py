@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import history
-from .console import Console
-from .units import human_bytes
-from .lifecycle import EXIT_CODES, Entry, Status
+from .support.console import Console
+from .support.units import human_bytes
+from .verdict.lifecycle import EXIT_CODES, Entry, Status
 from .runs import RunRequest, Run, UsageError
 from .sandbox.pool import enabled as pool_enabled
 from .verdict.diagnose import Verdict

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
-from .paths import LABEL, cache_dir
+from .support.paths import LABEL, cache_dir
 from .sandbox.backend import Limits
-from .units import human_bytes
+from .support.units import human_bytes
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 LOCAL_ENGINE = "unix:///var/run/docker.sock"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from . import __version__
-from .paths import cache_dir
+from .support.paths import cache_dir
 from .verdict.report import Report
 
 KEEP_RUNS = 500

@@ -37,17 +37,17 @@ from . import data as live_data
 from .images import store as image_store
 from .sandbox import docker as engine, idle, pool
 from .verdict import diagnose, numerai_log
-from .console import Console
+from .support.console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
 from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
                               StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          numerai_additions, recorded_releases, static_note)
-from .lifecycle import Lifecycle, Status
-from .machine import emulation_note
+from .verdict.lifecycle import Lifecycle, Status
+from .support.machine import emulation_note
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
-from .protocol import FrameParser
-from .units import human_bytes
+from .sandbox.protocol import FrameParser
+from .support.units import human_bytes
 from .verdict.report import Report, unchecked_names_note
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .lifecycle import EXIT_USAGE
+from .verdict.lifecycle import EXIT_USAGE
 from .numerai_api import DataVersion, DockerImage, Model, Numerai, NumeraiError, endpoint
 from .verdict.report import Report
 

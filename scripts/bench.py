@@ -203,7 +203,7 @@ def bench_validation() -> list[tuple[str, str]]:
     import numpy as np
     import pandas as pd
 
-    from runner import arrow
+    from runner.support import arrow
     from runner.verdict import validate
 
     rows = []
@@ -252,7 +252,7 @@ def main() -> int:
     parser.add_argument("--only", default="floor,rss,validation,check")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
-    from runner.memory import return_memory_promptly
+    from runner.support.memory import return_memory_promptly
 
     return_memory_promptly()  # validation is measured under the CLI's allocators
     model = args.model or ROOT / "examples" / "build" / f"py{args.python}" / "lgbm_1arg.pkl"

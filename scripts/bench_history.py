@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic_report(samples: int):
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     return Report(Status.SUCCESS, None, "", python="3.11", python_full="3.11.2",

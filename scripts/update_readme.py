@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.reasons import markdown_tables  # noqa: E402
+from runner.verdict.reasons import markdown_tables  # noqa: E402
 
 
 def main() -> int:

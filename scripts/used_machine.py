@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.paths import LABEL, cache_dir  # noqa: E402
+from runner.support.paths import LABEL, cache_dir  # noqa: E402
 
 STAND_IN = f"{LABEL}.stand-in"
 LEFT_WARM = re.compile(r"left a pre-started sandbox \((numerai-sandbox-warm-[0-9a-f]+)\)")
@@ -217,7 +217,7 @@ def _wheels() -> list[str]:
 
 
 def _a_report(model: Path):
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     return Report(Status.SUCCESS, None, "", python="3.11", python_full="3.11.2",

@@ -111,7 +111,7 @@ def borrow_standard_environment(client, python: str) -> None:
 
     from runner.images import bases, store
     from runner.images.pins import pin_set
-    from runner.paths import APP, namespace
+    from runner.support.paths import APP, namespace
 
     pins, base = pin_set(python, "standard"), bases.load(python)
     if base is None:
@@ -132,7 +132,7 @@ def relabelled_image(client, image, profile: str, **labels: str) -> str:
     """Another image of `image`'s Python in this namespace, named for `profile`: `image` with these labels of
     ours changed (no layer added). What commands find, list, push and remove is decided by an image's name
     and labels, so this stands for an image `images build` would make (an auto image of 6.6 GB, say)."""
-    from runner.paths import repository
+    from runner.support.paths import repository
 
     tag = f"{repository('image')}:py{image.python}-{profile}"
     client.images.build(fileobj=io.BytesIO(f"FROM {image.id}\n".encode()), tag=tag, rm=True, network_mode="none",
@@ -216,7 +216,7 @@ def own_cache(tmp_path) -> Path:
     fetches or finds missing does not depend on what this machine fetched before. The synthetic live data
     and the recorded bases of the machine's cache are linked in (read, not written: they exist already),
     and its locks (shared by every numerai-sandbox process)."""
-    from runner.paths import cache_dir
+    from runner.support.paths import cache_dir
 
     own = tmp_path / "cache"
     own.mkdir()
@@ -234,7 +234,7 @@ def engine_tags(client) -> set[str]:
 
 def our_containers(client) -> list[dict]:
     """The containers this test run's namespace holds (another run's, or the user's, are not ours to judge)."""
-    from runner.paths import NAMESPACE_LABEL, namespace
+    from runner.support.paths import NAMESPACE_LABEL, namespace
 
     return client.api.containers(all=True, filters={"label": [f"{LABEL}.owner", f"{NAMESPACE_LABEL}={namespace()}"]})
 
@@ -254,7 +254,7 @@ def history_of_the_tests(tmp_path_factory):
 def _this_host() -> str:
     import hashlib
 
-    from runner.paths import hostname
+    from runner.support.paths import hostname
 
     return hashlib.sha256(hostname().encode()).hexdigest()[:8]
 
@@ -287,7 +287,7 @@ def remove_namespace(client, space: str) -> list[str]:
     A name borrowed from another namespace goes; the image stays, under its other name."""
     import docker.errors
 
-    from runner.paths import NAMESPACE_LABEL
+    from runner.support.paths import NAMESPACE_LABEL
 
     removed = []
     for info in client.api.containers(all=True, filters={"label": NAMESPACE_LABEL}):
@@ -306,7 +306,7 @@ def remove_namespace(client, space: str) -> list[str]:
 
 def remove_dead_test_namespaces(client) -> list[str]:
     """What earlier test runs, killed before their end, left in their namespaces (never a running one's)."""
-    from runner.paths import NAMESPACE_LABEL
+    from runner.support.paths import NAMESPACE_LABEL
 
     spaces = {t.split(":")[0] for t in engine_tags(client) if t.startswith(TEST_NAMESPACE_PREFIX)}
     spaces |= {(c.get("Labels") or {}).get(NAMESPACE_LABEL, "") for c in
@@ -327,7 +327,7 @@ SHARED_CACHE_PARTS = ("wheels", "bases", "data", "html", "locks")
 def cache_of_the_tests(tmp_path_factory):
     """A cache of the test run's own, holding the machine cache's shared parts (SHARED_CACHE_PARTS) by
     link: what a user fetched or left there beyond those (Numerai's round, say) does not reach a test."""
-    from runner.paths import cache_dir, ensure_dir
+    from runner.support.paths import cache_dir, ensure_dir
 
     before = os.environ.get("NUMERAI_SANDBOX_CACHE")
     machine = cache_dir()
@@ -346,7 +346,7 @@ def cache_of_the_tests(tmp_path_factory):
 def namespace_of_the_tests():
     """The images and sandboxes the tests make are this run's own, in a namespace of its own; removed at
     the end (the user's state is never seen, nor touched)."""
-    from runner.paths import NAMESPACE_ENV
+    from runner.support.paths import NAMESPACE_ENV
 
     before = os.environ.get(NAMESPACE_ENV)
     space = session_namespace()
@@ -379,7 +379,7 @@ def own_namespace(monkeypatch, client) -> str:
     standard environments can be borrowed into it with borrow_standard_environment). Emptied afterwards."""
     import secrets
 
-    from runner.paths import NAMESPACE_ENV
+    from runner.support.paths import NAMESPACE_ENV
 
     space = f"{session_namespace()}-t{secrets.token_hex(3)}"
     monkeypatch.setenv(NAMESPACE_ENV, space)

@@ -138,7 +138,7 @@ def test_parallel_jobs_are_bounded_by_cores_and_memory():
 
 def test_exit_code_is_the_worst_verdict():
     from runner.check import exit_code
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     def report(status):
@@ -178,7 +178,7 @@ def test_the_cpu_allocator_hands_out_disjoint_cores_and_waits_when_full(tmp_path
 def test_junit_xml_holds_what_ci_systems_read(tmp_path):
     from junitparser import JUnitXml
 
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict import junit
     from runner.verdict.report import Report
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 from conftest import LABEL, ROOT, engine_tags, run_cli
-from runner.paths import NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
+from runner.support.paths import NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
 from runner.sandbox.docker import cleanup_plan, labels_for
 
 # No process has this pid (Linux's pid_max is at most 2**22): an owner that is certainly gone.

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from runner.protocol import FrameParser
+from runner.sandbox.protocol import FrameParser
 from runner.sandbox.backend import Limits, Outcome
-from runner.units import human_bytes
+from runner.support.units import human_bytes
 from runner.verdict import diagnose
 
 MIB = 1024**2
@@ -25,7 +25,7 @@ def test_sizes_read_the_same_everywhere(n, text):
 
 
 def test_no_module_formats_sizes_on_its_own():
-    """Every size shown goes through runner.units.human_bytes: no module divides by 1024 or 1e6 to print one."""
+    """Every size shown goes through runner.support.units.human_bytes: no module divides by 1024 or 1e6 to print one."""
     pattern = re.compile(r"\{[^{}]*/\s*(1024(\s*\*\*\s*\d)?|1e[369]|2\s*\*\*\s*\d+)[^{}]*\}")
     offenders = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
                  for path in sorted((ROOT / "runner").rglob("*.py")) if path.name != "units.py"
@@ -70,7 +70,7 @@ def test_model_exception_advice_mentions_the_network_only_when_the_network_faile
 
 
 def test_last_lines_are_the_models_own_not_the_harnesss():
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report, summary_lines
 
     report = Report(Status.FAILED, "timeout", "The model ran past the limit.", action="Be faster.",

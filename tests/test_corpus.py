@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, image_for, leaked_containers, make_pickles, pythons_under_test, run_cli
-from runner.units import human_bytes
+from runner.support.units import human_bytes
 
 CORPUS = ROOT / "tests" / "corpus"
 EXIT = {"Success": 0, "Failed": 1, "Error": 3}
@@ -501,7 +501,7 @@ def test_sniff_names_what_a_file_looks_like(tmp_path, data, words):
 def _verdict(frames, exit_code=0, **context):
     from runner.verdict import diagnose
     from runner.sandbox.backend import Limits, Outcome
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     import json
 
     parser = FrameParser(max_predictions=1 << 20)

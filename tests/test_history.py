@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, run_cli
 from runner import history
 from runner.inputs import parse_age
-from runner.lifecycle import Status
+from runner.verdict.lifecycle import Status
 from runner.verdict.report import Report
 
 NOW = datetime.now(timezone.utc)
@@ -117,7 +117,7 @@ import sys, threading
 from datetime import datetime, timezone
 from pathlib import Path
 from runner import history
-from runner.lifecycle import Status
+from runner.verdict.lifecycle import Status
 from runner.verdict.report import Report
 
 when = datetime.fromisoformat(sys.argv[1])

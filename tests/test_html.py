@@ -75,7 +75,7 @@ def _frame(kind: str, body) -> bytes:
 
 
 def test_phase_times_are_seconds_since_the_container_started():
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
 
     parser = FrameParser(max_predictions=1024)
     start = 1_800_000_000.0
@@ -137,7 +137,7 @@ def test_failed_rules_carry_their_rows():
 # ---------------------------------------------------------------- the page, without a browser
 
 def _report(**changes) -> dict:
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     report = Report(Status.FAILED, "invalid_output", "At least one value is NaN.", action="Fill NaN.",

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import image_for, numerai_reference_pins, pickle_made_by, pythons_under_test, run_cli
 from runner.images.pins import SUBSTITUTES, normalize, standard_pins
-from runner.paths import repository
+from runner.support.paths import repository
 
 CLOUDPICKLE = {"3.10": "cloudpickle==2.2.1", "3.11": "cloudpickle==3.1.1", "3.12": "cloudpickle==3.1.1",
                "3.13": "cloudpickle==3.1.2", "3.14": "cloudpickle==3.1.2"}

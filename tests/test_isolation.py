@@ -177,7 +177,7 @@ class _EngineWithout:
 
 
 def test_gvisor_without_runsc_is_error_with_the_exact_fix():
-    from runner.reasons import REASONS
+    from runner.verdict.reasons import REASONS
     from runner.sandbox.backend import IsolationUnavailable
     from runner.sandbox.docker import DockerBackend
 

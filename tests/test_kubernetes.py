@@ -183,7 +183,7 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
     command, user, read-only root and volumes of the Job (the second as a gVisor RuntimeClass pod, under
     runsc): the report file they leave is parsed by the same FrameParser, and the verdict is the local one."""
     from runner import data
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     from runner.sandbox.kubernetes import (FRAMES_PATH, ClusterOptions, build_and_push_inputs, job_manifest, plan,
                                            remove_inputs)
     from runner.verdict import validate
@@ -272,7 +272,7 @@ def terminated(exit_code: int, reason: str = "Error") -> dict:
 
 
 def judge(outcome, frames: list[tuple[str, dict]]):
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     from runner.verdict import diagnose
 
     parser = FrameParser(max_predictions=1 << 20)
@@ -336,7 +336,7 @@ def test_the_collecting_sink_keeps_frames_within_the_cap():
 def test_full_path_on_a_real_cluster(client, image311, models):
     """Three pickles as Jobs on the cluster, two at once: the verdicts are the ones local runs give."""
     from runner import data
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     from runner.sandbox.kubernetes import KubernetesBackend
     from runner.verdict import diagnose, validate
 
@@ -477,7 +477,7 @@ def on_emulated_cluster(cluster: EmulatedCluster, options):
 
 def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, models, local_registry, tmp_path):
     """runs.Run with the Kubernetes backend: Pending, Running, Validating and the verdict are a local run's."""
-    from runner.console import Console
+    from runner.support.console import Console
     from runner.runs import RunRequest, execute
     from runner.sandbox.kubernetes import ClusterOptions
 
@@ -499,7 +499,7 @@ def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, 
 def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
         client, image311, models, local_registry, tmp_path):
     from runner import data
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     from runner.sandbox.kubernetes import ClusterOptions
     from runner.verdict import diagnose, validate
 

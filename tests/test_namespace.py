@@ -16,7 +16,7 @@ import pytest
 
 from conftest import (TEST_NAMESPACE_PREFIX, borrow_standard_environment, engine_tags, image_for, relabelled_image,
                       remove_dead_test_namespaces, run_cli, session_namespace)
-from runner.paths import APP, NAMESPACE_ENV, BadNamespace, namespace, repository
+from runner.support.paths import APP, NAMESPACE_ENV, BadNamespace, namespace, repository
 
 NEEDS_TORCH = ("import sys, cloudpickle\ndef predict(live_features):\n    import torch\n    return live_features\n"
                "cloudpickle.dump(predict, open(sys.argv[1], 'wb'))")

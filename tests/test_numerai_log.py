@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.protocol import FrameParser
-from runner.reasons import REASONS, Blame
+from runner.sandbox.protocol import FrameParser
+from runner.verdict.reasons import REASONS, Blame
 from runner.sandbox import harness
 from runner.sandbox.backend import Limits, Outcome
 from runner.verdict import diagnose, numerai_log
@@ -158,7 +158,7 @@ def test_errors_carry_no_numerai_log():
 
 
 def test_terminal_line_of_a_failed_report():
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report, summary_lines
 
     report = Report(Status.FAILED, "python_version_mismatch", "It cannot load.", action="Re-pickle.",

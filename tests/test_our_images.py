@@ -18,7 +18,7 @@ import pytest
 from conftest import LABEL, ROOT, run_cli
 from runner.images import store
 from runner.images.pins import pin_set
-from runner.paths import repository
+from runner.support.paths import repository
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import LABEL, ROOT, run_cli
-from runner.paths import NAMESPACE_ENV, NAMESPACE_LABEL, namespace
+from runner.support.paths import NAMESPACE_ENV, NAMESPACE_LABEL, namespace
 from test_isolation import assert_hardened
 
 WARM = {"NUMERAI_SANDBOX_WARM": "1"}
@@ -107,7 +107,7 @@ def test_the_cold_confirmation_is_asked_only_for_memory_and_crashes_while_loadin
     import json
     import signal as signals
 
-    from runner.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser
     from runner.sandbox.backend import Outcome
     from runner.verdict.diagnose import doubt_of_prestarted
 

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from runner import machine
+from runner.support import machine
 
 # A Windows-like interpreter: no fcntl, no Docker SDK, no SIGHUP, no uids, no CPU affinity.
 WITHOUT_POSIX = textwrap.dedent("""
@@ -123,7 +123,7 @@ def test_a_local_cpython_of_another_architecture_is_a_clear_error(tmp_path, monk
 def test_the_pending_line_says_when_a_run_is_emulated(model, tmp_path, monkeypatch):
     """On an arm64 machine (simulated) the run says so as it enters Pending, and in the report."""
     from runner import runs
-    from runner.console import Console
+    from runner.support.console import Console
 
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # ends at once: Error/docker_unavailable

@@ -10,8 +10,8 @@ from conftest import run_cli
 
 
 def test_live_progress_shows_time_and_memory_against_the_limits():
-    from runner.console import Console
-    from runner.protocol import FrameParser
+    from runner.support.console import Console
+    from runner.sandbox.protocol import FrameParser
     from runner.runs import LiveProgress
     from runner.sandbox.backend import Limits, MemorySamples
 
@@ -31,7 +31,7 @@ def test_live_progress_shows_time_and_memory_against_the_limits():
 
 
 def test_headroom_and_warnings_on_the_verdict_line():
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.sandbox.backend import Limits
     from runner.verdict.report import Report, summary_lines
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import ROOT
-from runner.reasons import OUTPUT_RULES, REASONS, markdown_tables
+from runner.verdict.reasons import OUTPUT_RULES, REASONS, markdown_tables
 
 
 def readme() -> str:
@@ -48,7 +48,7 @@ def _section(title: str) -> str:
 
 
 def test_json_field_list_is_the_reports_keys():
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     documented = re.findall(r"^\| `([a-z_]+)` \|", _section("The JSON report"), re.M)

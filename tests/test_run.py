@@ -276,7 +276,7 @@ def test_internal_error_keeps_traceback_off_the_terminal(models, monkeypatch, ca
     """A bug of ours is Error/internal_error: traceback in the report, a hint on the terminal."""
     from runner import runs
     from runner.verdict import validate
-    from runner.console import Console
+    from runner.support.console import Console
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in numerai-sandbox")

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from runner import reasons
+from runner.verdict import reasons
 from runner.inputs import parse_duration, parse_memory
-from runner.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
-from runner.protocol import FrameParser
+from runner.verdict.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
+from runner.sandbox.protocol import FrameParser
 from runner.verdict.report import Report
 from runner.runs import LogBuffer
 

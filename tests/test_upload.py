@@ -244,7 +244,7 @@ def test_uploads_unknown_model_lists_the_accounts_models(numerai):
 def _recorded_run(tmp_path, name="model.pkl", python="3.11"):
     """A Success of a file made by `python`, recorded in the history as a run records it."""
     from runner import history
-    from runner.lifecycle import Status
+    from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
     path = tmp_path / name

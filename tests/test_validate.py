@@ -474,12 +474,12 @@ def test_read_submission_keeps_numerai_csv_shape():
 
 def test_validation_imports_neither_pandas_nor_numerai_tools(tmp_path):
     """The run path's reading, validation and writing, in a fresh interpreter: pyarrow and numpy only (pyarrow
-    itself imports pandas when Python objects cross into Arrow: runner.arrow keeps that from happening)."""
+    itself imports pandas when Python objects cross into Arrow: runner.support.arrow keeps that from happening)."""
     code = f"""
 import sys
 from pathlib import Path
 import pyarrow as pa, pyarrow.parquet as pq
-from runner import arrow
+from runner.support import arrow
 from runner.data import live_ids
 from runner.verdict import validate
 pq.write_table(pa.table({{"id": arrow.strings(["n1", "n2", "n3", "n4"])}}), "{tmp_path}/live.parquet")

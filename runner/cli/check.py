@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from ..console import COLOURS
-from ..lifecycle import Status
+from ..support.console import COLOURS
+from ..verdict.lifecycle import Status
 from ..sandbox.backend import NUMERAI_LIMITS, Limits
 from ..verdict import numerai_log
 from ..verdict.report import human_bytes
@@ -236,7 +236,7 @@ class CheckDisplay:
 
     def _paint(self, status: Status | None) -> str:
         text = f"{status.value if status else 'queued':<10}"
-        return f"\x1b[{COLOURS[status]}m{text}\x1b[0m" if self.tty and status else text
+        return f"\x1b[{COLOURS[status.value]}m{text}\x1b[0m" if self.tty and status else text
 
     def update(self, item) -> None:
         if self.quiet:

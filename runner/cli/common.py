@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from ..inputs import parse_memory
-from ..lifecycle import EXIT_USAGE
-from ..paths import cache_dir
-from ..units import human_bytes
+from ..verdict.lifecycle import EXIT_USAGE
+from ..support.paths import cache_dir
+from ..support.units import human_bytes
 
 
 EXIT_HELP = """\b

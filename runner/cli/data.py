@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..units import human_bytes
+from ..support.units import human_bytes
 from .common import InputError, fail
 
 @click.group()
@@ -55,7 +55,7 @@ def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> N
 def data_fetch(dataset_version: str | None) -> None:
     """Download the current round's live.parquet, live_benchmark_models.parquet and features.json
     (the only data step that uses the network); runs without --data then use them."""
-    from ..console import Console
+    from ..support.console import Console
     from ..data import numerai
 
     if dataset_version is not None and not numerai.VERSION.match(dataset_version):

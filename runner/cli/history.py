@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..console import Console
+from ..support.console import Console
 from ..inputs import parse_age
 from ..verdict.report import human_bytes
 from .common import InputError, ago, confirm, converter

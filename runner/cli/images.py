@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from ..console import Console
+from ..support.console import Console
 from ..images.pins import PROFILES, SUPPORTED_PYTHONS, experimental
 from ..sandbox.registry import check_registry
-from ..units import human_bytes
+from ..support.units import human_bytes
 from .common import EngineCommand, InputError, ago, connect_engine, converter, fail
 
 @click.group("images")
@@ -244,7 +244,7 @@ def images_list(as_json: bool) -> None:
         click.echo(json.dumps([i.to_dict() for i in found], indent=2))
         return
     if not found:
-        from ..paths import APP, namespace
+        from ..support.paths import APP, namespace
 
         where = "" if namespace() == APP else f" in the namespace {namespace()} (NUMERAI_SANDBOX_NAMESPACE)"
         click.echo(f"no numerai-sandbox images{where} yet: `numerai-sandbox images fetch --python 3.11` then "

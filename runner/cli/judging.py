@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..console import Console
-from ..units import human_bytes
+from ..support.console import Console
+from ..support.units import human_bytes
 from ..verdict.report import Report, summary_lines
 from .common import InputError
 

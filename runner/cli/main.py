@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..memory import return_memory_promptly
-from ..console import Console
+from ..support.memory import return_memory_promptly
+from ..support.console import Console
 from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
 from ..sandbox.backend import ISOLATIONS, Limits
 from ..inputs import parse_data_version, parse_duration
@@ -38,7 +38,7 @@ def cli() -> None:
     """Run a Numerai model pickle exactly the way Numerai's Model Upload runs it, and learn
     before uploading whether it will pass - and if not, why and what to do.
     """
-    from ..paths import BadNamespace, namespace
+    from ..support.paths import BadNamespace, namespace
 
     try:
         namespace()  # every command names images after it: a bad one is a usage error before anything runs

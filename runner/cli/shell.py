@@ -53,11 +53,11 @@ def shell(model: Path, timeout: float | None, **options) -> None:
     process is killed and when the terminal closes.
     """
     from .. import __version__
-    from ..console import Console
+    from ..support.console import Console
     from ..runs import Run, RunRequest, UsageError
     from ..sandbox.backend import Limits
     from ..sandbox.terminal import Terminal
-    from ..units import human_bytes
+    from ..support.units import human_bytes
     from ..verdict.report import summary_lines
 
     terminal = Terminal()
@@ -96,7 +96,7 @@ def shell(model: Path, timeout: float | None, **options) -> None:
 def ending(session, limits) -> tuple[str, int]:
     """The closing line of a session that opened, and the exit code."""
     from ..verdict.diagnose import _signal_name
-    from ..units import human_bytes
+    from ..support.units import human_bytes
 
     took = f"after {session.run_seconds:.1f}s"
     peak = (f" · peak memory {human_bytes(session.peak_memory_bytes)} of {human_bytes(limits.memory_bytes)}"

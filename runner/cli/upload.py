@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ..console import Console
+from ..support.console import Console
 from .common import InputError, ago, checked_inputs, fail
 from .history import record_run
 from .judging import judge

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+from ..support.paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
 
 LIVE, BENCHMARKS, FEATURES = "live.parquet", "live_benchmark_models.parquet", "features.json"
 ROUND_FILES = (LIVE, BENCHMARKS, FEATURES)

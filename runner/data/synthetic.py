@@ -25,7 +25,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from ..paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+from ..support.paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
 
 if TYPE_CHECKING:  # the generator imports them when it generates: a cached shape needs none of them
     import pandas as pd
@@ -215,7 +215,7 @@ def benchmarks_for(live: Path, read_ids, names: tuple[str, ...] = tuple(BENCHMAR
             import numpy as np
             import pyarrow as pa
 
-            from .. import arrow
+            from ..support import arrow
             from .parquet import write_indexed
 
             ids = read_ids(live)  # Arrow strings; the table is built without pandas (this is on `run`'s path)

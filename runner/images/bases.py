@@ -27,8 +27,8 @@ import docker
 import docker.errors
 
 from ..sandbox.docker import labels_for, temp_dir
-from ..machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
-from ..paths import LABEL, cache_dir, ensure_dir, file_sha256, repository
+from ..support.machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
+from ..support.paths import LABEL, cache_dir, ensure_dir, file_sha256, repository
 
 Progress = Callable[[str], None]
 

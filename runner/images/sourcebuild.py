@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..paths import cache_dir, ensure_dir, file_lock, file_sha256
+from ..support.paths import cache_dir, ensure_dir, file_lock, file_sha256
 from .pins import PinSet, normalize
 
 Progress = Callable[[str], None]

@@ -38,9 +38,9 @@ import docker.errors
 from .. import __version__
 from . import bases, sourcebuild, wheelhouse
 from ..sandbox.docker import ENGINE_ERRORS, temp_dir
-from ..machine import PLATFORM
-from ..paths import LABEL, cache_dir, ensure_dir, file_lock, repository
-from ..units import human_bytes
+from ..support.machine import PLATFORM
+from ..support.paths import LABEL, cache_dir, ensure_dir, file_lock, repository
+from ..support.units import human_bytes
 from .pinfiles import images_root
 from .pins import SUBSTITUTES, PinSet, pin_set_from_label
 

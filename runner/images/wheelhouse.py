@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection
 
-from ..paths import cache_dir, ensure_dir
+from ..support.paths import cache_dir, ensure_dir
 from .pinfiles import normalize
 from .pins import PinSet
 from .pypi import linux_platforms

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..paths import file_sha256
-from ..units import human_bytes
+from ..support.paths import file_sha256
+from ..support.units import human_bytes
 from .columns import ColumnNames, scan_columns
 from .pickle_ops import Blob, Call, Global, Limits, Opaque, SDict, SList, Walk, describe, walk_file
 from ..images import numerai

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..units import human_bytes
+from ..support.units import human_bytes
 
 MAX_MEMORY_SAMPLES = 3000  # 10 minutes at 0.2 s; longer runs are thinned evenly
 

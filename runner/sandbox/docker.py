@@ -26,8 +26,8 @@ import docker.errors
 import psutil
 import requests
 
-from ..machine import PLATFORM
-from ..paths import LABEL, TEMP_PREFIX, hostname, in_namespace, user_id
+from ..support.machine import PLATFORM
+from ..support.paths import LABEL, TEMP_PREFIX, hostname, in_namespace, user_id
 from . import cpus, pool
 from .backend import (Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Mount, Outcome,
                       StreamSink)

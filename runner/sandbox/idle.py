@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import ensure_dir, file_lock
-from ..units import human_bytes
+from ..support.paths import ensure_dir, file_lock
+from ..support.units import human_bytes
 
 PER_IMAGE = 1
 MEMORY_CAP = 1024**3

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ..paths import APP, file_sha256
+from ..support.paths import APP, file_sha256
 from .backend import Backend, BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Outcome, StreamSink
 
 MODEL_CONTAINER = "model"
@@ -735,7 +735,7 @@ class CollectingSink(StreamSink):
     """Keeps the frames and the model's log of one sandbox for the host to judge later (bounded)."""
 
     def __init__(self, limits: Limits):
-        from ..protocol import FrameParser
+        from .protocol import FrameParser
 
         self.report = bytearray()
         self.logs = bytearray()

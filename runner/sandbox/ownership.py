@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psutil
 
-from ..paths import LABEL, NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
+from ..support.paths import LABEL, NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
 
 
 def owner_label() -> str:

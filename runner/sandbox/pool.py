@@ -45,8 +45,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..paths import LABEL, NAMESPACE_LABEL, cache_dir, ensure_dir, file_lock, in_namespace, namespace
-from ..units import human_bytes
+from ..support.paths import LABEL, NAMESPACE_LABEL, cache_dir, ensure_dir, file_lock, in_namespace, namespace
+from ..support.units import human_bytes
 from . import idle
 from .backend import ContainerSpec, Mount, StreamSink
 

@@ -19,7 +19,7 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from ..paths import APP, cache_dir, ensure_dir
+from ..support.paths import APP, cache_dir, ensure_dir
 from .backend import BackendUnavailable
 from .ownership import owner_alive, owner_label
 

@@ -26,11 +26,11 @@ from ..inspection.columns import NUMERAI_BENCHMARK, NUMERAI_FEATURE, NUMERAI_TAR
 from ..inspection.filetype import sniff
 from ..images.numerai import import_root, wheel_bytes
 from ..images.pins import SUBSTITUTES, PinSet, distribution_for_module, installed_distribution
-from ..protocol import FrameParser
+from ..sandbox.protocol import FrameParser
 from ..inspection.pyversions import KNOWN_PYTHONS, span
-from ..reasons import OUTPUT_RULES, REASONS, Blame
+from .reasons import OUTPUT_RULES, REASONS, Blame
 from . import numerai_log
-from ..units import human_bytes
+from ..support.units import human_bytes
 if TYPE_CHECKING:
     from .validate import Validation
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
-from ..paths import cache_dir
+from ..support.paths import cache_dir
 from . import numerai_log
 from .report import Report, human_bytes
 

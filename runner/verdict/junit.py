@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from ..lifecycle import Status
+from .lifecycle import Status
 from . import numerai_log
 from .report import Report
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..lifecycle import EXIT_CODES, Status
-from ..protocol import HARNESS_LOG_PREFIX
-from ..units import human_bytes
+from .lifecycle import EXIT_CODES, Status
+from ..sandbox.protocol import HARNESS_LOG_PREFIX
+from ..support.units import human_bytes
 from . import numerai_log
 
 SCHEMA = 1

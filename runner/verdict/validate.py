@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import arrow
-from ..reasons import OUTPUT_RULES
+from ..support import arrow
+from .reasons import OUTPUT_RULES
 from .submission import Submission, read_submission
 
 if TYPE_CHECKING:

@@ -10,10 +10,8 @@ import sys
 import threading
 from typing import TextIO
 
-from .lifecycle import Entry, Status
-
-COLOURS = {Status.SUCCESS: "32", Status.FAILED: "31", Status.ERROR: "35", Status.PENDING: "36",
-           Status.RUNNING: "34", Status.VALIDATING: "33"}
+# By status name (runner.verdict.lifecycle's statuses; this module sits below them and imports none).
+COLOURS = {"Success": "32", "Failed": "31", "Error": "35", "Pending": "36", "Running": "34", "Validating": "33"}
 
 
 class Console:
@@ -48,8 +46,10 @@ class Console:
     def _paint(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.tty else text
 
-    def status(self, entry: Entry) -> None:
-        label = self._paint(f"{entry.status.value:<10}", COLOURS[entry.status] + (";1" if entry.status.terminal else ""))
+    def status(self, entry) -> None:
+        """A status entered (a runner.verdict.lifecycle.Entry): its time, its name coloured, its note."""
+        label = self._paint(f"{entry.status.value:<10}",
+                            COLOURS[entry.status.value] + (";1" if entry.status.terminal else ""))
         note = f"  {entry.note}" if entry.note else ""
         self._write(f"{entry.elapsed:7.2f}s  {label}{note}".rstrip())
 
