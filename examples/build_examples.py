@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 def build(python: str, out: Path) -> list[Path]:
     from runner import data
     from runner.images import store as images
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
+    from runner.sandbox.backend import Mount
     from runner.images.pins import pin_set
 
     client = engine.connect()
@@ -28,8 +29,8 @@ def build(python: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     code, output = engine.run_script(
         client, image.id, ["/examples/train.py", "--features", "/data/features.json", "--out", "/out"],
-        [engine.Mount(HERE, "/examples"), engine.Mount(live.features_json, "/data/features.json"),
-         engine.Mount(out.resolve(), "/out", writable=True)])
+        [Mount(HERE, "/examples"), Mount(live.features_json, "/data/features.json"),
+         Mount(out.resolve(), "/out", writable=True)])
     if code != 0:
         raise SystemExit(f"training the examples failed (exit {code}):\n{output}")
     return sorted(out.glob("*.pkl"))

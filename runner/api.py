@@ -136,7 +136,8 @@ def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_
 
     from . import check as batch_check
     from .runs import UsageError
-    from .sandbox import docker as engine
+    from .sandbox import engine
+    from .sandbox.docker import DockerBackend
 
     items = [models] if isinstance(models, (str, os.PathLike)) else list(models)
     try:
@@ -151,7 +152,7 @@ def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_
                         extra_requirements=extra_requirements, force=force)
     check_inputs(paths[0], template.data, template.benchmarks, {})
     try:
-        backend = engine.DockerBackend.connect()
+        backend = DockerBackend.connect()
         cores = backend.cores()
         backend.close()
     except engine.EngineUnavailable:

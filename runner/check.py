@@ -164,10 +164,11 @@ class Batch:
         """The pre-started sandboxes this check started that no run took (a cancelled check, a failed start)."""
         if not self._started:
             return
-        from .sandbox import docker as engine
+        from .sandbox import engine
+        from .sandbox.docker import DockerBackend
 
         try:
-            backend = engine.DockerBackend.connect()
+            backend = DockerBackend.connect()
         except engine.EngineUnavailable:
             return
         try:

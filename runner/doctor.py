@@ -100,7 +100,7 @@ def checkup(required: tuple[str, ...] = (DEFAULT_PYTHON,), limits: Limits = Limi
 
 def guarded(name: str, check: Callable[[], list[Finding | None]]) -> list[Finding]:
     """A check that fails unexpectedly is a finding too, never a traceback."""
-    from .sandbox.docker import ENGINE_ERRORS, lost_engine
+    from .sandbox.engine import ENGINE_ERRORS, lost_engine
 
     try:
         return [f for f in check() if f is not None]
@@ -120,7 +120,7 @@ def short(exc: BaseException) -> str:
 # ---------------------------------------------------------------- the engine
 
 def reach_engine() -> Engine:
-    from .sandbox import docker as engine_api
+    from .sandbox import engine as engine_api
 
     engine = Engine(where=os.environ.get("DOCKER_HOST") or LOCAL_ENGINE)
     try:
@@ -487,7 +487,7 @@ def container_finding(engine: Engine) -> Finding | None:
     """Containers of ours on the engine: runs in progress elsewhere, kept ones, leftovers."""
     if engine.client is None:
         return None
-    from .sandbox.docker import owner_alive
+    from .sandbox.ownership import owner_alive
 
     found = engine.client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
     labels = [c.get("Labels") or {} for c in found]

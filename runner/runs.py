@@ -35,7 +35,8 @@ import psutil
 
 from . import data as live_data
 from .images import store as image_store
-from .sandbox import docker as engine, idle, pool
+from .sandbox import engine, idle, pool
+from .sandbox.docker import DockerBackend
 from .verdict import diagnose, numerai_log
 from .support.console import Console
 from .verdict.diagnose import Context, DataFacts, Verdict
@@ -93,7 +94,7 @@ class RunRequest:
 class Prepared:
     """What Pending readies before any container exists; a run and a shell both start from it."""
 
-    backend: engine.DockerBackend
+    backend: DockerBackend
     image: image_store.Image
     data: live_data.LiveData
     after: "Prefetch"  # what the host needs once the model ran, read while it runs
@@ -401,7 +402,7 @@ class Run:
         if isinstance(python, Verdict):
             return python
         try:
-            backend = self.backend or engine.DockerBackend.connect()
+            backend = self.backend or DockerBackend.connect()
         except engine.EngineUnavailable as exc:
             return Verdict("docker_unavailable", sentence(str(exc)))
         try:
@@ -782,7 +783,7 @@ class NextRunSandbox(threading.Thread):
         try:
             if not self.wanted():
                 return
-            backend = engine.DockerBackend(engine.connect())  # no second sweep: the run's connection made one
+            backend = DockerBackend(engine.connect())  # no second sweep: the run's connection made one
             try:
                 left = backend.leave_prestarted(self.spec, self.estimate)
                 limit = pool.current_bound(backend.client)

@@ -133,7 +133,7 @@ def stand_in(client, model: Path, pad_mb: int) -> str:
 def put(args) -> None:
     from runner import history
     from runner.images.store import runtime_tag
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
 
     path = state_file(args.state)
     if path.exists():
@@ -244,7 +244,7 @@ def _container_exists(client, name: str) -> bool:
 def check(args) -> int:
     """Whether everything `put` made is still there (a test that removed it destroyed a user's state)."""
     from runner import history
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
 
     made = json.loads(state_file(args.state).read_text())
     client = engine.connect()
@@ -269,7 +269,7 @@ def remove(args) -> None:
     import docker.errors
 
     from runner import history
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
 
     path = state_file(args.state)
     if not path.exists():

@@ -71,7 +71,7 @@ def pythons_under_test() -> list[str]:
 
 @pytest.fixture(scope="session")
 def client():
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
 
     try:
         docker_client = engine.connect()
@@ -162,14 +162,15 @@ def image311(client):
 def make_pickles(client, image, script: Path, out: Path, *args: str) -> dict[str, Path]:
     """Run one of our pickle-making scripts inside `image` (so versions always match)."""
     from runner import data
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
+    from runner.sandbox.backend import Mount
 
     live = data.synthetic_default()
     out.mkdir(parents=True, exist_ok=True)
     code, output = engine.run_script(
         client, image.id, [f"/scripts/{script.name}", "--features", "/data/features.json", "--out", "/out", *args],
-        [engine.Mount(script.parent, "/scripts"), engine.Mount(live.features_json, "/data/features.json"),
-         engine.Mount(out, "/out", writable=True)])
+        [Mount(script.parent, "/scripts"), Mount(live.features_json, "/data/features.json"),
+         Mount(out, "/out", writable=True)])
     assert code == 0, output
     return {p.stem: p for p in out.glob("*.pkl")}
 
@@ -365,7 +366,7 @@ def namespace_of_the_tests():
 
 
 def _engine_or_none():
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
 
     try:
         return engine.connect()
@@ -411,7 +412,7 @@ def no_leftover_containers(request):
 def leaked_containers(client) -> list[str]:
     """This namespace's containers whose owning process has exited (a live owner is another run in
     progress), kept ones excepted. Another run's (or the user's) leak is not this test's."""
-    from runner.sandbox.docker import owner_alive
+    from runner.sandbox.ownership import owner_alive
 
     return [c["Names"] for c in our_containers(client) if (c.get("Labels") or {}).get(f"{LABEL}.keep") != "1"
             and not owner_alive((c.get("Labels") or {}).get(f"{LABEL}.owner", ""))]
@@ -559,11 +560,12 @@ def pickle_made_by(client, python: str, cloudpickle: str, cpython_venv, out: Pat
     the same function pickled by the image's own interpreter and cloudpickle instead."""
     if pyenv_python(python) is not None:
         return pickle_with(cpython_venv(python, cloudpickle), out)
-    from runner.sandbox import docker as engine
+    from runner.sandbox import engine
+    from runner.sandbox.backend import Mount
 
     script = out.parent / "pickle_a_function.py"
     script.write_text(PICKLE_A_FUNCTION)
     code, output = engine.run_script(client, image_for(client, python).id, [f"/work/{script.name}",
-                                     f"/work/{out.name}"], [engine.Mount(out.parent, "/work", writable=True)])
+                                     f"/work/{out.name}"], [Mount(out.parent, "/work", writable=True)])
     assert code == 0, output
     return out

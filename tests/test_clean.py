@@ -12,7 +12,8 @@ import time
 
 from conftest import LABEL, ROOT, engine_tags, run_cli
 from runner.support.paths import NAMESPACE_LABEL, boot_id, hostname, namespace, user_id
-from runner.sandbox.docker import cleanup_plan, labels_for
+from runner.sandbox.leftovers import cleanup_plan
+from runner.sandbox.ownership import labels_for
 
 # No process has this pid (Linux's pid_max is at most 2**22): an owner that is certainly gone.
 DEAD_OWNER = f"{hostname()}/{boot_id()}/{2**22 + 1}/0.00"

@@ -235,7 +235,8 @@ def run_like_the_pod(client, container: dict, report_dir: Path, runtime: str | N
     read-only root, a memory-backed /tmp and the report volume (a host dir here, to read it after)."""
     import docker
 
-    from runner.sandbox.docker import labels_for, remove
+    from runner.sandbox.ownership import labels_for
+    from runner.sandbox.engine import remove
 
     uid = container["securityContext"]["runAsUser"]
     host_config = client.api.create_host_config(
@@ -389,7 +390,7 @@ class EmulatedCluster:
     def create_namespaced_job(self, namespace, body):
         import docker
 
-        from runner.sandbox.docker import labels_for
+        from runner.sandbox.ownership import labels_for
 
         assert self.policies, "the deny-all NetworkPolicy comes before any Job"
         name = body["metadata"]["name"]
@@ -415,7 +416,7 @@ class EmulatedCluster:
         self.max_running = max(self.max_running, sum(1 for j in self.jobs.values() if self._running(j)))
 
     def delete_namespaced_job(self, name, namespace, **kwargs):
-        from runner.sandbox.docker import remove
+        from runner.sandbox.engine import remove
 
         remove(self.client, self.jobs.pop(name)["container"])
 

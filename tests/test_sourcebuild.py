@@ -107,7 +107,7 @@ def test_an_interrupted_build_removes_its_container(client, image311):
 
     from conftest import ROOT, our_containers
 
-    code = (f"from runner.images import sourcebuild\nfrom runner.sandbox import docker as engine\n"
+    code = (f"from runner.images import sourcebuild\nfrom runner.sandbox import engine\n"
             f"sourcebuild._container(engine.connect(), {image311.ref!r}, ['sh', '-c', 'echo @@step sleeping; "
             f"sleep 300'], {{}}, {{}}, network=False, label='demo', progress=lambda line: print(line, flush=True))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -142,7 +142,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
 
 def connect_cluster(registry: str, namespace: str | None, isolation: str):
     """The Kubernetes backend, or one line and exit 3 when the cluster (or the extra) is not there."""
-    from ..sandbox import docker as engine
+    from ..sandbox import engine
     from ..sandbox.backend import BackendUnavailable, IsolationUnavailable
     from .common import fail
 
@@ -162,10 +162,11 @@ def engine_room() -> tuple[int, int]:
     up when a run needs it); this machine's cores when the engine cannot be asked yet (the runs will say why)."""
     import os
 
-    from ..sandbox import docker as engine, pool
+    from ..sandbox import engine, pool
+    from ..sandbox.docker import DockerBackend
 
     try:
-        backend = engine.DockerBackend.connect()
+        backend = DockerBackend.connect()
     except engine.EngineUnavailable:
         return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1), 0
     try:

@@ -149,14 +149,14 @@ def confirm(question: str, yes: bool, refusal: str) -> None:
 def connect_engine(sweep: bool = True):
     """The engine, for the commands that need it (only they reach it); with `sweep`, what a runner
     killed outright left behind goes first."""
-    from ..sandbox import docker as engine
+    from ..sandbox import engine, leftovers
 
     try:
         client = engine.connect()
     except engine.EngineUnavailable as exc:
         fail(str(exc))
     if sweep:
-        engine.sweep(client)
+        leftovers.sweep(client)
     return client
 
 
@@ -185,7 +185,7 @@ class EngineCommand(click.Command):
     """A command that talks to the engine: losing it mid-way is one line and exit 3, not a traceback."""
 
     def invoke(self, ctx):
-        from ..sandbox.docker import ENGINE_ERRORS, lost_engine
+        from ..sandbox.engine import ENGINE_ERRORS, lost_engine
 
         try:
             return super().invoke(ctx)

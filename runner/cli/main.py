@@ -194,11 +194,11 @@ def clean(everything: bool, dry_run: bool) -> None:
     temp dirs. Runs still going elsewhere are left alone (unless --all, which also removes everyone's
     pre-started sandboxes), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
     """
-    from ..sandbox import docker as engine
+    from ..sandbox import leftovers
 
     client = connect_engine(sweep=False)  # clean sweeps itself, and says what went
     try:
-        removed, left = engine.clean(client, everything, dry_run)
+        removed, left = leftovers.clean(client, everything, dry_run)
     finally:
         client.close()
     verb = "would remove" if dry_run else "removed"

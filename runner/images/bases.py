@@ -26,7 +26,8 @@ from typing import Callable
 import docker
 import docker.errors
 
-from ..sandbox.docker import labels_for, temp_dir
+from ..sandbox.ownership import labels_for
+from ..sandbox.engine import temp_dir
 from ..support.machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
 from ..support.paths import LABEL, cache_dir, ensure_dir, file_sha256, repository
 

@@ -211,7 +211,7 @@ def _link(wheel: Path, wheelhouse: Path, recipe: Recipe) -> Path:
 
 def _build(client, base, pins: PinSet, recipe: Recipe, key: str, progress: Progress) -> Path:
     from . import bases
-    from ..sandbox.docker import temp_dir
+    from ..sandbox.engine import temp_dir
     from .wheelhouse import wheel_dir
 
     started = time.monotonic()
@@ -280,7 +280,8 @@ def _container(client, image: str, command: list[str], mounts: dict[str, str], e
     """Run one step in a throwaway container of ours, following its output; removed whatever happens."""
     import docker
 
-    from ..sandbox.docker import ENGINE_ERRORS, labels_for, remove
+    from ..sandbox.engine import ENGINE_ERRORS, remove
+    from ..sandbox.ownership import labels_for
 
     binds = [docker.types.Mount(target, source, type="bind", read_only=target not in ("/out",))
              for source, target in mounts.items()]

@@ -37,7 +37,7 @@ import docker.errors
 
 from .. import __version__
 from . import bases, sourcebuild, wheelhouse
-from ..sandbox.docker import ENGINE_ERRORS, temp_dir
+from ..sandbox.engine import ENGINE_ERRORS, temp_dir
 from ..support.machine import PLATFORM
 from ..support.paths import LABEL, cache_dir, ensure_dir, file_lock, repository
 from ..support.units import human_bytes

@@ -1,11 +1,12 @@
-"""Everything that talks to the Docker engine about containers: limits, isolation, wait, kill, cleanup.
+"""Sandboxes as containers of the local Docker engine: limits, isolation, the wall clock, the facts.
 
 One container per run, created with the limits Numerai applies (memory with swap
 off, CPUs, no network) and isolation that cannot be turned off (read-only root,
 non-root user, no capabilities, no new privileges, a pids limit, a capped /tmp).
 The wall-clock limit is enforced here, on the host: the container is killed when
 it runs out. Every container carries our labels and the identity of the process
-that owns it, so a later start can sweep away what a killed runner left behind.
+that owns it, so a later start can sweep away what a killed runner left behind
+(runner/sandbox/leftovers.py). Reaching the engine is runner/sandbox/engine.py's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -23,18 +23,16 @@ from typing import Callable, Iterator
 
 import docker
 import docker.errors
-import psutil
 import requests
 
 from ..support.machine import PLATFORM
-from ..support.paths import LABEL, TEMP_PREFIX, hostname, in_namespace, user_id
+from ..support.paths import LABEL
 from . import cpus, pool
-from .backend import (Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Mount, Outcome,
-                      StreamSink)
-from .ownership import labels_for, owner_alive
-from .registry import sweep_push_tags
+from .backend import Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Outcome, StreamSink
+from .engine import ENGINE_ERRORS, KILL_GRACE_SECONDS, connect, kill, remove
+from .leftovers import sweep
+from .ownership import labels_for
 
-KILL_GRACE_SECONDS = 10
 # The engine runtime for each isolation (None: the engine's default, runc).
 RUNTIMES = {"runc": None, "gvisor": "runsc"}
 REGISTER_RUNSC = ("register it with `sudo make gvisor` in a numerai-sandbox checkout (scripts/register-runsc.sh: "
@@ -42,46 +40,6 @@ REGISTER_RUNSC = ("register it with `sudo make gvisor` in a numerai-sandbox chec
                   "or by hand: `apt-get install runsc`, add \"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\", "
                   "\"runtimeArgs\": [\"--platform=ptrace\", \"--network=none\"]}} to /etc/docker/daemon.json, "
                   "then `kill -HUP $(cat /var/run/docker.pid)`")
-CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
-API_TIMEOUT = 900  # for everything else: removing a 10 GB image or importing a base takes a while
-
-
-class EngineUnavailable(Exception):
-    """The Docker engine cannot be reached (a platform problem, never the model's)."""
-
-
-# What talking to the engine can raise when it is gone, refuses, or is too slow to answer.
-ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
-
-
-def lost_engine(exc: BaseException) -> bool:
-    """Whether an exception means the engine went away or stopped answering (not that it said no)."""
-    return isinstance(exc, ENGINE_ERRORS) and not isinstance(exc, docker.errors.APIError)
-
-
-# ---------------------------------------------------------------- connecting
-
-def connect() -> docker.DockerClient:
-    """A client for the engine DOCKER_HOST names (or the local socket), checked with a ping."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        # One round trip: negotiating the API version, with a short timeout, proves the engine answers;
-        # the client for the run's work reuses that version instead of asking again.
-        probe = docker.from_env(timeout=CONNECT_TIMEOUT)
-        version = probe.api.api_version
-        probe.close()
-        return docker.from_env(version=version, timeout=API_TIMEOUT)
-    except (*ENGINE_ERRORS, OSError) as exc:
-        raise EngineUnavailable(f"cannot reach the Docker engine at {where} ({_short(exc)})") from exc
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    for marker in ("Connection refused", "No such file or directory", "Permission denied",
-                   "timed out", "Name or service not known"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:160]
 
 
 class DockerBackend(Backend):
@@ -217,131 +175,6 @@ class DockerBackend(Backend):
 
     def close(self) -> None:
         self.client.close()
-
-
-# ---------------------------------------------------------------- ownership and sweeping
-
-def container_state(labels: dict[str, str]) -> str:
-    """One of our containers as a sweep sees it: "live" (its owner still runs, here or on another
-    machine sharing the engine), "kept" (--keep, its run over) or "orphan" (its owner is gone: a leak)."""
-    if owner_alive(labels.get(f"{LABEL}.owner", "")):
-        return "live"
-    return "kept" if labels.get(f"{LABEL}.keep") == "1" else "orphan"
-
-
-def is_mine(labels: dict[str, str]) -> bool:
-    """Whether this user on this machine made the container (containers from before the uid label: no)."""
-    host = labels.get(f"{LABEL}.owner", "").rsplit("/", 3)[0]
-    return host == hostname() and labels.get(f"{LABEL}.uid") == user_id()
-
-
-def cleanup_plan(containers: list[dict], everything: bool = False) -> tuple[list[dict], list[dict]]:
-    """(what `clean` removes, what it leaves) among our containers.
-
-    Removed: orphans (whoever made them: nothing can use them) and this user's kept containers.
-    Left, unless `everything`: runs still going in other processes, and other users' kept containers.
-    Another namespace's containers are not this clean's to remove or list, orphans excepted.
-    """
-    doomed, left = [], []
-    for info in containers:
-        labels = info.get("Labels") or {}
-        state = container_state(labels)
-        if state != "orphan" and not in_namespace(labels):
-            continue
-        if everything or state == "orphan" or (state == "kept" and is_mine(labels)):
-            doomed.append(info)
-        else:
-            left.append(info)
-    return doomed, left
-
-
-def container_name(info: dict) -> str:
-    return info["Names"][0].lstrip("/") if info.get("Names") else info["Id"][:12]
-
-
-def describe_left(info: dict) -> str:
-    """Why `clean` left a container: whose it is and whether it still runs."""
-    labels = info.get("Labels") or {}
-    host, _boot, pid, _created = (labels.get(f"{LABEL}.owner", "").rsplit("/", 3) + ["?"] * 4)[:4]
-    if container_state(labels) == "live":
-        where = f"pid {pid}" if host == hostname() else f"on {host}"
-        return f"{container_name(info)} (a run still going: {where})"
-    return f"{container_name(info)} (kept by user {labels.get(f'{LABEL}.uid', '?')})"
-
-
-def _our_containers(client: docker.DockerClient) -> list[dict]:
-    return client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
-
-
-def sweep(client: docker.DockerClient) -> list[str]:
-    """Remove containers and temp dirs of ours whose owning process is gone. Returns what went."""
-    removed = []
-    try:
-        containers = _our_containers(client)
-    except ENGINE_ERRORS:
-        return removed
-    removed += pool.sweep(client)
-    for info in containers:
-        if container_state(info.get("Labels") or {}) == "orphan":
-            remove(client, info["Id"])
-            removed.append(container_name(info))
-    removed += sweep_temp_dirs()
-    return removed
-
-
-def clean(client: docker.DockerClient, everything: bool = False,
-          dry_run: bool = False) -> tuple[list[str], list[str]]:
-    """The `clean` command: (what was removed, or would be, and what was left and why); see cleanup_plan.
-    Temp dirs go only once their process is gone, even with `everything`."""
-    doomed, left = cleanup_plan(_our_containers(client), everything)
-    for info in doomed if not dry_run else []:
-        remove(client, info["Id"])
-    # This user's pre-started sandboxes (of this cache); with `everything`, every one on the engine.
-    warm = pool.sweep(client, everything=True, dry_run=dry_run, all_pools=everything)
-    images = sweep_inputs_images(client, dry_run)  # a killed Kubernetes check's inputs images
-    images += [f"{tag} (the local tag of a push that was killed)" for tag in sweep_push_tags(client, dry_run)]
-    removed = [container_name(i) for i in doomed] + warm + images + sweep_temp_dirs(dry_run)
-    return list(dict.fromkeys(removed)), [describe_left(i) for i in left]
-
-
-def sweep_inputs_images(client: docker.DockerClient, dry_run: bool = False) -> list[str]:
-    """The Kubernetes backend's per-pickle inputs images left by a check that was killed (its owning
-    process is gone; images from before owners were labelled are left alone). Run by `clean` and at the
-    start of a Kubernetes check, not by every run: only those make such images."""
-    removed = []
-    try:
-        found = client.api.images(filters={"label": [f"{LABEL}.kind=inputs"]})
-    except ENGINE_ERRORS:
-        return removed
-    for info in found:
-        owner = (info.get("Labels") or {}).get(f"{LABEL}.owner")
-        if not owner or owner_alive(owner):
-            continue
-        for tag in [t for t in info.get("RepoTags") or [] if t != "<none>:<none>"] or [info["Id"]]:
-            if not dry_run:
-                with contextlib.suppress(*ENGINE_ERRORS):
-                    client.api.remove_image(tag)
-            removed.append(tag)
-    return removed
-
-
-def sweep_temp_dirs(dry_run: bool = False) -> list[str]:
-    """Our temp dirs whose process is gone (removed unless `dry_run`)."""
-    removed = []
-    root = Path(tempfile.gettempdir())
-    for path in root.glob(TEMP_PREFIX + "*"):
-        owner = path.name[len(TEMP_PREFIX):].split("-")
-        pid = next((int(p) for p in owner if p.isdigit()), None)
-        if pid is not None and not psutil.pid_exists(pid):
-            if not dry_run:
-                shutil.rmtree(path, ignore_errors=True)
-            removed.append(str(path))
-    return removed
-
-
-def temp_dir(purpose: str) -> Path:
-    """A temp dir named so a sweep can tell whose it is: numerai-sandbox-<purpose>-<pid>-<random>."""
-    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{purpose}-{os.getpid()}-"))
 
 
 # ---------------------------------------------------------------- running one container
@@ -520,11 +353,6 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
             remove(client, container_id)
 
 
-def remove(client: docker.DockerClient, container_id: str) -> None:
-    with contextlib.suppress(*ENGINE_ERRORS):
-        client.api.remove_container(container_id, force=True, v=True)
-
-
 def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
         on_started: Callable[[], None] = lambda: None) -> Outcome:
     """Start the created container, stream its output, enforce the wall clock, and report facts."""
@@ -688,13 +516,6 @@ def _already_buffered(session) -> bytes:
         return b""
 
 
-def kill(client: docker.DockerClient, container_id: str) -> None:
-    with contextlib.suppress(*ENGINE_ERRORS):
-        client.api.kill(container_id)
-    with contextlib.suppress(*ENGINE_ERRORS):
-        client.api.wait(container_id, timeout=KILL_GRACE_SECONDS)
-
-
 def _pump(stream, sink: StreamSink) -> None:
     try:
         for out, err in stream:
@@ -706,27 +527,3 @@ def _pump(stream, sink: StreamSink) -> None:
         pass  # the stream ends with the container; a broken stream ends it early
 
 
-def run_script(client: docker.DockerClient, image: str, argv: list[str], mounts: list[Mount],
-               timeout: float = 900) -> tuple[int, str]:
-    """Run one of our own scripts (e.g. making example pickles) in an image: no network, the caller's
-    uid so files it writes belong to the caller. Returns (exit code, output)."""
-    host_config = client.api.create_host_config(
-        mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=not m.writable)
-                for m in mounts],
-        network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=1g,mode=1777"}, cap_drop=["ALL"],
-        security_opt=["no-new-privileges"], init=True)
-    created = client.api.create_container(
-        image, entrypoint=["/opt/venv/bin/python", "-I"], command=argv, user=f"{os.getuid()}:{os.getgid()}",
-        environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, labels=labels_for("script"),
-        working_dir="/tmp", network_disabled=True, host_config=host_config, platform=PLATFORM)
-    try:
-        client.api.start(created["Id"])
-        try:
-            code = client.api.wait(created["Id"], timeout=timeout)["StatusCode"]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            kill(client, created["Id"])
-            code = -1
-        output = client.api.logs(created["Id"], stdout=True, stderr=True).decode("utf-8", "replace")
-        return code, output
-    finally:
-        remove(client, created["Id"])

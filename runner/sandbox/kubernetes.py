@@ -522,7 +522,7 @@ class KubernetesBackend(Backend):
     def connect(cls, docker_client, registry: str, namespace: str | None = None, context: str | None = None,
                 runtime_class: str | None = "auto", isolation: str = "runc", **options) -> "KubernetesBackend":
         """Connect to the cluster of the kubeconfig; runtime_class "auto" takes gvisor when the cluster has it."""
-        from .docker import sweep_inputs_images
+        from .leftovers import sweep_inputs_images
 
         sweep_inputs_images(docker_client)  # what killed checks left
         core, batch_api, networking, node_api, api, default_namespace = load_clients(context)
