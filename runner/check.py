@@ -27,7 +27,7 @@ from .support.units import human_bytes
 from .verdict.lifecycle import EXIT_CODES, Entry, Status
 from .runs import RunRequest, Run, UsageError
 from .sandbox.pool import enabled as pool_enabled
-from .verdict.diagnose import Verdict
+from .verdict.reasons import Verdict
 from .verdict.report import Report
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")

@@ -37,9 +37,12 @@ from . import data as live_data
 from .images import store as image_store
 from .sandbox import engine, idle, pool
 from .sandbox.docker import DockerBackend
-from .verdict import diagnose, numerai_log
+from .verdict import diagnose, numerai_log, output, platform
 from .support.console import Console
-from .verdict.diagnose import Context, DataFacts, Verdict
+from .verdict.context import Context, DataFacts
+from .verdict.ended import signal_name
+from .verdict.reasons import Verdict
+from .verdict.tracebacks import is_memory_error, root_cause
 from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
                               StreamSink)
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
@@ -47,7 +50,7 @@ from .inspection.analysis import (Inspection, choose_python, code_candidates, in
 from .verdict.lifecycle import Lifecycle, Status
 from .support.machine import emulation_note
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
-from .sandbox.protocol import FrameParser
+from .sandbox.protocol import WORK_PHASES, FrameParser, Frames, Returned, doing, read_frames
 from .support.units import human_bytes
 from .verdict.report import Report, unchecked_names_note
 
@@ -194,8 +197,8 @@ class RunSink(StreamSink):
                 phase = frame.json().get("phase")
             except (ValueError, AttributeError):
                 continue
-            if phase in diagnose.WORK_PHASES:
-                self.console.progress(diagnose.PHASES[phase] + "...")
+            if phase in WORK_PHASES:
+                self.console.progress(doing(phase) + "...")
 
     def stderr(self, chunk: bytes) -> None:
         self.logs.add(chunk)
@@ -227,7 +230,7 @@ class LiveProgress(threading.Thread):
         self.done = threading.Event()
 
     def line(self) -> str:
-        phase = diagnose.PHASES.get(self.parser.phase, self.parser.phase or "starting")
+        phase = doing(self.parser.phase) if self.parser.phase else "starting"
         parts = [f"{phase}... {time.monotonic() - self.started:.1f}s of {self.limits.timeout_seconds:g}s"]
         latest = self.samples.latest if self.samples is not None else None
         if latest:
@@ -430,7 +433,7 @@ class Run:
         doubt = None
         try:
             outcome = self._contain(prepared)
-            doubt = diagnose.doubt_of_prestarted(outcome, self.parser) if isinstance(outcome, Outcome) else None
+            doubt = doubt_of_prestarted(outcome, self.frames) if isinstance(outcome, Outcome) else None
             if doubt is not None:
                 outcome = self._confirm_cold(prepared, doubt)
         finally:
@@ -446,7 +449,7 @@ class Run:
         context = Context(image.python, image.packages, request.limits, request.model, other_pythons(),
                           code_candidates(found), recorded_releases(found), numerai_pins(image.python),
                           profile=request.profile, data=after.facts)
-        verdict = diagnose.from_engine(outcome, self.parser, context) or self._validate(after.ids)
+        verdict = diagnose.from_outcome(outcome, self.frames, context) or self._validate(after.ids)
         if doubt is not None:
             self._say_confirmed(doubt, verdict)
         self._finish(verdict)
@@ -554,7 +557,7 @@ class Run:
         command += f" --python {pins.python}" if request.python != "auto" else ""
         command += f" --extra-requirements {shlex.quote(str(request.extra_requirements))}" \
             if request.extra_requirements else ""
-        return diagnose.packages_not_fetched(pins, missing, command)
+        return platform.packages_not_fetched(pins, missing, command)
 
     def _data(self) -> tuple[live_data.LiveData, Prefetch] | Verdict:
         """The live data files (fitted to the names the pickle asks for) and their ids."""
@@ -658,13 +661,13 @@ class Run:
 
     def _validate(self, live_ids: "pa.Array") -> Verdict:
         """Validating: the host re-reads the CSV and applies Numerai's rules."""
-        facts = self.parser.last("result") or {}
-        returned = (f"{facts['rows']:,} rows returned" if isinstance(facts.get("rows"), int)
-                    else f"returned {facts.get('returned_type', '?')}")
+        facts = self.frames.result or Returned()
+        returned = (f"{facts.rows:,} rows returned" if facts.rows is not None
+                    else f"returned {facts.returned_type or '?'}")
         self.life.enter(Status.VALIDATING, returned)
         from .verdict import validate
 
-        payload = self.parser.take("predictions")  # held once, here, until read
+        payload = self.frames.take_predictions()  # held once, here, until read
         submission = self.submission = validate.read_submission(payload) if payload is not None else None
         del payload
         if submission is not None:
@@ -675,7 +678,7 @@ class Run:
         self.report.notes += validation.notes
         if validation.submission is not None and validation.submission.table is not None:
             self.report.n_predictions = validation.submission.rows
-        verdict = diagnose.from_validation(validation, facts)
+        verdict = output.from_validation(validation, facts)
         if verdict.reason is None and self.request.output is not None:
             self.report.predictions_path = str(write_predictions(validation.submission, self.request.output))
         return verdict
@@ -718,30 +721,29 @@ class Run:
                                      "be rebuilt")
 
     def _record_outcome(self, outcome: Outcome) -> None:
-        done = self.parser.last("done") or {}
-        harness_peak = done.get("peak_rss_bytes") if isinstance(done, dict) else None
+        frames = self.frames = read_frames(self.parser)
+        done = frames.done
+        harness_peak = done.peak_rss_bytes if done is not None else None
         peaks = [p for p in (outcome.peak_memory_bytes, harness_peak) if isinstance(p, int)]
         self.report.peak_memory_bytes = max(peaks) if peaks else None
-        self.report.durations["phases"] = {k: round(v, 3) for k, v in (done.get("durations") or {}).items()
-                                           if isinstance(v, (int, float))}
+        self.report.durations["phases"] = {k: round(v, 3) for k, v in (done.durations if done else {}).items()}
         self.report.durations["container_seconds"] = round(outcome.run_seconds, 3)
         self.report.memory_samples = outcome.memory_samples
         if outcome.started_at is not None and outcome.ended_at is not None:
-            self.report.phase_times = self.parser.phase_times(outcome.started_at, outcome.ended_at)
+            self.report.phase_times = frames.phase_times(outcome.started_at, outcome.ended_at)
         self.report.container.update(cpus=outcome.cores, prestarted=outcome.prestarted, exit_code=outcome.exit_code,
                                      oom_killed=outcome.oom_killed,
-                                     signal=diagnose._signal_name(outcome.signal) if outcome.signal else None,
+                                     signal=signal_name(outcome.signal) if outcome.signal else None,
                                      timed_out=outcome.timed_out)
-        self.report.phase = self.parser.phase
-        model = self.parser.last("model")
-        if isinstance(model, dict):
-            self.report.model.update(kind=model.get("kind"), type=model.get("type"),
-                                     parameters=[p.get("name") for p in model.get("parameters") or []])
+        self.report.phase = frames.phase
+        model = frames.model
+        if model is not None:
+            self.report.model.update(kind=model.kind, type=model.type, parameters=model.parameter_names)
         self.report.logs_tail = self.logs.last_lines()
         self.report.logs_truncated = self.logs.truncated
-        error = self.parser.last("error")
-        if isinstance(error, dict) and isinstance(error.get("exception"), dict):
-            self.report.traceback = error["exception"].get("text")
+        error = frames.error
+        if error is not None and error.has_exception:
+            self.report.traceback = error.exception.text
 
     def _finish(self, verdict: Verdict) -> None:
         status = Status.SUCCESS if verdict.reason is None else Status.for_blame(verdict.blame)
@@ -805,6 +807,27 @@ class NextRunSandbox(threading.Thread):
         asks = mode == "auto" and not ci and terminal
         recent = asks and idle.ran_recently(pool.recent_record(), pool.group_of(self.spec), pool.IDLE_SECONDS)
         return idle.should_leave(mode, idle.per_image(), ci, terminal, recent).leave
+
+
+def doubt_of_prestarted(outcome: Outcome, frames: Frames) -> dict | None:
+    """What a pre-started sandbox's run ended with that a cold run must confirm, or None.
+
+    A pre-started sandbox read the live data before the pickle arrived; on Numerai the data is read after
+    the pickle loads. Running out of memory (the kernel's kill, or a MemoryError) and a crash while loading
+    may come from that difference alone, so such a verdict is not reported until a cold run in Numerai's
+    order has ended the same way."""
+    if not outcome.prestarted:
+        return None
+    phase = frames.phase
+    memory_error = frames.error is not None and frames.error.has_exception and is_memory_error(
+        root_cause(frames.error.exception))
+    if outcome.oom_killed or memory_error:
+        return {"reason": "out_of_memory", "phase": phase, "peak_memory_bytes": outcome.peak_memory_bytes,
+                "what": f"out of memory while {doing(phase)}"}
+    if outcome.signal is not None and not outcome.timed_out and phase == "loading":
+        return {"reason": "crashed", "phase": phase, "signal": signal_name(outcome.signal),
+                "what": f"a crash ({signal_name(outcome.signal)}) while loading the pickle"}
+    return None
 
 
 def timeout_text(limits: Limits) -> str:

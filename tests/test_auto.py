@@ -151,13 +151,15 @@ def test_fetch_for_needs_no_profile_and_a_pickle(tmp_path):
 def test_whose_fault_a_missing_module_is(module, reason):
     from runner.images.pins import numerai_pins, standard_pins
     from runner.sandbox.backend import Limits
-    from runner.verdict import diagnose
+    from runner.sandbox.protocol import ExceptionFacts
+    from runner.verdict.context import Context
+    from runner.verdict.exceptions import classify_model_exception
 
-    ctx = diagnose.Context("3.11", standard_pins("3.11"), Limits(), Path(os.devnull),
-                           full_pins=numerai_pins("3.11"), profile="auto")
+    ctx = Context("3.11", standard_pins("3.11"), Limits(), Path(os.devnull),
+                  full_pins=numerai_pins("3.11"), profile="auto")
     exc = {"type": "ModuleNotFoundError", "module": "builtins", "message": f"No module named '{module}'",
            "name": module, "frames": []}
-    verdict = diagnose.classify_model_exception(exc, ctx, {"phase": "predicting"})
+    verdict = classify_model_exception(ExceptionFacts.parse(exc), ctx, {"phase": "predicting"})
     assert verdict.reason == reason, verdict.message
 
 

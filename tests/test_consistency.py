@@ -12,7 +12,10 @@ from conftest import ROOT
 from runner.sandbox.protocol import FrameParser
 from runner.sandbox.backend import Limits, Outcome
 from runner.support.units import human_bytes
+from runner.sandbox.protocol import ExceptionFacts, read_frames
 from runner.verdict import diagnose
+from runner.verdict.context import Context
+from runner.verdict.exceptions import classify_model_exception
 
 MIB = 1024**2
 
@@ -33,8 +36,8 @@ def test_no_module_formats_sizes_on_its_own():
     assert not offenders, "\n".join(offenders)
 
 
-def _context(**limits) -> diagnose.Context:
-    return diagnose.Context("3.11", {}, Limits(**limits), Path("/nonexistent/model.pkl"))
+def _context(**limits) -> Context:
+    return Context("3.11", {}, Limits(**limits), Path("/nonexistent/model.pkl"))
 
 
 def _parser(*frames: tuple[str, bytes]) -> FrameParser:
@@ -46,25 +49,25 @@ def _parser(*frames: tuple[str, bytes]) -> FrameParser:
 
 def test_out_of_memory_explains_that_the_peak_is_sampled():
     outcome = Outcome("c", exit_code=137, oom_killed=True, peak_memory_bytes=97 * MIB)
-    verdict = diagnose.from_engine(outcome, _parser(("phase", b'{"phase": "predicting"}')),
-                                   _context(memory_bytes=150 * MIB))
+    verdict = diagnose.from_outcome(outcome, read_frames(_parser(("phase", b'{"phase": "predicting"}'))),
+                                    _context(memory_bytes=150 * MIB))
     assert verdict.reason == "out_of_memory"
     assert "150 MiB memory limit while predicting" in verdict.message
     assert "the highest sample was 97 MiB" in verdict.message and "after the last sample" in verdict.message
     assert verdict.evidence["peak_is_sampled"] is True
 
 
-def _exception(kind: str, module: str, message: str, **extra) -> dict:
+def _exception(kind: str, module: str, message: str, **extra) -> ExceptionFacts:
     frames = [{"file": "/opt/numerai-sandbox/harness.py", "line": 283, "function": "run", "code": "model(live)"},
               {"file": "/work/notebook.py", "line": 7, "function": "predict", "code": "fetch()"}]
-    return {"type": kind, "module": module, "mro": [f"{module}.{kind}", "builtins.Exception"], "message": message,
-            "frames": frames, **extra}
+    return ExceptionFacts.parse({"type": kind, "module": module, "mro": [f"{module}.{kind}", "builtins.Exception"],
+                                 "message": message, "frames": frames, **extra})
 
 
 def test_model_exception_advice_mentions_the_network_only_when_the_network_failed():
-    plain = diagnose.classify_model_exception(_exception("ValueError", "builtins", "bad shape"), _context(), {})
+    plain = classify_model_exception(_exception("ValueError", "builtins", "bad shape"), _context(), {})
     assert plain.reason == "model_exception" and "network" not in plain.action.lower()
-    offline = diagnose.classify_model_exception(
+    offline = classify_model_exception(
         _exception("gaierror", "socket", "[Errno -3] Temporary failure in name resolution", errno=-3), _context(), {})
     assert offline.reason == "model_exception" and "no network" in offline.action
 

@@ -500,17 +500,18 @@ def test_sniff_names_what_a_file_looks_like(tmp_path, data, words):
 
 def _verdict(frames, exit_code=0, **context):
     from runner.verdict import diagnose
+    from runner.verdict.context import Context
     from runner.sandbox.backend import Limits, Outcome
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
     import json
 
     parser = FrameParser(max_predictions=1 << 20)
     for kind, body in frames:
         payload = json.dumps(body).encode()
         parser.feed(f"NSBX1 {kind} {len(payload)}\n".encode() + payload)
-    ctx = diagnose.Context("3.11", {"scikit-learn": "1.6.1", "numpy": "2.1.3"}, Limits(),
-                           context.pop("model_path", Path("/nonexistent/model.pkl")), **context)
-    return diagnose.from_engine(Outcome("c", exit_code=exit_code), parser, ctx)
+    ctx = Context("3.11", {"scikit-learn": "1.6.1", "numpy": "2.1.3"}, Limits(),
+                  context.pop("model_path", Path("/nonexistent/model.pkl")), **context)
+    return diagnose.from_outcome(Outcome("c", exit_code=exit_code), read_frames(parser), ctx)
 
 
 def test_a_failing_harness_is_our_error_not_the_models():

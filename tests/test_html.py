@@ -75,7 +75,7 @@ def _frame(kind: str, body) -> bytes:
 
 
 def test_phase_times_are_seconds_since_the_container_started():
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
 
     parser = FrameParser(max_predictions=1024)
     start = 1_800_000_000.0
@@ -87,7 +87,7 @@ def test_phase_times_are_seconds_since_the_container_started():
         _frame("phase", {"phase": "writing", "at": start + 999.0}),  # clamped into the container's life
         _frame("done", {"durations": {"starting": 0.4, "loading": 5.0, "predicting": 1.0}}),
     ]))
-    times = parser.phase_times(start, start + 4.0)
+    times = read_frames(parser).phase_times(start, start + 4.0)
     assert times == [
         {"phase": "starting", "start": 0.05, "end": 0.45},  # measured duration
         {"phase": "loading", "start": 0.5, "end": 2.0},  # measured 5 s, but the next phase began at 2 s
@@ -123,12 +123,13 @@ def test_summary_counts_nan_ties_range_and_bins():
 def test_failed_rules_carry_their_rows():
     import pandas as pd
 
+    from runner.sandbox.protocol import Returned
     from runner.verdict.validate import validate
 
     csv = b"id,prediction\nn1,0.1\nn2,\nn3,0.3\nn4,\n"
     facts = {"returned_type": "pandas.core.frame.DataFrame", "exact_dataframe": True, "index_levels": 1,
              "first_column_dtype": "float64"}
-    result = validate(facts, csv, pd.Series(["n1", "n2", "n3", "n4"]))
+    result = validate(Returned.parse(facts), csv, pd.Series(["n1", "n2", "n3", "n4"]))
     nan = next(c for c in result.checks if c.rule == "nan")
     assert nan.passed is False and nan.rows == [["n2", "NaN"], ["n4", "NaN"]]
     assert result.summary["nan"] == 2 and result.summary["count"] == 4

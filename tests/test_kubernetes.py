@@ -183,7 +183,7 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
     command, user, read-only root and volumes of the Job (the second as a gVisor RuntimeClass pod, under
     runsc): the report file they leave is parsed by the same FrameParser, and the verdict is the local one."""
     from runner import data
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
     from runner.sandbox.kubernetes import (FRAMES_PATH, ClusterOptions, build_and_push_inputs, job_manifest, plan,
                                            remove_inputs)
     from runner.verdict import validate
@@ -214,8 +214,9 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
             frames = (report_dir / Path(FRAMES_PATH).name).read_bytes()
             parser = FrameParser(max_predictions=Limits().max_output_bytes)
             parser.feed(frames)
-            assert parser.done and not parser.broken, output
-            validation = validate.validate(parser.last("result"), parser.last("predictions"), data.live_ids(live.live))
+            read = read_frames(parser)
+            assert read.finished and not read.broken, output
+            validation = validate.validate(read.result, read.predictions, data.live_ids(live.live))
             verdicts.append(validation.failed.rule if validation.failed else "success")
             assert b"NSBX1" not in output.encode()  # the log holds the model's output, never the frames
         assert verdicts == ["success", "nan"]
@@ -273,15 +274,16 @@ def terminated(exit_code: int, reason: str = "Error") -> dict:
 
 
 def judge(outcome, frames: list[tuple[str, dict]]):
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
     from runner.verdict import diagnose
+    from runner.verdict.context import Context
 
     parser = FrameParser(max_predictions=1 << 20)
     for kind, body in frames:
         payload = json.dumps(body).encode()
         parser.feed(f"NSBX1 {kind} {len(payload)}\n".encode() + payload)
-    ctx = diagnose.Context("3.11", {"numpy": "2.1.3"}, Limits(), Path("/nonexistent/model.pkl"), pickle_candidates=["3.11"])
-    return diagnose.from_engine(outcome, parser, ctx)
+    ctx = Context("3.11", {"numpy": "2.1.3"}, Limits(), Path("/nonexistent/model.pkl"), pickle_candidates=["3.11"])
+    return diagnose.from_outcome(outcome, read_frames(parser), ctx)
 
 
 PREDICTING = [("hello", {}), ("phase", {"phase": "predicting"})]
@@ -337,9 +339,11 @@ def test_the_collecting_sink_keeps_frames_within_the_cap():
 def test_full_path_on_a_real_cluster(client, image311, models):
     """Three pickles as Jobs on the cluster, two at once: the verdicts are the ones local runs give."""
     from runner import data
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, Returned, read_frames
     from runner.sandbox.kubernetes import KubernetesBackend
     from runner.verdict import diagnose, validate
+    from runner.verdict.context import Context
+    from runner.verdict.output import from_validation
 
     live = data.synthetic_default()
     names = ["good_1arg", "raises", "nan_output"]
@@ -355,11 +359,11 @@ def test_full_path_on_a_real_cluster(client, image311, models):
     for name, result in zip(names, results):
         parser = FrameParser(max_predictions=Limits().max_output_bytes)
         parser.feed(result.report)
-        ctx = diagnose.Context(image311.python, image311.packages, Limits(), models[name])
-        verdict = diagnose.from_engine(result.outcome, parser, ctx)
+        ctx = Context(image311.python, image311.packages, Limits(), models[name])
+        verdict = diagnose.from_outcome(result.outcome, read_frames(parser), ctx)
         if verdict is None:
-            verdict = diagnose.from_validation(validate.validate(parser.last("result"), parser.last("predictions"),
-                                                                 data.live_ids(live.live)))
+            verdict = from_validation(validate.validate(Returned.parse(parser.last("result")),
+                                                        parser.last("predictions"), data.live_ids(live.live)))
         verdicts.append((verdict.reason, verdict.subcode))
     assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan")]
 
@@ -500,9 +504,11 @@ def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, 
 def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
         client, image311, models, local_registry, tmp_path):
     from runner import data
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
     from runner.sandbox.kubernetes import ClusterOptions
     from runner.verdict import diagnose, validate
+    from runner.verdict.context import Context
+    from runner.verdict.output import from_validation
 
     cluster = EmulatedCluster(client, tmp_path)
     live = data.synthetic_default()
@@ -521,11 +527,11 @@ def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_th
     for (name, limits), result in zip(cases, results):
         parser = FrameParser(max_predictions=limits.max_output_bytes)
         parser.feed(result.report)
-        verdict = diagnose.from_engine(result.outcome, parser,
-                                       diagnose.Context(image311.python, image311.packages, limits, models[name]))
+        frames = read_frames(parser)
+        verdict = diagnose.from_outcome(result.outcome, frames,
+                                        Context(image311.python, image311.packages, limits, models[name]))
         if verdict is None:
-            verdict = diagnose.from_validation(validate.validate(parser.last("result"), parser.last("predictions"),
-                                                                 data.live_ids(live.live)))
+            verdict = from_validation(validate.validate(frames.result, frames.predictions, data.live_ids(live.live)))
         verdicts.append((verdict.reason, verdict.subcode))
     assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)], \
         [(r.outcome, r.unavailable) for r in results]

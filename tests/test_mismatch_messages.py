@@ -129,14 +129,16 @@ def test_code_expected_at_most_in_the_310_image(client, tmp_path):
 
 def test_code_expected_at_most_judged_from_python_310s_own_exception(tmp_path):
     from runner.sandbox.backend import Limits
-    from runner.verdict import diagnose
+    from runner.sandbox.protocol import ExceptionFacts
+    from runner.verdict.context import Context
+    from runner.verdict.loading import classify_load_error
 
     model = function_of_311(tmp_path)
     described = with_python("3.10", tmp_path, LOAD_AND_DESCRIBE, HARNESS, model).stdout
     exc = json.loads(described)
     assert exc["type"] == "TypeError" and "code expected at most 16 arguments, got 18" in exc["message"]
-    ctx = diagnose.Context("3.10", {"cloudpickle": "2.2.1"}, Limits(), model, pickle_candidates=["3.11"])
-    verdict = diagnose.classify_load_error(exc, ctx, {"phase": "loading"})
+    ctx = Context("3.10", {"cloudpickle": "2.2.1"}, Limits(), model, pickle_candidates=["3.11"])
+    verdict = classify_load_error(ExceptionFacts.parse(exc), ctx, {"phase": "loading"})
     assert verdict.reason == "python_version_mismatch" and verdict.blame.value == "model"
     assert verdict.evidence["mismatch_text"] == "code expected at most"
     assert verdict.evidence["pickle_python"] == "3.11" and "--python 3.11" in verdict.message
@@ -151,11 +153,13 @@ def test_each_message_is_a_mismatch_whatever_the_exception(message, rule):
     """The text decides, not the type (here an UnpicklingError, which would otherwise read as an invalid
     pickle)."""
     from runner.sandbox.backend import Limits
-    from runner.verdict import diagnose
+    from runner.sandbox.protocol import ExceptionFacts
+    from runner.verdict.context import Context
+    from runner.verdict.loading import classify_load_error
 
     exc = {"type": "UnpicklingError", "module": "_pickle", "mro": ["_pickle.UnpicklingError"], "message": message,
            "frames": [{"file": "/opt/venv/lib/python3.11/site-packages/pandas/io/pickle.py", "line": 1,
                        "function": "read_pickle", "code": ""}]}
-    ctx = diagnose.Context("3.11", {}, Limits(), Path(os.devnull))
-    verdict = diagnose.classify_load_error(exc, ctx, {"phase": "loading"})
+    ctx = Context("3.11", {}, Limits(), Path(os.devnull))
+    verdict = classify_load_error(ExceptionFacts.parse(exc), ctx, {"phase": "loading"})
     assert verdict.reason == "python_version_mismatch" and verdict.evidence["mismatch_text"] == rule

@@ -19,7 +19,10 @@ from runner.sandbox.protocol import FrameParser
 from runner.verdict.reasons import REASONS, Blame
 from runner.sandbox import harness
 from runner.sandbox.backend import Limits, Outcome
+from runner.sandbox.protocol import read_frames
 from runner.verdict import diagnose, numerai_log
+from runner.verdict.context import Context, DataFacts
+from runner.verdict.reasons import Verdict
 
 MODEL = "/input/model.pkl"
 PREDICTING = ("phase", {"phase": "predicting"})
@@ -34,12 +37,12 @@ def _parser(*frames) -> FrameParser:
     return parser
 
 
-def _verdict(frames, outcome: Outcome | None = None, candidates=None) -> diagnose.Verdict:
-    data = diagnose.DataFacts(frozenset({"era", "feature_alpha_beta_gamma"}), frozenset(), "round",
+def _verdict(frames, outcome: Outcome | None = None, candidates=None) -> Verdict:
+    data = DataFacts(frozenset({"era", "feature_alpha_beta_gamma"}), frozenset(), "round",
                               "Numerai's live data", True)
-    ctx = diagnose.Context("3.11", {"scikit-learn": "1.6.1", "numpy": "2.1.3", "cloudpickle": "3.1.1"}, Limits(),
+    ctx = Context("3.11", {"scikit-learn": "1.6.1", "numpy": "2.1.3", "cloudpickle": "3.1.1"}, Limits(),
                            Path("/nonexistent/model.pkl"), pickle_candidates=candidates, data=data)
-    return diagnose.from_engine(outcome or Outcome("c", exit_code=0), _parser(("hello", {}), *frames), ctx)
+    return diagnose.from_outcome(outcome or Outcome("c", exit_code=0), read_frames(_parser(("hello", {}), *frames)), ctx)
 
 
 def _raised(call) -> BaseException:

@@ -107,9 +107,9 @@ def test_the_cold_confirmation_is_asked_only_for_memory_and_crashes_while_loadin
     import json
     import signal as signals
 
-    from runner.sandbox.protocol import FrameParser
+    from runner.sandbox.protocol import FrameParser, read_frames
     from runner.sandbox.backend import Outcome
-    from runner.verdict.diagnose import doubt_of_prestarted
+    from runner.runs import doubt_of_prestarted
 
     def parser(phase, error=None):
         found = FrameParser(max_predictions=1 << 20)
@@ -117,7 +117,7 @@ def test_the_cold_confirmation_is_asked_only_for_memory_and_crashes_while_loadin
         for kind, body in frames:
             payload = json.dumps(body).encode()
             found.feed(f"NSBX1 {kind} {len(payload)}\n".encode() + payload)
-        return found
+        return read_frames(found)
 
     memory_error = {"phase": "loading", "kind": "load_error", "exception": {"type": "MemoryError",
                                                                             "mro": ["builtins.MemoryError"]}}

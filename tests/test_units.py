@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from runner.verdict import reasons
 from runner.inputs import parse_duration, parse_memory
 from runner.verdict.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
-from runner.sandbox.protocol import FrameParser
+from runner.sandbox.protocol import FrameParser, read_frames
 from runner.verdict.report import Report
 from runner.runs import LogBuffer
 
@@ -47,7 +48,7 @@ class TestFrameParser:
     def test_malformed_json_body_reads_as_none(self):
         parser = FrameParser(10)
         parser.feed(b"NSBX1 done 3\n{{{")
-        assert parser.done and parser.last("done") is None
+        assert read_frames(parser).finished and parser.last("done") is None
 
 
 class TestLifecycle:
@@ -134,12 +135,18 @@ def test_report_json_is_stable():
     assert data["schema"] == 1 and data["tool"]["name"] == "numerai-sandbox"
 
 
-def test_harness_and_host_agree_on_the_channel_lost_exit_code():
-    """The harness imports nothing of ours, so the code is written twice; they must agree."""
-    from runner.sandbox import harness
-    from runner.verdict import diagnose
+def test_the_host_reads_the_channels_words_from_the_harness():
+    """The harness imports nothing of ours; the host imports its words (exit codes, phases, kinds) from it, and
+    every phase, frame kind and error kind the harness sends is one of them."""
+    import re
 
-    assert harness.EXIT_CHANNEL_LOST == diagnose.EXIT_CHANNEL_LOST
+    from runner.sandbox import harness, protocol
+
+    assert protocol.EXIT_CHANNEL_LOST is harness.EXIT_CHANNEL_LOST and protocol.PHASES is harness.PHASES
+    source = Path(harness.__file__).read_text()
+    assert set(re.findall(r'\bphase\("([a-z_]+)"\)', source)) <= set(harness.PHASES)
+    assert set(re.findall(r'channel\.send\("([a-z_]+)"', source)) <= set(harness.FRAME_KINDS)
+    assert set(re.findall(r'fail\("[a-z_]+", "([a-z_]+)"', source)) <= set(harness.ERROR_KINDS)
 
 
 def test_data_synth_defaults_match_the_data_module():

@@ -25,6 +25,7 @@ import pytest
 from numerai_tools.submissions import validate_submission_numerai
 
 from runner.sandbox.harness import in_image_check, result_facts
+from runner.sandbox.protocol import Returned
 from runner.verdict import validate
 from runner.verdict.submission import PANDAS_NA, pandas_names, read_submission
 
@@ -79,7 +80,7 @@ def numerai_on_object(returned) -> str | None:
 
 
 def ours(facts: dict, payload: bytes | None) -> str | None:
-    failed = validate.validate(facts, payload, LIVE).failed
+    failed = validate.validate(Returned.parse(facts), payload, LIVE).failed
     return failed.rule if failed else None
 
 
@@ -367,7 +368,7 @@ def test_large_submission_parity():
     frame = pd.DataFrame({"prediction": rng.random(n)}, index=pd.Index(ids, name="id"))
     for broken in (frame, frame.iloc[1:], pd.concat([frame, frame.iloc[:1]])):
         payload = broken.to_csv().encode()
-        failed = validate.validate(result_facts(pd, broken), payload, live).failed
+        failed = validate.validate(Returned.parse(result_facts(pd, broken)), payload, live).failed
         try:
             validate_submission_numerai(pd.Series(ids), pd.read_csv(io.BytesIO(payload)))
             expected = None
@@ -403,7 +404,7 @@ def test_in_image_checks_parity(name):
     facts = result_facts(pd, value)
     facts["in_image_failed"] = None  # the host must find the rule without the harness's word for it
     payload = value.to_csv(index=True).encode() if isinstance(value, pd.DataFrame) else None
-    host = validate.in_image_checks(facts, read_submission(payload) if payload else None)
+    host = validate.in_image_checks(Returned.parse(facts), read_submission(payload) if payload else None)
     host_rule = next((c.rule for c in host if c.passed is False), None)
     assert host_rule == expected
 
@@ -412,7 +413,7 @@ def test_harness_claims_can_only_fail():
     """A model that forges 'in_image_failed: None' cannot hide a NaN from the host."""
     frame = pd.DataFrame({"prediction": [0.1, np.nan]}, index=pd.Index(["a", "b"], name="id"))
     facts = {"returned_type": DF, "exact_dataframe": True, "index_levels": 1, "in_image_failed": None}
-    checks = validate.in_image_checks(facts, read_submission(frame.to_csv().encode()))
+    checks = validate.in_image_checks(Returned.parse(facts), read_submission(frame.to_csv().encode()))
     assert next(c.rule for c in checks if c.passed is False) == "nan"
 
 
@@ -421,7 +422,8 @@ def test_harness_claims_can_only_fail():
 def test_counts_and_examples():
     values = [repr(v) for v in RANKS]
     values[3:6] = ["", "", ""]
-    result = validate.validate({"returned_type": DF, "exact_dataframe": True, "index_levels": 0}, csv(values), LIVE)
+    result = validate.validate(Returned.parse({"returned_type": DF, "exact_dataframe": True, "index_levels": 0}),
+                               csv(values), LIVE)
     nan = next(c for c in result.checks if c.rule == "nan")
     assert nan.count == 3 and nan.passed is False
     assert result.failed.rule == "nan"
@@ -435,7 +437,7 @@ def test_missing_ids_examples_named():
 
 def test_duplicates_and_unknown_named_in_order_of_appearance():
     payload = csv(extra=f"zz2,0.1\n{LIVE_IDS[9]},0.2\nzz1,0.3\n{LIVE_IDS[4]},0.4\nzz2,0.5\n")
-    checks = {c.rule: c for c in validate.validate(CSV_FACTS, payload, LIVE).checks}
+    checks = {c.rule: c for c in validate.validate(Returned.parse(CSV_FACTS), payload, LIVE).checks}
     assert checks["duplicate_ids"].examples == [LIVE_IDS[4], LIVE_IDS[9]] and checks["duplicate_ids"].count == 2
     assert checks["unknown_ids"].examples == ["zz2", "zz1"] and checks["unknown_ids"].count == 2
     assert checks["duplicate_ids"].rows == [[LIVE_IDS[4], repr(RANKS[4])], [LIVE_IDS[9], repr(RANKS[9])],
@@ -453,14 +455,14 @@ def test_unknown_ids_are_a_warning():
 def test_unreadable_says_why_and_never_raises():
     for payload, why in ((b"", "no header"), (b"id,prediction\nn1,0.5\nn2,0.5,1\n", "line 3 has 3 fields"),
                          (b"id,prediction\nn1,\xff\n", "not UTF-8")):
-        result = validate.validate(CSV_FACTS, payload, LIVE)
+        result = validate.validate(Returned.parse(CSV_FACTS), payload, LIVE)
         assert result.failed.rule == "unreadable" and why in result.failed.detail
         assert all(c.passed is None for c in result.checks if c.source == "numerai-tools")
 
 
 def test_summary_of_a_csv():
     payload = csv(["0.5", "0.5", "", "1.5", "-inf", *map(repr, RANKS[5:])])
-    summary = validate.validate(CSV_FACTS, payload, LIVE).summary
+    summary = validate.validate(Returned.parse(CSV_FACTS), payload, LIVE).summary
     assert (summary["count"], summary["nan"], summary["infinite"], summary["tied_rows"]) == (200, 1, 1, 2)
     assert summary["outside_0_1"] == 2 and summary["max"] == 1.5
     assert json.loads(json.dumps(summary)) == summary
@@ -482,13 +484,14 @@ import pyarrow as pa, pyarrow.parquet as pq
 from runner.support import arrow
 from runner.data import live_ids
 from runner.verdict import validate
+from runner.sandbox.protocol import Returned
 pq.write_table(pa.table({{"id": arrow.strings(["n1", "n2", "n3", "n4"])}}), "{tmp_path}/live.parquet")
 ids = live_ids(Path("{tmp_path}/live.parquet"))
 facts = {{"returned_type": "pandas.core.frame.DataFrame", "exact_dataframe": True, "index_levels": 1}}
 for payload, rule in ((b"id,prediction\\nn1,0.1\\nn2,0.5\\nNone,0.9\\nn4,0.2\\n", "nan_ids"),
                       (b"id,prediction\\nn1,0.1\\nn2,0.5\\nn2,0.9\\nn4,1.5\\n", "out_of_range"),
                       (b"id,prediction\\nn1,0.1\\nn2,0.5\\nn3,0.9\\nn4,0.2\\nx,0.3\\n", None)):
-    result = validate.validate(facts, payload, ids)
+    result = validate.validate(Returned.parse(facts), payload, ids)
     assert (result.failed.rule if result.failed else None) == rule, result.failed
 result.submission.write(Path("{tmp_path}/out.parquet"), parquet=True)
 result.submission.write(Path("{tmp_path}/out.csv"), parquet=False)
@@ -518,7 +521,7 @@ def test_numerai_log_of_each_upload_rule_is_numerai_tools_own_message():
         except AssertionError as exc:
             failed = next(c for c in validate.upload_checks(read_submission(payload), LIVE)
                           if c.passed is False and c.blocking)
-            assert numerai_log.after_validation(failed.rule, {}, failed.detail) == str(exc), name
+            assert numerai_log.after_validation(failed.rule, Returned(), failed.detail) == str(exc), name
             seen.add("values_nan" if "NaNs" in str(exc) else failed.rule)
         except (KeyError, TypeError, ValueError):
             continue
@@ -526,7 +529,7 @@ def test_numerai_log_of_each_upload_rule_is_numerai_tools_own_message():
     frame = pd.DataFrame({"id": ["n1", None], "prediction": [0.2, 0.4]})
     with pytest.raises(AssertionError) as caught:
         validate_submission_numerai(pd.Series(["n1", "n2"]), frame)
-    assert numerai_log.after_validation("nan_ids", {}) == str(caught.value)
+    assert numerai_log.after_validation("nan_ids", Returned()) == str(caught.value)
 
 
 @pytest.mark.parametrize("returned, rule", [
@@ -541,8 +544,8 @@ def test_numerai_log_of_each_in_image_check_is_numerai_predicts_line(returned, r
 
     facts = result_facts(pd, returned)
     assert facts["in_image_failed"] == rule
-    assert numerai_log.after_validation(rule, facts) == facts["in_image_log"]
+    assert numerai_log.after_validation(rule, Returned.parse(facts)) == facts["in_image_log"]
     if rule != "not_numeric":
-        assert numerai_log.after_validation(rule, {"returned_type": facts["returned_type"]}) == facts["in_image_log"]
+        assert numerai_log.after_validation(rule, Returned.parse({"returned_type": facts["returned_type"]})) == facts["in_image_log"]
     if rule == "not_numeric":  # predict.py's TypeError branch, with the comparison's own message
         assert facts["in_image_log"].startswith("Pickle function is invalid - ")

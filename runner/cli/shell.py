@@ -95,7 +95,7 @@ def shell(model: Path, timeout: float | None, **options) -> None:
 
 def ending(session, limits) -> tuple[str, int]:
     """The closing line of a session that opened, and the exit code."""
-    from ..verdict.diagnose import _signal_name
+    from ..verdict.ended import signal_name
     from ..support.units import human_bytes
 
     took = f"after {session.run_seconds:.1f}s"
@@ -110,7 +110,7 @@ def ending(session, limits) -> tuple[str, int]:
         return (f"Session ended: the Python in the sandbox ran out of memory ({human_bytes(limits.memory_bytes)} "
                 f"limit, no swap) and was killed {took}; the container was removed", 1)
     if session.signal:
-        return (f"Session ended: the Python in the sandbox was killed by {_signal_name(session.signal)} {took} "
+        return (f"Session ended: the Python in the sandbox was killed by {signal_name(session.signal)} {took} "
                 "(a native crash, or a kill from inside); the container was removed", 1)
     if session.exit_code is None:
         return f"Session ended: the container stopped {took}; it was removed", 3

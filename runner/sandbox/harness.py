@@ -34,12 +34,18 @@ import time
 import traceback
 import types
 
+# The report channel's words, defined here, once: the host reads them from this module
+# (runner/sandbox/protocol.py parses the frames into types).
 PROTOCOL = "NSBX1"
+FRAME_KINDS = ("hello", "phase", "model", "data", "error", "result", "predictions", "done", "ready", "go")
+PHASES = ("starting", "loading", "reading_data", "reading_benchmarks", "predicting", "checking", "writing")  # in order
+ERROR_KINDS = ("load_error", "bad_signature", "data_error", "model_exception", "harness_error")
+LOG_PREFIX = "numerai-sandbox harness: "  # the harness's own lines in the model's log
+EXIT_CHANNEL_LOST = 86  # the report channel was closed or replaced (by the model): nothing more can be said
+EXIT_HARNESS_ERROR = 70  # the harness itself failed; its error frame says how
 MAX_TEXT = 16_000
 MAX_FRAMES = 80
 MAX_CHAIN = 4
-EXIT_CHANNEL_LOST = 86  # the report channel was closed or replaced (by the model): nothing more can be said
-EXIT_HARNESS_ERROR = 70  # the harness itself failed; its error frame says how
 MODEL = "/input/model.pkl"
 
 
@@ -91,7 +97,7 @@ def write_stderr(text):
 
 def log(message):
     """A line in the model's log, in the spirit of numerai-predict's log lines."""
-    write_stderr(f"numerai-sandbox harness: {message}\n")
+    write_stderr(f"{LOG_PREFIX}{message}\n")
 
 
 def exception_line(exc):

@@ -75,31 +75,30 @@ def progress_line(phase: str | None, python: str, rows: Any = None, predictions:
     return f"Running numerai-predict:latest - Python {python}"  # GIT_REF: Numerai's deployed one is not known here
 
 
-def after_run(outcome, parser, python: str) -> str:
-    """The line for a verdict the container's end decided (before any validation)."""
-    data = parser.last("data") or {}
-    rows = data.get("rows") if isinstance(data, dict) else None
-    result = parser.last("result") if isinstance(parser.last("result"), dict) else {}
+def after_run(outcome, frames, python: str) -> str:
+    """The line for a verdict the container's end decided (before any validation): `outcome` the engine's
+    facts (runner.sandbox.backend.Outcome), `frames` the harness's (runner.sandbox.protocol.Frames)."""
+    result = frames.result
     if outcome.signal is not None and not outcome.oom_killed and not outcome.timed_out:
         import signal
 
         if outcome.signal == signal.SIGSEGV:
             return SEGFAULT
     killed = outcome.oom_killed or outcome.timed_out or outcome.signal is not None
-    error = parser.last("error")
-    if not killed and isinstance(error, dict) and error.get("numerai_log"):
-        return str(error["numerai_log"])
-    if not killed and result.get("numerai_log"):
-        return str(result["numerai_log"])
-    if parser.done and result:
-        return progress_line("done", python, rows, result.get("rows"))
-    return progress_line(parser.phase, python, rows)
+    error = frames.error
+    if not killed and error is not None and error.numerai_log:
+        return error.numerai_log
+    if not killed and result is not None and result.numerai_log:
+        return result.numerai_log
+    if frames.finished and result is not None:
+        return progress_line("done", python, frames.rows, result.rows)
+    return progress_line(frames.phase, python, frames.rows)
 
 
-def after_validation(rule: str | None, facts: dict[str, Any], detail: str = "") -> str | None:
+def after_validation(rule: str | None, facts, detail: str = "") -> str | None:
     """The line for predictions that broke `rule` (`detail`: the check's own words): predict.py's in-image
     check, or numerai-tools' upload check; for a rule of our own (the output cap, an unreadable CSV),
-    predict.py's last line."""
+    predict.py's last line. `facts`: the harness's result frame (runner.sandbox.protocol.Returned)."""
     from .validate import NAN_VALUES
 
     if rule is None:
@@ -107,15 +106,15 @@ def after_validation(rule: str | None, facts: dict[str, Any], detail: str = "") 
     if rule == "values_out_of_range" and NAN_VALUES in detail:  # numerai-tools asserts no NaN before the range
         return UPLOAD_CHECKS["values_nan"]
     if rule in PREDICT_CHECKS:
-        said = facts.get("in_image_log") if facts.get("in_image_failed") == rule else None
-        return said or PREDICT_CHECKS[rule].format(returned=_class_repr(facts.get("returned_type")))
+        said = facts.in_image_log if facts.in_image_failed == rule else None
+        return said or PREDICT_CHECKS[rule].format(returned=_class_repr(facts.returned_type))
     if rule in UPLOAD_CHECKS:
         return UPLOAD_CHECKS[rule]
-    if rule == "not_numeric" and facts.get("in_image_log"):
-        return str(facts["in_image_log"])
-    if rule == "unwritable" and facts.get("numerai_log"):
-        return str(facts["numerai_log"])
-    return progress_line("done", "", predictions=facts.get("rows"))
+    if rule == "not_numeric" and facts.in_image_log:
+        return facts.in_image_log
+    if rule == "unwritable" and facts.numerai_log:
+        return facts.numerai_log
+    return progress_line("done", "", predictions=facts.rows)
 
 
 def _class_repr(dotted: Any) -> str:

@@ -1,4 +1,4 @@
-"""Every reason code a run can end with, defined once.
+"""Every reason code a run can end with, defined once, and the Verdict that carries one.
 
 A reason says whose fault an outcome is (the model's: status Failed; the
 platform's: status Error), what it means and what to do. Codes are stable
@@ -8,8 +8,9 @@ registry, so adding a code here is the only step needed to make it exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Blame(str, Enum):
@@ -203,13 +204,29 @@ OUTPUT_RULES: dict[str, OutputRule] = {
 }
 
 
-def reason(code: str) -> Reason:
-    """The registered reason for `code`; an unknown code is a programming error."""
-    return REASONS[code]
+@dataclass
+class Verdict:
+    """How a run ended: a reason code (None: Success), in words, with the evidence the words name."""
 
+    reason: str | None  # None: Success
+    message: str
+    subcode: str | None = None
+    phase: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    advice: str | None = None  # what to do in this case, when the reason's own action does not fit it
+    numerai_log: str | None = None  # the line Numerai's log would show for it (Failed verdicts; numerai_log.py)
 
-def output_rule(code: str) -> OutputRule:
-    return OUTPUT_RULES[code]
+    @property
+    def blame(self) -> Blame | None:
+        return REASONS[self.reason].blame if self.reason else None
+
+    @property
+    def action(self) -> str | None:
+        if self.advice:
+            return self.advice
+        if self.subcode and self.subcode in OUTPUT_RULES:
+            return OUTPUT_RULES[self.subcode].action
+        return REASONS[self.reason].action if self.reason else None
 
 
 def markdown_tables() -> str:

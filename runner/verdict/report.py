@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import __version__
 from .lifecycle import EXIT_CODES, Status
-from ..sandbox.protocol import HARNESS_LOG_PREFIX
+from ..sandbox.protocol import LOG_PREFIX
 from ..support.units import human_bytes
 from . import numerai_log
 
@@ -236,7 +236,7 @@ def unchecked_names_note(data: dict) -> str:
 
 def model_lines(log: str) -> list[str]:
     """The model's own lines of its output: the harness's log lines left out."""
-    return [line for line in log.strip().splitlines() if not line.startswith(HARNESS_LOG_PREFIX)]
+    return [line for line in log.strip().splitlines() if not line.startswith(LOG_PREFIX)]
 
 
 def crash_lines(log: str, limit: int = 8) -> list[str]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..sandbox.protocol import Returned
 from ..support import arrow
 from .reasons import OUTPUT_RULES
 from .submission import Submission, read_submission
@@ -159,21 +160,21 @@ def prewarm() -> None:
 
 # ---------------------------------------------------------------- numerai-predict's in-image rules
 
-def in_image_checks(facts: dict[str, Any], submission: Submission | None) -> list[Check]:
+def in_image_checks(facts: Returned, submission: Submission | None) -> list[Check]:
     """numerai-predict's checks, from the harness's facts about the returned object and the CSV.
 
     `submission` is the CSV as written by the image (index columns first). `facts` holds
     `returned_type`, `exact_dataframe`, `index_levels`, and the harness's own
     in-image verdict, which can only add failures.
     """
-    returned = facts.get("returned_type")
-    claimed = facts.get("in_image_failed")  # the harness's own first failing rule, if any
+    returned = facts.returned_type
+    claimed = facts.in_image_failed  # the harness's own first failing rule, if any
     checks = [Check("returned_none", returned != "NoneType",
                     detail="the function returned None" if returned == "NoneType" else "")]
     later = ("empty", "nan", "not_numeric", "out_of_range")
     if returned == "NoneType":
         return checks + [_skip(r, "nothing was returned") for r in ("not_dataframe", *later)]
-    exact = bool(facts.get("exact_dataframe"))
+    exact = facts.exact_dataframe
     checks.append(Check("not_dataframe", exact,
                         detail="" if exact else f"returned {returned} instead of pandas.DataFrame"))
     if not exact or submission is None:
@@ -196,10 +197,10 @@ def in_image_checks(facts: dict[str, Any], submission: Submission | None) -> lis
                          _skip("out_of_range", "no columns")]
     first, name = values[0], table.column_names[levels]
     numeric = _is_number(first, rows) and claimed != "not_numeric" \
-        and _numeric_dtype_name(facts.get("first_column_dtype"))
+        and _numeric_dtype_name(facts.first_column_dtype)
     checks.append(Check("not_numeric", numeric,
                         detail="" if numeric else f"first column {name!r} holds "
-                        f"{facts.get('first_column_dtype') or first.type} values, not numbers"))
+                        f"{facts.first_column_dtype or first.type} values, not numbers"))
     if not numeric:
         return checks + [_skip("out_of_range", "the first column is not numeric")]
     numbers = arrow.floats(first)
@@ -212,10 +213,9 @@ def in_image_checks(facts: dict[str, Any], submission: Submission | None) -> lis
     return checks
 
 
-def _levels(facts: dict[str, Any]) -> int:
+def _levels(facts: Returned) -> int:
     """How many of the CSV's first columns are the DataFrame's index (the harness writes it first)."""
-    levels = facts.get("index_levels", 1)
-    return max(levels, 0) if isinstance(levels, int) and not isinstance(levels, bool) else 1
+    return max(facts.index_levels, 0) if facts.index_levels is not None else 1
 
 
 def _nan_check(submission: Submission, levels: int, claimed: str | None) -> Check:
@@ -396,9 +396,9 @@ def _strings(values) -> "pa.Array":
 
 # ---------------------------------------------------------------- the verdict
 
-def validate(facts: dict[str, Any], payload: bytes | bytearray | Submission | None, live) -> Validation:
+def validate(facts: Returned, payload: bytes | bytearray | Submission | None, live) -> Validation:
     """Both rule sets on the CSV the harness sent, as bytes or already read (None: nothing came back);
-    `live` is the live ids."""
+    `facts` what the harness said of the returned object, `live` the live ids."""
     submission = payload if isinstance(payload, Submission) or payload is None else read_submission(payload)
     checks = in_image_checks(facts, submission)
     in_image_failed = any(c.passed is False for c in checks)
