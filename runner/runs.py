@@ -30,7 +30,6 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-import docker.errors
 import psutil
 
 from . import data as live_data
@@ -43,14 +42,14 @@ from .verdict.context import Context, DataFacts
 from .verdict.ended import signal_name
 from .verdict.reasons import Verdict
 from .verdict.tracebacks import is_memory_error, root_cause
-from .sandbox.backend import (BackendUnavailable, ContainerSpec, IsolationUnavailable, Limits, Mount, Outcome,
-                              StreamSink)
+from .sandbox.backend import ContainerSpec, Limits, Mount, Outcome, SandboxUnavailable, StreamSink
 from .inspection.analysis import (Inspection, choose_python, code_candidates, inspect_pickle, mismatch_message,
                          numerai_additions, recorded_releases, static_note)
 from .verdict.lifecycle import Lifecycle, Status
 from .support.machine import emulation_note
 from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS, PinError, PinSet, experimental, numerai_pins, pin_set
 from .sandbox.protocol import WORK_PHASES, FrameParser, Frames, Returned, doing, read_frames
+from .support.text import sentence
 from .support.units import human_bytes
 from .verdict.report import Report, unchecked_names_note
 
@@ -285,12 +284,6 @@ def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.L
         labels={"python": python, "purpose": kind}, preload=preload)
 
 
-def sentence(text: str) -> str:
-    """A message fragment as a sentence: capitalised, with a full stop."""
-    text = text.strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
-
-
 def other_pythons() -> dict[str, dict[str, str]]:
     """Numerai's pins for every Python we have an image for: where a module this image lacks can be had."""
     return {python: pins for python in SUPPORTED_PYTHONS if (pins := numerai_pins(python)) is not None}
@@ -343,9 +336,9 @@ class Run:
                                  "its container was removed."))
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
             self.report.traceback = traceback.format_exc()
-            if engine.lost_engine(exc):
-                self._finish(Verdict("docker_unavailable", "Lost the Docker engine during the run "
-                                     f"({type(exc).__name__}: {str(exc)[:200]})."))
+            failure = (self.backend.failure_of(exc) if self.backend is not None else None) or engine.failure_of(exc)
+            if failure is not None:
+                self._finish(platform.from_failure(failure))
             else:
                 self._finish(Verdict("internal_error", "numerai-sandbox failed unexpectedly: "
                                      + self.report.traceback.strip().splitlines()[-1][:300]))
@@ -407,7 +400,7 @@ class Run:
         try:
             backend = self.backend or DockerBackend.connect()
         except engine.EngineUnavailable as exc:
-            return Verdict("docker_unavailable", sentence(str(exc)))
+            return platform.from_failure(exc.failure)
         try:
             image = self._image(backend.client, python)
             staged = self._data() if not isinstance(image, Verdict) else image
@@ -494,8 +487,8 @@ class Run:
         try:
             session.append(prepared.backend.interact(spec, ["--shell", "--banner", banner], terminal,
                                                      on_started=lambda: self.life.enter(Status.RUNNING, running)))
-        except docker.errors.ImageNotFound as exc:
-            return self._finish(Verdict("image_unavailable", f"The image disappeared from Docker: {exc}"))
+        except SandboxUnavailable as exc:
+            return self._finish(platform.from_failure(exc.failure))
         finally:
             prepared.backend.close()
         self.report.container.update(name=spec.name, exit_code=session[0].exit_code,
@@ -633,12 +626,8 @@ class Run:
         sink = RunSink(self.parser, self.logs, self.console, request.debug, request.cancel, live)
         try:
             outcome = prepared.backend.run(spec, sink, on_started=started, on_created=created, on_waiting=waiting)
-        except docker.errors.ImageNotFound as exc:
-            return Verdict("image_unavailable", f"The image disappeared from Docker: {exc}")
-        except IsolationUnavailable as exc:
-            return Verdict("isolation_unavailable", sentence(str(exc)))
-        except BackendUnavailable as exc:
-            return Verdict("backend_unavailable", sentence(str(exc)))
+        except SandboxUnavailable as exc:
+            return platform.from_failure(exc.failure)
         finally:
             if live is not None:
                 live.stop()
@@ -894,7 +883,7 @@ def kubernetes_manifests(models: list[Path], registry: str, *, python: str = "au
     Nothing runs, nothing is built or pushed, no cluster is asked: each pickle's Python is read from
     it (as `run --python auto` does), its image is the local one for that Python (or its tag, when not
     built yet), and the inputs images are named by the digest of what they will hold."""
-    from .sandbox.kubernetes import ClusterOptions, manifests, to_yaml
+    from .sandbox.kubernetes_manifests import ClusterOptions, manifests, to_yaml
     from .sandbox.registry import check_registry
 
     try:

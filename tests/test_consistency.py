@@ -106,3 +106,23 @@ def test_debug_shows_the_traceback_once(models):
     assert result.code == 1
     assert result.stdout.count("Traceback (most recent call last)") == 1, result.stdout
     assert "the model is broken on purpose" in result.stdout
+
+
+@pytest.mark.parametrize("kind, docker_reason, cluster_reason", [
+    ("unreachable", "docker_unavailable", "backend_unavailable"),
+    ("isolation", "isolation_unavailable", "isolation_unavailable"),
+    ("image_missing", "image_unavailable", "image_unavailable"),
+    ("not_started", "backend_unavailable", "backend_unavailable"),
+    ("stopped", "backend_unavailable", "backend_unavailable"),
+])
+def test_what_the_platform_could_not_do_is_one_verdict_whichever_backend_saw_it(kind, docker_reason, cluster_reason):
+    """One vocabulary of platform failures, one path to the verdict: only reaching the engine itself names it."""
+    from runner.sandbox.backend import PlatformFailure
+    from runner.verdict.platform import from_failure
+
+    for platform, expected in (("docker", docker_reason), ("kubernetes", cluster_reason)):
+        failure = PlatformFailure(kind, "it could not", platform)
+        verdict = from_failure(failure)
+        assert (verdict.reason, verdict.blame.value, verdict.message) == (expected, "platform", "It could not.")
+        outcome = Outcome("c", exit_code=None, failure=failure)  # the same fact on an Outcome: the same verdict
+        assert diagnose.from_outcome(outcome, read_frames(_parser()), _context()).reason == expected

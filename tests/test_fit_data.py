@@ -304,7 +304,7 @@ def test_a_kubernetes_dry_run_mounts_the_data_fitted_to_each_pickle(tmp_path, mo
     from runner.images import store
     from runner.images.pins import pin_set
     from runner.runs import RunRequest, kubernetes_manifests, sandbox_spec
-    from runner.sandbox.kubernetes import inputs_digest
+    from runner.sandbox.kubernetes_manifests import inputs_digest
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # no engine: the image goes by its tag
     named = _pickled_predict(tmp_path / "named.pkl", f"chosen = {NAMES[:3]!r}\n"

@@ -62,7 +62,7 @@ OPTION_SETS = list(itertools.product(["gvisor", None], LIMITS, REGISTRIES))
 @pytest.mark.parametrize("runtime_class, limits_name, registry", OPTION_SETS,
                          ids=[f"{r or 'runc'}-{limits}-{reg.split('/')[0]}" for r, limits, reg in OPTION_SETS])
 def test_manifests_for_every_option_validate_strictly(inputs, runtime_class, limits_name, registry):
-    from runner.sandbox.kubernetes import BATCH_LABEL, ClusterOptions, manifests
+    from runner.sandbox.kubernetes_manifests import BATCH_LABEL, ClusterOptions, manifests
 
     limits = LIMITS[limits_name]
     specs = [spec_for(inputs["a"], inputs["live"], inputs["bench"], limits),
@@ -104,7 +104,7 @@ def test_manifests_for_every_option_validate_strictly(inputs, runtime_class, lim
 
 
 def test_limits_become_exact_quantities(inputs):
-    from runner.sandbox.kubernetes import ClusterOptions, manifests
+    from runner.sandbox.kubernetes_manifests import ClusterOptions, manifests
 
     expected = {"numerai": ("1", "4Gi"), "raised": ("2", "6Gi"), "fractional": ("500m", "512Mi"),
                 "odd": ("1250m", str(int(2.5 * 1024**3) + 1))}
@@ -119,7 +119,7 @@ def test_a_misspelt_field_fails_strict_validation(inputs):
     """The strict schemas really are strict: the test above would catch a typo of ours."""
     import kubernetes_validate
 
-    from runner.sandbox.kubernetes import ClusterOptions, manifests
+    from runner.sandbox.kubernetes_manifests import ClusterOptions, manifests
 
     job = manifests([spec_for(inputs["a"], inputs["live"], inputs["bench"])], ClusterOptions(registry="r.io"))[1]
     job["spec"]["template"]["spec"]["restartPolcy"] = "Never"
@@ -130,7 +130,7 @@ def test_a_misspelt_field_fails_strict_validation(inputs):
 def test_yaml_is_plain_and_round_trips(inputs):
     import yaml
 
-    from runner.sandbox.kubernetes import ClusterOptions, manifests, to_yaml
+    from runner.sandbox.kubernetes_manifests import ClusterOptions, manifests, to_yaml
 
     objects = manifests([spec_for(inputs["a"], inputs["live"], inputs["bench"])] * 2,
                         ClusterOptions(registry="127.0.0.1:5000", runtime_class="gvisor"))
@@ -140,7 +140,7 @@ def test_yaml_is_plain_and_round_trips(inputs):
 
 
 def test_identical_inputs_name_the_same_image_and_any_byte_changes_it(inputs, tmp_path):
-    from runner.sandbox.kubernetes import plan
+    from runner.sandbox.kubernetes_manifests import plan
 
     specs = [spec_for(inputs["a"], inputs["live"], inputs["bench"]), spec_for(inputs["a"], inputs["live"], inputs["bench"])]
     first, second = plan(specs, "127.0.0.1:5000", "b")
@@ -184,8 +184,8 @@ def test_the_pods_model_container_runs_as_specified_and_its_report_is_judged_as_
     runsc): the report file they leave is parsed by the same FrameParser, and the verdict is the local one."""
     from runner import data
     from runner.sandbox.protocol import FrameParser, read_frames
-    from runner.sandbox.kubernetes import (FRAMES_PATH, ClusterOptions, build_and_push_inputs, job_manifest, plan,
-                                           remove_inputs)
+    from runner.sandbox.kubernetes import build_and_push_inputs, remove_inputs
+    from runner.sandbox.kubernetes_manifests import FRAMES_PATH, ClusterOptions, job_manifest, plan
     from runner.verdict import validate
 
     live = data.synthetic_default()
@@ -294,9 +294,9 @@ PREDICTING = [("hello", {}), ("phase", {"phase": "predicting"})]
     (terminated(139), PREDICTING, {}, "crashed"),
     (terminated(0), PREDICTING, {}, "no_output"),
     ({"running": {"startedAt": "2026-01-01T00:00:00Z"}}, PREDICTING, {"timed_out": True}, "timeout"),
-    (terminated(137), PREDICTING, {"stopped_by_cluster": True}, "internal_error"),
-    ({"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}, [], {}, "internal_error"),
-    ({"waiting": {"reason": "ContainerCreating"}}, [], {"stopped_by_cluster": True}, "internal_error"),
+    (terminated(137), PREDICTING, {"stopped_by_cluster": True}, "backend_unavailable"),
+    ({"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}, [], {}, "backend_unavailable"),
+    ({"waiting": {"reason": "ContainerCreating"}}, [], {"stopped_by_cluster": True}, "backend_unavailable"),
 ], ids=["oom", "segfault", "exit-0", "host-timeout", "job-deadline", "pull-failed", "never-started"])
 def test_pod_states_become_the_verdicts_a_local_run_gives(state, frames, flags, expected):
     from runner.sandbox.kubernetes import outcome_from_pod
@@ -305,8 +305,9 @@ def test_pod_states_become_the_verdicts_a_local_run_gives(state, frames, flags, 
     verdict = judge(outcome, frames)
     assert verdict.reason == expected, verdict.message
     # The Job's deadline is not the model's time limit (pulling may have used it up): Error, never timeout.
-    if expected == "internal_error":  # the cluster's fault, never the model's: Error, with the kubelet's reason
-        assert verdict.blame.value == "platform" and outcome.engine_error
+    if expected == "backend_unavailable":  # the cluster's fault, never the model's: Error, with the kubelet's reason
+        assert verdict.blame.value == "platform" and "Job nsbx-x-0000: " in verdict.message
+        assert verdict.evidence["platform"] == "kubernetes" and verdict.evidence["failure"] == outcome.failure.kind
 
 
 def test_an_unschedulable_pod_is_the_clusters_fault():
@@ -316,19 +317,7 @@ def test_an_unschedulable_pod_is_the_clusters_fault():
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes: Insufficient memory"}])
     unschedulable["status"]["containerStatuses"] = []
     outcome = outcome_from_pod(unschedulable, "nsbx-x-0000", stopped_by_cluster=True)
-    assert not outcome.timed_out and "Insufficient memory" in outcome.engine_error
-
-
-def test_the_collecting_sink_keeps_frames_within_the_cap():
-    from runner.sandbox.kubernetes import CollectingSink
-
-    sink = CollectingSink(Limits(max_output_bytes=100, max_log_bytes=10))
-    sink.stdout(b"NSBX1 hello 2\n{}")
-    sink.stdout(b"NSBX1 predictions 1000\n" + b"x" * 50)
-    assert sink.abort_reason() == "output_too_large"
-    sink.stdout(b"y" * 1000)  # nothing more is kept once the cap is passed
-    sink.stderr(b"0123456789abcdef")
-    assert bytes(sink.logs) == b"0123456789" and len(sink.report) < 200
+    assert not outcome.timed_out and "Insufficient memory" in outcome.failure.detail
 
 
 # ---------------------------------------------------------------- a real cluster
@@ -337,35 +326,21 @@ def test_the_collecting_sink_keeps_frames_within_the_cap():
                     reason="needs a real cluster: KUBECONFIG naming it and NUMERAI_SANDBOX_TEST_REGISTRY, a registry "
                            "its nodes pull from and this machine's Docker pushes to (none here)")
 def test_full_path_on_a_real_cluster(client, image311, models):
-    """Three pickles as Jobs on the cluster, two at once: the verdicts are the ones local runs give."""
-    from runner import data
-    from runner.sandbox.protocol import FrameParser, Returned, read_frames
+    """Three pickles as Jobs on the cluster, two at once, as `check --backend kubernetes` runs them: the verdicts
+    are the ones local runs give."""
+    from runner.check import Batch
+    from runner.runs import RunRequest
     from runner.sandbox.kubernetes import KubernetesBackend
-    from runner.verdict import diagnose, validate
-    from runner.verdict.context import Context
-    from runner.verdict.output import from_validation
 
-    live = data.synthetic_default()
     names = ["good_1arg", "raises", "nan_output"]
-    specs = [spec_for(models[n], live.live, live.benchmarks, Limits(timeout_seconds=300), image=image311.id)
-             for n in names]
     backend = KubernetesBackend.connect(client, os.environ["NUMERAI_SANDBOX_TEST_REGISTRY"],
                                         namespace=os.environ.get("NUMERAI_SANDBOX_TEST_NAMESPACE"))
+    template = RunRequest(model=models[names[0]], python="3.11", limits=Limits(timeout_seconds=300))
     try:
-        results = backend.run_batch(specs, jobs=2)
+        reports = Batch([models[n] for n in names], template, 2, history=False, backend=backend).run()
     finally:
         backend.close()
-    verdicts = []
-    for name, result in zip(names, results):
-        parser = FrameParser(max_predictions=Limits().max_output_bytes)
-        parser.feed(result.report)
-        ctx = Context(image311.python, image311.packages, Limits(), models[name])
-        verdict = diagnose.from_outcome(result.outcome, read_frames(parser), ctx)
-        if verdict is None:
-            verdict = from_validation(validate.validate(Returned.parse(parser.last("result")),
-                                                        parser.last("predictions"), data.live_ids(live.live)))
-        verdicts.append((verdict.reason, verdict.subcode))
-    assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan")]
+    assert [(r.reason, r.subcode) for r in reports] == [(None, None), ("model_exception", None), ("invalid_output", "nan")]
 
 
 # ---------------------------------------------------------------- the backend, on a cluster emulated by Docker
@@ -501,41 +476,26 @@ def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, 
     assert not cluster.jobs and not cluster.policies
 
 
-def test_the_backend_runs_a_batch_on_an_emulated_cluster_and_the_verdicts_are_the_local_ones(
+def test_a_check_on_an_emulated_cluster_runs_n_at_once_and_gives_the_local_verdicts(
         client, image311, models, local_registry, tmp_path):
-    from runner import data
-    from runner.sandbox.protocol import FrameParser, read_frames
+    """check's batch through the Kubernetes backend, two Jobs at once: every Job deleted, the verdicts local."""
+    from runner.check import Batch
+    from runner.runs import RunRequest
     from runner.sandbox.kubernetes import ClusterOptions
-    from runner.verdict import diagnose, validate
-    from runner.verdict.context import Context
-    from runner.verdict.output import from_validation
 
     cluster = EmulatedCluster(client, tmp_path)
-    live = data.synthetic_default()
-    cases = [("good_1arg", Limits(timeout_seconds=300)), ("raises", Limits(timeout_seconds=300)),
-             ("nan_output", Limits(timeout_seconds=300)), ("sleep_forever", Limits(timeout_seconds=10))]
-    specs = [spec_for(models[name], live.live, live.benchmarks, limits, image=image311.id) for name, limits in cases]
+    names = ["good_1arg", "raises", "nan_output", "sleep_forever"]
     backend = on_emulated_cluster(cluster, ClusterOptions(registry=local_registry))
-    done = []
+    template = RunRequest(model=models[names[0]], python="3.11", limits=Limits(timeout_seconds=15))
     try:
-        results = backend.run_batch(specs, jobs=2, on_done=lambda index, result: done.append(index))
+        reports = Batch([models[name] for name in names], template, 2, history=False, backend=backend).run()
     finally:
         backend.close()
-    assert sorted(done) == [0, 1, 2, 3] and cluster.max_running <= 2
+    assert cluster.max_running <= 2
     assert not cluster.jobs and not cluster.policies  # every Job deleted, the NetworkPolicy too
-    verdicts = []
-    for (name, limits), result in zip(cases, results):
-        parser = FrameParser(max_predictions=limits.max_output_bytes)
-        parser.feed(result.report)
-        frames = read_frames(parser)
-        verdict = diagnose.from_outcome(result.outcome, frames,
-                                        Context(image311.python, image311.packages, limits, models[name]))
-        if verdict is None:
-            verdict = from_validation(validate.validate(frames.result, frames.predictions, data.live_ids(live.live)))
-        verdicts.append((verdict.reason, verdict.subcode))
-    assert verdicts == [(None, None), ("model_exception", None), ("invalid_output", "nan"), ("timeout", None)], \
-        [(r.outcome, r.unavailable) for r in results]
-    assert b"ValueError: the model is broken on purpose" in results[1].logs  # the harness and model output came back
+    assert [(r.reason, r.subcode) for r in reports] == [(None, None), ("model_exception", None),
+                                                        ("invalid_output", "nan"), ("timeout", None)]
+    assert "ValueError: the model is broken on purpose" in reports[1].logs_tail  # the model's output came back
     # This test's per-check image is gone (one a killed earlier run left, tagged for its own registry, is not ours).
     ours = f"{local_registry}/numerai-sandbox-inputs"
     assert not [t for t in engine_tags(client) if t.startswith(ours)]

@@ -1,8 +1,13 @@
 """What every sandbox backend shares: the limits, the container's shape, and the facts it reports.
 
-A backend (the local Docker engine today) turns a ContainerSpec into a finished
-Outcome while streaming the container's output to a StreamSink. These types import
-nothing heavy, so the command line can describe limits without loading the Docker SDK.
+A backend (the local Docker engine, a Kubernetes cluster) turns a ContainerSpec into a finished
+Outcome while streaming the container's output to a StreamSink. It reports facts, never verdicts:
+how the model's process ended (exit code, signal, the memory kill, the host's timeout, peak memory
+and its samples) and, in one vocabulary for every backend, what the platform itself could not do
+(PlatformFailure: unreachable, no isolation, no image, not started, stopped before the model's
+limits) — on the Outcome once a sandbox existed, raised as SandboxUnavailable before one did.
+runner/verdict/platform.py turns those into verdicts, the same way whichever backend saw them.
+These types import nothing heavy, so the command line can describe limits without the Docker SDK.
 """
 
 from __future__ import annotations
@@ -88,6 +93,54 @@ class ContainerSpec:
     remove_on_exit: bool = False  # the engine removes it once it stops (a shell's, whose runner may be killed)
 
 
+# What the platform could not do (never the model's fault): one vocabulary for every backend.
+UNREACHABLE = "unreachable"  # the engine or cluster cannot be reached, or went away mid-run
+NO_ISOLATION = "isolation"  # it cannot isolate the sandbox as the limits ask (gVisor not there)
+NO_IMAGE = "image_missing"  # the image to run is not there
+NOT_STARTED = "not_started"  # it could not start the sandbox (refused, could not pull, could not schedule)
+STOPPED = "stopped"  # it ended the sandbox before the model's own limits (a deadline, an eviction)
+FAILURES = (UNREACHABLE, NO_ISOLATION, NO_IMAGE, NOT_STARTED, STOPPED)
+
+
+@dataclass(frozen=True)
+class PlatformFailure:
+    """One thing the platform could not do: which (FAILURES), in words, and where (the backend's name)."""
+
+    kind: str
+    detail: str
+    platform: str = ""  # "docker", "kubernetes", ...
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAILURES:
+            raise ValueError(f"a platform failure is one of {', '.join(FAILURES)}, not {self.kind!r}")
+
+
+class SandboxUnavailable(Exception):
+    """The backend could not run the sandbox at all (no Outcome to report): the failure, as a fact."""
+
+    kind = NOT_STARTED
+    platform = ""
+
+    def __init__(self, detail: str, platform: str | None = None, kind: str | None = None):
+        super().__init__(detail)
+        self.failure = PlatformFailure(kind or self.kind, detail, self.platform if platform is None else platform)
+
+
+class IsolationUnavailable(SandboxUnavailable):
+    """The backend cannot give the sandbox the isolation asked for (e.g. gVisor is not set up).
+
+    Never the model's fault: the message says what is missing and how to set it up."""
+
+    kind = NO_ISOLATION
+
+
+class BackendUnavailable(SandboxUnavailable):
+    """The place that runs sandboxes cannot run this one: a cluster that refuses or never starts it, a
+    registry its nodes cannot pull from. Never the model's fault; the message says what and where."""
+
+    kind = NOT_STARTED
+
+
 @dataclass
 class Outcome:
     """What the engine saw; the host's facts, independent of anything the model says."""
@@ -101,7 +154,7 @@ class Outcome:
     peak_memory_bytes: int | None = None
     cores: list[int] = field(default_factory=list)  # the host cores the sandbox ran on (its own)
     prestarted: bool = False  # served by a pre-started sandbox (see runner.sandbox.pool)
-    engine_error: str | None = None
+    failure: PlatformFailure | None = None  # the platform could not run it to its end (not the model's doing)
     started_at: float | None = None  # the container's start (epoch seconds, the engine's clock)
     ended_at: float | None = None  # when it exited
     memory_samples: list[list[float]] = field(default_factory=list)  # [seconds since start, bytes in use]
@@ -170,17 +223,6 @@ class MemorySamples:
             return self._largest[1] if self._largest else None
 
 
-class IsolationUnavailable(Exception):
-    """The backend cannot give the sandbox the isolation asked for (e.g. gVisor is not set up).
-
-    Never the model's fault: the message says what is missing and how to set it up."""
-
-
-class BackendUnavailable(Exception):
-    """The place that runs sandboxes cannot run this one: a cluster that refuses or never starts it, a
-    registry its nodes cannot pull from. Never the model's fault; the message says what and where."""
-
-
 class StreamSink:
     """Receives the container's output while it runs. Subclasses decide what to keep."""
 
@@ -204,11 +246,13 @@ class Backend:
     the spec says keep) whatever happens. `on_created` gets the sandbox's id once it exists,
     `on_started` is called once the model's process is starting, so the caller can enter
     Running at the right moment. A backend never decides a verdict: it reports what it saw
-    in an Outcome. It raises IsolationUnavailable when it cannot isolate as the limits ask, and
-    BackendUnavailable when it cannot run the sandbox at all.
+    in an Outcome (with `failure` when the platform stopped it, or could not start it, after the sandbox
+    existed). It raises SandboxUnavailable (IsolationUnavailable, BackendUnavailable: a PlatformFailure)
+    when it cannot run the sandbox at all.
     """
 
     name = "backend"
+    runs_here = True  # the sandbox runs on this machine: its memory is what the limit is checked against
 
     def run(self, spec: ContainerSpec, sink: StreamSink, on_started=lambda: None,
             on_created=lambda sandbox_id: None, on_waiting=lambda: None) -> Outcome:
@@ -223,6 +267,21 @@ class Backend:
         the timeout passes; the sandbox is removed afterwards. The Outcome says how it ended (exit code,
         OOM flag, `timed_out`, `aborted` = "terminal_closed")."""
         raise NotImplementedError(f"the {self.name} backend has no interactive sessions")
+
+    def failure_of(self, exc: BaseException) -> PlatformFailure | None:
+        """What an exception this backend's calls raised says the platform could not do (None: not that)."""
+        return None
+
+    def make_room(self, needed: int) -> bool:
+        """Give up memory this backend's idle sandboxes hold, `needed` bytes if it can; whether any went."""
+        return False
+
+    def prestart(self, spec: ContainerSpec) -> str | None:
+        """Start a sandbox for `spec` ahead of its run, in this process (None: this backend pre-starts none)."""
+        return None
+
+    def discard_prestarted(self, name: str) -> None:
+        """Remove a sandbox `prestart` started that no run took."""
 
     def close(self) -> None:
         """Release connections; sandboxes still running are the caller's to stop first."""

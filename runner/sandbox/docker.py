@@ -28,8 +28,9 @@ import requests
 from ..support.machine import PLATFORM
 from ..support.paths import LABEL
 from . import cpus, pool
-from .backend import Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples, Outcome, StreamSink
-from .engine import ENGINE_ERRORS, KILL_GRACE_SECONDS, connect, kill, remove
+from .backend import (NO_IMAGE, NOT_STARTED, Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples,
+                      Outcome, PlatformFailure, SandboxUnavailable, StreamSink)
+from .engine import ENGINE_ERRORS, KILL_GRACE_SECONDS, connect, failure_of, kill, remove
 from .leftovers import sweep
 from .ownership import labels_for
 
@@ -73,16 +74,7 @@ class DockerBackend(Backend):
     def _cold(self, spec: ContainerSpec, sink: StreamSink, on_started, on_created, cores, runtime) -> Outcome:
         with container(self.client, spec, cores, runtime) as container_id:
             on_created(container_id)
-            try:
-                outcome = run(self.client, container_id, spec.limits, sink, on_started)
-            except docker.errors.APIError as exc:
-                if runtime is None or "OCI runtime" not in str(exc):
-                    raise
-                # The engine has the runtime but it cannot start a sandbox here (a platform this
-                # host lacks, a kernel runsc does not support): the machine's fault, not the model's.
-                raise IsolationUnavailable(f"gVisor's runsc could not start the container: "
-                                           f"{(exc.explanation or str(exc)).strip()[:400]}; check `runsc "
-                                           "--platform=ptrace do /bin/true` on the engine's machine") from exc
+            outcome = run(self.client, container_id, spec.limits, sink, on_started, runtime)
             outcome.cores = cores
             return outcome
 
@@ -165,12 +157,19 @@ class DockerBackend(Backend):
         with container(self.client, spec, runtime=self.runtime(spec.limits.isolation)) as container_id:
             return interact(self.client, container_id, spec, arguments, terminal, on_started)
 
+    def failure_of(self, exc: BaseException) -> PlatformFailure | None:
+        return failure_of(exc)
+
+    def make_room(self, needed: int) -> bool:
+        """Idle pre-started sandboxes hold memory that is free for a run: they go first."""
+        return bool(pool.make_room(self.client, needed))
+
     def runtime(self, isolation: str) -> str | None:
         """The engine runtime for an isolation, checked to be registered with the engine."""
         runtime = RUNTIMES[isolation]
         if runtime is not None and runtime not in (self.client.info().get("Runtimes") or {}):
             raise IsolationUnavailable(f"--isolation {isolation} needs gVisor's runsc registered with the Docker "
-                                       f"engine as the runtime `{runtime}`, and it is not: {REGISTER_RUNSC}")
+                                       f"engine as the runtime `{runtime}`, and it is not: {REGISTER_RUNSC}", "docker")
         return runtime
 
     def close(self) -> None:
@@ -339,12 +338,10 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
     labels = labels_for("run", **spec.labels)
     if spec.keep:
         labels[f"{LABEL}.keep"] = "1"
-    created = client.api.create_container(
-        spec.image, command=spec.command, name=spec.name, user=spec.user,
-        environment=spec.environment, labels=labels, working_dir="/tmp", platform=PLATFORM,
-        network_disabled=True, host_config=host_config(client, spec, cores, runtime=runtime),
-        stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
-    )
+    try:
+        created = create(client, spec, labels, cores, runtime)
+    except docker.errors.ImageNotFound as exc:
+        raise SandboxUnavailable(f"The image disappeared from Docker: {exc}", "docker", NO_IMAGE) from exc
     container_id = created["Id"]
     try:
         yield container_id
@@ -353,10 +350,38 @@ def container(client: docker.DockerClient, spec: ContainerSpec, cores: list[int]
             remove(client, container_id)
 
 
+def create(client: docker.DockerClient, spec: ContainerSpec, labels: dict[str, str], cores: list[int] | None,
+           runtime: str | None) -> dict:
+    """The container of `spec`, created (not started), with our labels, limits and isolation."""
+    return client.api.create_container(
+        spec.image, command=spec.command, name=spec.name, user=spec.user,
+        environment=spec.environment, labels=labels, working_dir="/tmp", platform=PLATFORM,
+        network_disabled=True, host_config=host_config(client, spec, cores, runtime=runtime),
+        stdin_open=True,  # with StdinOnce: stdin closes when our attachment does (see run)
+    )
+
+
 def run(client: docker.DockerClient, container_id: str, limits: Limits, sink: StreamSink,
-        on_started: Callable[[], None] = lambda: None) -> Outcome:
+        on_started: Callable[[], None] = lambda: None, runtime: str | None = None) -> Outcome:
     """Start the created container, stream its output, enforce the wall clock, and report facts."""
-    return follow(client, container_id, limits, sink, on_started, begin=lambda lifeline: client.api.start(container_id))
+    def begin(lifeline) -> None:
+        try:
+            client.api.start(container_id)
+        except docker.errors.APIError as exc:
+            raise refused_start(exc, runtime) from exc
+
+    return follow(client, container_id, limits, sink, on_started, begin=begin)
+
+
+def refused_start(exc: docker.errors.APIError, runtime: str | None) -> SandboxUnavailable:
+    """The engine would not start the container: not the model's fault, whatever it was."""
+    said = (exc.explanation or str(exc)).strip()[:400]
+    if runtime is not None and "OCI runtime" in str(exc):
+        # The engine has the runtime but it cannot start a sandbox here (a platform this host lacks, a kernel
+        # runsc does not support): the machine's fault, not the model's.
+        return IsolationUnavailable(f"gVisor's runsc could not start the container: {said}; check `runsc "
+                                    "--platform=ptrace do /bin/true` on the engine's machine", "docker")
+    return SandboxUnavailable(f"the engine could not start the container: {said}", "docker", NOT_STARTED)
 
 
 def send(lifeline, data: bytes) -> None:
@@ -419,7 +444,8 @@ def follow(client: docker.DockerClient, container_id: str, limits: Limits, sink:
     state = client.api.inspect_container(container_id)["State"]
     outcome.exit_code = state.get("ExitCode")
     outcome.oom_killed = bool(state.get("OOMKilled"))
-    outcome.engine_error = state.get("Error") or None
+    if state.get("Error"):  # the engine's own failure to run it (the model's end is in the exit code)
+        outcome.failure = PlatformFailure(NOT_STARTED, f"the container could not run: {state['Error']}", "docker")
     outcome.peak_memory_bytes = watcher.peak or None
     outcome.memory_samples = watcher.samples.points()
     outcome.ended_at = engine_time(state.get("FinishedAt")) or outcome.started_at + outcome.run_seconds

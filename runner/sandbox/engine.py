@@ -19,7 +19,7 @@ import requests
 
 from ..support.machine import PLATFORM
 from ..support.paths import TEMP_PREFIX
-from .backend import Mount
+from .backend import UNREACHABLE, Mount, PlatformFailure, SandboxUnavailable
 from .ownership import labels_for
 
 KILL_GRACE_SECONDS = 10
@@ -27,8 +27,11 @@ CONNECT_TIMEOUT = 10  # to learn whether the engine answers at all
 API_TIMEOUT = 900  # for everything else: removing a 10 GB image or importing a base takes a while
 
 
-class EngineUnavailable(Exception):
+class EngineUnavailable(SandboxUnavailable):
     """The Docker engine cannot be reached (a platform problem, never the model's)."""
+
+    kind = UNREACHABLE
+    platform = "docker"
 
 
 # What talking to the engine can raise when it is gone, refuses, or is too slow to answer.
@@ -38,6 +41,14 @@ ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcep
 def lost_engine(exc: BaseException) -> bool:
     """Whether an exception means the engine went away or stopped answering (not that it said no)."""
     return isinstance(exc, ENGINE_ERRORS) and not isinstance(exc, docker.errors.APIError)
+
+
+def failure_of(exc: BaseException) -> PlatformFailure | None:
+    """The engine went away or stopped answering while we talked to it (None: the exception is not that)."""
+    if lost_engine(exc):
+        return PlatformFailure(UNREACHABLE, f"Lost the Docker engine during the run ({type(exc).__name__}: "
+                                            f"{str(exc)[:200]})", "docker")
+    return None
 
 
 def connect() -> docker.DockerClient:

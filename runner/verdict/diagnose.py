@@ -7,7 +7,7 @@ explain a failure, never turn a failure into a success. The pickle file itself, 
 it (runner/inspection/), says which Python made it and which library versions wrote into it
 (runner.verdict.context.Context).
 
-The rungs, in order: the platform could not run the sandbox; the clock; the memory limit; the output
+The rungs, in order: the platform could not run the sandbox (runner/verdict/platform.py); the clock; the memory limit; the output
 cap; the harness's error report (loading: runner/verdict/loading.py; the model's call:
 runner/verdict/exceptions.py); a result whose CSV could not be sent (runner/verdict/output.py); else how
 the process ended (runner/verdict/ended.py). None: the model returned, and validation decides.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..sandbox.backend import Outcome
 from ..sandbox.protocol import ErrorReport, Frames, doing
-from . import ended, numerai_log
+from . import ended, numerai_log, platform
 from .context import Context
 from .exceptions import bad_signature, classify_model_exception
 from .loading import classify_load_error
@@ -39,6 +39,8 @@ def from_outcome(outcome: Outcome, frames: Frames, ctx: Context) -> Verdict | No
 
 
 def ladder(outcome: Outcome, frames: Frames, ctx: Context) -> Verdict | None:
+    if outcome.failure is not None:  # the platform could not start it, or stopped it: nothing the model did
+        return platform.from_failure(outcome.failure, {"exit_code": outcome.exit_code, "phase": frames.phase})
     if outcome.timed_out:
         return ended.timed_out(frames, ctx)
     if outcome.oom_killed:

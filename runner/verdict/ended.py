@@ -66,13 +66,10 @@ def over_output_cap(frames: Frames, ctx: Context) -> Verdict:
 
 
 def ended_without_result(outcome: Outcome, frames: Frames, ctx: Context) -> Verdict:
-    """The process ended without an error or a result: the engine could not run it, the harness could not
-    start, a signal killed it, or it exited on its own (the report channel taken from it, or not)."""
+    """The process ended without an error or a result: the harness could not start, a signal killed it, or
+    it exited on its own (the report channel taken from it, or not)."""
     phase, sig = frames.phase, outcome.signal
     evidence = {"exit_code": outcome.exit_code, "phase": phase}
-    if outcome.engine_error:
-        return Verdict("internal_error", f"The container could not run: {outcome.engine_error}",
-                       evidence=evidence)
     if not frames.harness_started and outcome.exit_code in HARNESS_NOT_STARTED:
         return Verdict("internal_error", f"The image's harness could not start (exit {outcome.exit_code}).",
                        evidence=evidence)

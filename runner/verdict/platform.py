@@ -1,15 +1,43 @@
-"""Verdicts that are the platform's, not the model's: what this machine, the engine or the cache could not do.
+"""Verdicts that are the platform's, not the model's: what this machine, the engine, the cluster or the
+cache could not do. One place, whichever backend saw it.
 
 Every such verdict is Error (the reason's blame is the platform's), and its message names what is
-missing and the one command that fixes it.
+missing or what happened. What a backend could not do arrives as a PlatformFailure (one vocabulary
+for every backend, runner/sandbox/backend.py) and maps to a reason by its kind alone:
+
+- unreachable: the engine or cluster cannot be reached, or went away mid-run -> docker_unavailable
+  for the local Docker engine, backend_unavailable for anything else (a cluster);
+- isolation: it cannot isolate the sandbox as asked -> isolation_unavailable;
+- image_missing: the image to run is not there -> image_unavailable;
+- not_started: it could not start the sandbox (the engine refused to start the container; the cluster
+  could not pull, schedule or create it) -> backend_unavailable;
+- stopped: it ended the sandbox before the model's own limits (a Job's deadline, an eviction) ->
+  backend_unavailable (never timeout: the model's clock had not run out).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..images.numerai import wheel_bytes
 from ..images.pins import PinSet
+from ..sandbox.backend import NO_IMAGE, NO_ISOLATION, NOT_STARTED, STOPPED, UNREACHABLE, PlatformFailure
+from ..support.text import sentence
 from ..support.units import human_bytes
 from .reasons import Verdict
+
+REASON_OF = {NO_ISOLATION: "isolation_unavailable", NO_IMAGE: "image_unavailable", NOT_STARTED: "backend_unavailable",
+             STOPPED: "backend_unavailable"}
+
+
+def from_failure(failure: PlatformFailure, evidence: dict[str, Any] | None = None) -> Verdict:
+    """The verdict of what the platform could not do (`evidence`: what else is known, e.g. the exit code)."""
+    if failure.kind == UNREACHABLE:
+        reason = "docker_unavailable" if failure.platform == "docker" else "backend_unavailable"
+    else:
+        reason = REASON_OF[failure.kind]
+    return Verdict(reason, sentence(failure.detail),
+                   evidence=(evidence or {}) | {"platform": failure.platform, "failure": failure.kind})
 
 
 def packages_not_fetched(pins: PinSet, missing: list[str], command: str) -> Verdict:

@@ -95,7 +95,7 @@ REASONS: dict[str, Reason] = {
                "holding values in [0, 1], one row per live id."),
         # Not the model's fault: status Error.
         Reason("docker_unavailable", _P,
-               "The Docker engine cannot be reached.",
+               "The Docker engine cannot be reached, or stopped answering during the run.",
                "Start the engine (`dockerd`, `systemctl start docker`) or point DOCKER_HOST at it."),
         Reason("image_unavailable", _P,
                "The image for this Python version is missing and cannot be built from the local cache.",
@@ -129,10 +129,12 @@ REASONS: dict[str, Reason] = {
                "Debian's runsc and reloads dockerd without stopping containers), or run with the default "
                "--isolation runc."),
         Reason("backend_unavailable", _P,
-               "The cluster that runs the sandbox (Kubernetes) could not run it: unreachable, refused, "
-               "could not pull its image, or stopped it before the model's own limits.",
-               "Check the cluster and your access (Jobs, NetworkPolicies, pods/exec), and that its nodes "
-               "pull from the registry (`numerai-sandbox images push --registry ...`); then retry."),
+               "The engine or cluster that runs the sandbox could not start it, or stopped it before the model's "
+               "own limits: the Docker engine refused to start the container; the cluster (Kubernetes) could not "
+               "be reached, refused, could not pull its image or schedule it, or ended it early.",
+               "Check the engine (`numerai-sandbox doctor`), or the cluster and your access (Jobs, "
+               "NetworkPolicies, pods/exec) and that its nodes pull from the registry (`numerai-sandbox images "
+               "push --registry ...`); then retry."),
         Reason("interrupted", _P,
                "The run was interrupted (Ctrl-C or SIGTERM) before it finished.",
                "Run it again."),
