@@ -8,7 +8,7 @@
     print(report)                           # the closing lines `numerai-sandbox run` prints
     report.to_dict()                        # the JSON report (`run --json`)
 
-`run_pickle` builds the same RunRequest and calls the same `runner.runs.execute` as
+`run_pickle` builds the same RunRequest and calls the same `runner.run.run.execute` as
 `numerai-sandbox run`, so a pickle gets the same verdict either way. Its options take the values
 the command line takes (memory="512m", timeout="20m", python="3.12"); a bad one raises BadInput
 (a ValueError naming the option) before anything runs, never SystemExit. Each run is recorded
@@ -54,7 +54,8 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     """
     from . import history as run_history
     from .support.console import Console
-    from .runs import UsageError, execute
+    from .run import UsageError
+    from .run.run import execute
     from .verdict.report import summary_lines
 
     model_path = Path(os.fspath(model))
@@ -86,7 +87,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
 def _request(model: Path, *, python, profile, data, benchmarks, data_version, memory, cpus, timeout,
              extra_requirements, force, output=None, debug=False, keep=False):
     """A RunRequest from the API's options, each judged as the command line judges it."""
-    from .runs import RunRequest
+    from .run import RunRequest
     from .sandbox.backend import Limits
 
     extra = Path(os.fspath(extra_requirements)) if extra_requirements is not None else None
@@ -135,7 +136,7 @@ def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_
     import psutil
 
     from . import check as batch_check
-    from .runs import UsageError
+    from .run import UsageError
     from .sandbox import engine
     from .sandbox.docker import DockerBackend
 

@@ -25,9 +25,9 @@ from . import history
 from .support.console import Console
 from .support.units import human_bytes
 from .verdict.lifecycle import EXIT_CODES, Entry, Status
-from .runs import RunRequest, Run, UsageError
+from .run import RunRequest, UsageError
+from .run.run import Run, never_ran
 from .sandbox.pool import enabled as pool_enabled
-from .verdict.reasons import Verdict
 from .verdict.report import Report
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -181,11 +181,10 @@ class Batch:
         if item.report is not None:
             return item.report
         # Never started (cancelled first): an interrupted run, as `run` reports one.
-        run = Run(dataclasses.replace(self.template, model=item.model), Console(quiet=True))
-        run.life.enter(Status.PENDING)
-        run._finish(Verdict("interrupted", "The check was interrupted before this pickle ran."))
-        item.report, item.status = run.report, run.report.status
-        return run.report
+        item.report = never_ran(dataclasses.replace(self.template, model=item.model),
+                                "The check was interrupted before this pickle ran.")
+        item.status = item.report.status
+        return item.report
 
 
 class _ItemConsole(Console):
@@ -203,10 +202,9 @@ class _ItemConsole(Console):
         self.item.note = text.strip()
         self.batch.on_change(self.item)
 
-    def detail(self, text: str) -> None:
-        if text.strip().startswith("waiting for a free CPU"):
-            self.item.note = "waiting for a free CPU"
-            self.batch.on_change(self.item)
+    def waiting(self, text: str) -> None:
+        self.item.note = "waiting for a free CPU"
+        self.batch.on_change(self.item)
 
 
 def exit_code(reports: list[Report], fail_on: str = "failed") -> int:

@@ -303,7 +303,9 @@ def test_a_kubernetes_dry_run_mounts_the_data_fitted_to_each_pickle(tmp_path, mo
     from runner.data import sources
     from runner.images import store
     from runner.images.pins import pin_set
-    from runner.runs import RunRequest, kubernetes_manifests, sandbox_spec
+    from runner.run import RunRequest
+    from runner.run.plan import kubernetes_manifests
+    from runner.run.spec import sandbox_spec
     from runner.sandbox.kubernetes_manifests import inputs_digest
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # no engine: the image goes by its tag

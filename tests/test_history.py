@@ -341,7 +341,7 @@ def test_the_cli_never_imports_the_api():
                 cli.main(argv, prog_name="numerai-sandbox", standalone_mode=False)
             except SystemExit:
                 pass
-        print("runner.api" in sys.modules, "runner.runs" in sys.modules)
+        print("runner.api" in sys.modules, "runner.run.run" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout

@@ -156,7 +156,7 @@ def test_identical_inputs_name_the_same_image_and_any_byte_changes_it(inputs, tm
 def test_dry_run_entry_point_prints_valid_manifests_for_a_set_of_pickles(client, models):
     import yaml
 
-    from runner.runs import kubernetes_manifests
+    from runner.run.plan import kubernetes_manifests
 
     text = kubernetes_manifests([models["good_1arg"], models["good_2arg"], models["raises"]], "127.0.0.1:5000",
                                 runtime_class="gvisor", limits=Limits(timeout_seconds=300))
@@ -169,7 +169,8 @@ def test_dry_run_entry_point_prints_valid_manifests_for_a_set_of_pickles(client,
 
 
 def test_dry_run_rejects_a_bad_registry(tmp_path):
-    from runner.runs import UsageError, kubernetes_manifests
+    from runner.run import UsageError
+    from runner.run.plan import kubernetes_manifests
 
     with pytest.raises(UsageError, match="not a registry"):
         kubernetes_manifests([tmp_path / "model.pkl"], "HTTP://nope")
@@ -329,7 +330,7 @@ def test_full_path_on_a_real_cluster(client, image311, models):
     """Three pickles as Jobs on the cluster, two at once, as `check --backend kubernetes` runs them: the verdicts
     are the ones local runs give."""
     from runner.check import Batch
-    from runner.runs import RunRequest
+    from runner.run import RunRequest
     from runner.sandbox.kubernetes import KubernetesBackend
 
     names = ["good_1arg", "raises", "nan_output"]
@@ -456,9 +457,10 @@ def on_emulated_cluster(cluster: EmulatedCluster, options):
 
 
 def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, models, local_registry, tmp_path):
-    """runs.Run with the Kubernetes backend: Pending, Running, Validating and the verdict are a local run's."""
+    """A Run with the Kubernetes backend: Pending, Running, Validating and the verdict are a local run's."""
     from runner.support.console import Console
-    from runner.runs import RunRequest, execute
+    from runner.run import RunRequest
+    from runner.run.run import execute
     from runner.sandbox.kubernetes import ClusterOptions
 
     cluster = EmulatedCluster(client, tmp_path)
@@ -480,7 +482,7 @@ def test_a_check_on_an_emulated_cluster_runs_n_at_once_and_gives_the_local_verdi
         client, image311, models, local_registry, tmp_path):
     """check's batch through the Kubernetes backend, two Jobs at once: every Job deleted, the verdicts local."""
     from runner.check import Batch
-    from runner.runs import RunRequest
+    from runner.run import RunRequest
     from runner.sandbox.kubernetes import ClusterOptions
 
     cluster = EmulatedCluster(client, tmp_path)

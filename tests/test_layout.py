@@ -23,7 +23,7 @@ FLOORS = {
     "__main__": 9,
     "cli": 8,
     "api": 7,
-    "runs": 6, "history": 6, "check": 6, "inputs": 6, "doctor": 6, "upload": 6, "upload_status": 6,
+    "run": 6, "history": 6, "check": 6, "inputs": 6, "doctor": 6, "upload": 6, "upload_status": 6,
     "verdict": 5,
     "inspection": 4,
     "images": 3,

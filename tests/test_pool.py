@@ -109,7 +109,7 @@ def test_the_cold_confirmation_is_asked_only_for_memory_and_crashes_while_loadin
 
     from runner.sandbox.protocol import FrameParser, read_frames
     from runner.sandbox.backend import Outcome
-    from runner.runs import doubt_of_prestarted
+    from runner.run.prestart import doubt_of_prestarted
 
     def parser(phase, error=None):
         found = FrameParser(max_predictions=1 << 20)

@@ -122,13 +122,14 @@ def test_a_local_cpython_of_another_architecture_is_a_clear_error(tmp_path, monk
 
 def test_the_pending_line_says_when_a_run_is_emulated(model, tmp_path, monkeypatch):
     """On an arm64 machine (simulated) the run says so as it enters Pending, and in the report."""
-    from runner import runs
+    from runner.run import RunRequest
+    from runner.run.run import execute
     from runner.support.console import Console
 
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # ends at once: Error/docker_unavailable
     screen = io.StringIO()
-    report = runs.execute(runs.RunRequest(model=model, python="3.11", force=True), Console(stream=screen))
+    report = execute(RunRequest(model=model, python="3.11", force=True), Console(stream=screen))
     assert report.reason == "docker_unavailable"
     pending = next(line for line in screen.getvalue().splitlines() if "Pending" in line)
     assert "emulated: linux/amd64 images on this arm64 machine" in pending

@@ -12,7 +12,7 @@ from conftest import run_cli
 def test_live_progress_shows_time_and_memory_against_the_limits():
     from runner.support.console import Console
     from runner.sandbox.protocol import FrameParser
-    from runner.runs import LiveProgress
+    from runner.run.watch import LiveProgress
     from runner.sandbox.backend import Limits, MemorySamples
 
     out = io.StringIO()  # not a terminal: plain periodic lines

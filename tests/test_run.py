@@ -274,7 +274,8 @@ def test_numerapi_dataset_offline_is_error(models):
 
 def test_internal_error_keeps_traceback_off_the_terminal(models, monkeypatch, capsys):
     """A bug of ours is Error/internal_error: traceback in the report, a hint on the terminal."""
-    from runner import runs
+    from runner.run import RunRequest
+    from runner.run.run import execute
     from runner.verdict import validate
     from runner.support.console import Console
 
@@ -282,7 +283,7 @@ def test_internal_error_keeps_traceback_off_the_terminal(models, monkeypatch, ca
         raise RuntimeError("a bug in numerai-sandbox")
 
     monkeypatch.setattr(validate, "validate", broken)
-    report = runs.execute(runs.RunRequest(model=models["good_1arg"]), Console())
+    report = execute(RunRequest(model=models["good_1arg"]), Console())
     assert (report.status.value, report.reason, report.exit_code) == ("Error", "internal_error", 3)
     assert "RuntimeError: a bug in numerai-sandbox" in report.traceback
     assert "Traceback" not in capsys.readouterr().out

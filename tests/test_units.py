@@ -12,7 +12,7 @@ from runner.inputs import parse_duration, parse_memory
 from runner.verdict.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
 from runner.sandbox.protocol import FrameParser, read_frames
 from runner.verdict.report import Report
-from runner.runs import LogBuffer
+from runner.run.watch import LogBuffer
 
 
 def frame(kind: str, payload: bytes | dict) -> bytes:

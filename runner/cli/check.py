@@ -51,7 +51,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     models do not fail the check.
     """
     from .. import check as batch_check
-    from ..runs import RunRequest, UsageError
+    from ..run import RunRequest, UsageError
 
     try:
         models = batch_check.expand(list(pickles))
@@ -83,7 +83,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     except BadInput as exc:
         raise InputError(str(exc)) from exc
     if dry_run:
-        from ..runs import kubernetes_manifests
+        from ..run.plan import kubernetes_manifests
 
         try:
             click.echo(kubernetes_manifests(models, registry, python=run_options["python"],

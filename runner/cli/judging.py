@@ -1,7 +1,7 @@
 """Judging one pickle on the command line: the run, its closing lines, its HTML page.
 
 `run` and `upload` both judge a pickle through here, so the verdict `upload` acts on is the one
-`run` prints for the same request: the same `runner.runs.execute`, the same closing lines.
+`run` prints for the same request: the same `runner.run.run.execute`, the same closing lines.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class Judged:
 
 def judge(request, *, as_json: bool, quiet: bool, html_path: Path | None = None) -> Judged:
     """Run the request and print its verdict (on stderr with --json, so stdout keeps one JSON object)."""
-    from ..runs import UsageError, execute
+    from ..run import UsageError
+    from ..run.run import execute
 
     stream = sys.stderr if as_json else sys.stdout
     console = Console(stream=stream, quiet=quiet)

@@ -114,7 +114,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from ..runs import RunRequest
+    from ..run import RunRequest
 
     _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                             "--report": report_path, "--html": html_path})
@@ -212,7 +212,7 @@ def clean(everything: bool, dry_run: bool) -> None:
 # ---------------------------------------------------------------- entry point
 
 def _interrupt(signum, frame):
-    from ..runs import Interrupted
+    from ..run import Interrupted
 
     raise Interrupted(signal.Signals(signum).name)
 

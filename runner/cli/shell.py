@@ -54,7 +54,8 @@ def shell(model: Path, timeout: float | None, **options) -> None:
     """
     from .. import __version__
     from ..support.console import Console
-    from ..runs import Run, RunRequest, UsageError
+    from ..run import RunRequest, UsageError
+    from ..run.run import Run
     from ..sandbox.backend import Limits
     from ..sandbox.terminal import Terminal
     from ..support.units import human_bytes

@@ -71,7 +71,7 @@ def upload(model: Path, model_name: str, dry_run: bool, yes: bool, python: str, 
     with the run in the run history (`runs show`); `uploads` shows what Numerai made of it.
     """
     from ..numerai_api import NotConfigured, Numerai, credentials, endpoint
-    from ..runs import RunRequest
+    from ..run import RunRequest
     from ..sandbox.backend import NUMERAI_LIMITS
     from ..upload import UPLOADED, numerai_filename, upload_pickle
 

@@ -8,7 +8,7 @@ filetype      what a file that is not a pickle looks like
 """
 
 from .analysis import (Inspection, choose_python, code_candidates, compatible_pythons, inspect_pickle,
-                       mismatch_message, recorded_releases, render)
+                       mismatch_message, numerai_additions, recorded_releases, render, static_note)
 
 __all__ = ["Inspection", "choose_python", "code_candidates", "compatible_pythons", "inspect_pickle",
-           "mismatch_message", "recorded_releases", "render"]
+           "mismatch_message", "numerai_additions", "recorded_releases", "render", "static_note"]

@@ -283,5 +283,10 @@ class Backend:
     def discard_prestarted(self, name: str) -> None:
         """Remove a sandbox `prestart` started that no run took."""
 
+    def leave_for_next(self, spec: ContainerSpec, estimate: int):
+        """Start leaving a sandbox ready for the user's next run of `spec` (`estimate`: the memory it will hold),
+        in the background: a handle with `join(timeout)` and `note` (what was left), or None."""
+        return None
+
     def close(self) -> None:
         """Release connections; sandboxes still running are the caller's to stop first."""

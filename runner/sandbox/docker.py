@@ -28,8 +28,10 @@ import requests
 from ..support.machine import PLATFORM
 from ..support.paths import LABEL
 from . import cpus, pool
-from .backend import (NO_IMAGE, NOT_STARTED, Backend, ContainerSpec, IsolationUnavailable, Limits, MemorySamples,
-                      Outcome, PlatformFailure, SandboxUnavailable, StreamSink)
+from . import idle
+from .backend import (NO_IMAGE, NOT_STARTED, Backend, ContainerSpec, IsolationUnavailable, Limits, Outcome,
+                      PlatformFailure, SandboxUnavailable, StreamSink)
+from .cgroup import MemoryWatcher
 from .engine import ENGINE_ERRORS, KILL_GRACE_SECONDS, connect, failure_of, kill, remove
 from .leftovers import sweep
 from .ownership import labels_for
@@ -119,6 +121,15 @@ class DockerBackend(Backend):
             return None
         return self._start_prestarted(spec, owned=True)[0]
 
+    def leave_for_next(self, spec: ContainerSpec, estimate: int) -> "LeaveForNext | None":
+        """Start leaving a pre-started sandbox for the user's next run of `spec`, in the background, where pooling
+        serves it (the handle's `join` waits for it, its `note` says what was left)."""
+        if not pool.serves(spec):
+            return None
+        leaving = LeaveForNext(spec, estimate)
+        leaving.start()
+        return leaving
+
     def leave_prestarted(self, spec: ContainerSpec, estimate: int) -> pool.Left | None:
         """Leave a pre-started sandbox for the user's next run of the same spec, within the bound (see
         pool.leave); None when pooling is off, one waits already, or it cannot fit the bound."""
@@ -176,106 +187,47 @@ class DockerBackend(Backend):
         self.client.close()
 
 
-# ---------------------------------------------------------------- running one container
+class LeaveForNext(threading.Thread):
+    """After `run`'s model ran: a pre-started sandbox for the user's next run in the same image, where one
+    is likely (runner.sandbox.idle.should_leave) and within the bound (pool.leave); started while this
+    run's predictions are validated, on its own engine connection (the run's closes meanwhile). `estimate`:
+    what it will hold. `note` says which one it left; a faster next run is a bonus, never a reason to fail
+    this one."""
 
-class MemoryWatcher(threading.Thread):
-    """Samples the container's memory in use every 0.2 s from its cgroup (the stats API as fallback).
-
-    `samples` is the curve ([seconds since the container started, bytes]), readable while the
-    watcher runs; `peak` is the cgroup's own high-water mark, which also sees the spikes
-    between two samples.
-    """
-
-    def __init__(self, client: docker.DockerClient, container_id: str, pid: int, started_at: float):
-        super().__init__(daemon=True, name="memory-watcher")
-        self.client, self.container_id = client, container_id
-        self.samples = MemorySamples()
-        self._peak_file_value = 0
-        self._stop_event = threading.Event()
-        self._current_file, self._peak_file = _cgroup_memory_files(pid)
-        self._cgroup = self._current_file.parent if self._current_file else None
-        # Seconds since the container started, on the monotonic clock from here on.
-        self._origin = time.monotonic() - (time.time() - started_at)
-
-    @property
-    def peak(self) -> int:
-        return max(self._peak_file_value, self.samples.largest or 0)
+    def __init__(self, spec: ContainerSpec, estimate: int):
+        super().__init__(daemon=True, name="prestart")
+        self.spec, self.estimate = spec, estimate
+        self.note: str | None = None
 
     def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            self._stop_event.wait(0.2 if self._current_file else 1.0)
-
-    def sample(self) -> None:
-        seconds = time.monotonic() - self._origin
-        in_use = _read_int(self._current_file)
-        if in_use is None:
-            self._current_file = None
-            in_use = self._from_stats()
-        if in_use:
-            self.samples.add(seconds, in_use)
-        peak = _read_int(self._peak_file)
-        if peak is None:
-            self._peak_file = None
-        else:
-            self._peak_file_value = max(self._peak_file_value, peak)
-
-    def _from_stats(self) -> int | None:
         try:
-            stats = self.client.api.stats(self.container_id, stream=False, one_shot=True)
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
-            return None
-        memory = stats.get("memory_stats") or {}
-        self._peak_file_value = max(self._peak_file_value, int(memory.get("max_usage") or 0))
-        return memory.get("usage")
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def oom_kills(self) -> int:
-        """How many processes the kernel killed for memory in the container's cgroup so far.
-
-        The engine's OOMKilled flag only covers the container's own process; a shell is an exec beside it.
-        """
-        for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2 (both say `oom_kill N`)
+            if not self.wanted():
+                return
+            backend = DockerBackend(connect())  # no second sweep: the run's connection made one
             try:
-                text = (self._cgroup / name).read_text() if self._cgroup else ""
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("oom_kill "):
-                    return int(line.split()[1])
-        return 0
+                left = backend.leave_prestarted(self.spec, self.estimate)
+                limit = pool.current_bound(backend.client)
+            finally:
+                backend.close()
+        except Exception as exc:  # noqa: BLE001
+            self.note = (f"no pre-started sandbox was left for the next run ({type(exc).__name__}: "
+                         f"{str(exc).strip()[:200]})")
+            return
+        if left is not None and left.name is None:
+            self.note = f"no pre-started sandbox was left for the next run: {left.refused}"
+        elif left is not None and limit is not None:
+            self.note = idle.left_note(left.name, left.estimate, left.idle_until, left.evicted, limit)
+
+    def wanted(self) -> bool:
+        """Whether a next run is likely: see idle.should_leave (this run is recorded for the next one's)."""
+        mode = idle.setting()
+        ci, terminal = idle.in_ci(), idle.has_terminal()
+        asks = mode == "auto" and not ci and terminal
+        recent = asks and idle.ran_recently(pool.recent_record(), pool.group_of(self.spec), pool.IDLE_SECONDS)
+        return idle.should_leave(mode, idle.per_image(), ci, terminal, recent).leave
 
 
-def _read_int(path: Path | None) -> int | None:
-    if path is None:
-        return None
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _cgroup_memory_files(pid: int) -> tuple[Path | None, Path | None]:
-    """The container's (memory in use, high-water mark) files: cgroup v1, else v2 (peak needs Linux 5.19)."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None, None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            if (base / "memory.usage_in_bytes").exists():
-                return base / "memory.usage_in_bytes", base / "memory.max_usage_in_bytes"
-        if controllers == "":
-            base = Path("/sys/fs/cgroup") / path.lstrip("/")
-            if (base / "memory.current").exists():
-                peak = base / "memory.peak"
-                return base / "memory.current", peak if peak.exists() else None
-    return None, None
-
+# ---------------------------------------------------------------- running one container
 
 def engine_time(stamp: str | None) -> float | None:
     """The engine's RFC 3339 timestamp (nanoseconds, Z) as epoch seconds; None for its zero time."""

@@ -247,6 +247,7 @@ class KubernetesBackend(Backend):
     batch: str = field(default_factory=batch_id)
     progress: Callable[[str], None] = lambda line: None
     name = "kubernetes"
+    runs_here = False  # on the cluster's nodes: this machine's memory says nothing about them
 
     def __post_init__(self) -> None:
         self._board: PodBoard | None = None

@@ -56,6 +56,11 @@ class Console:
     def detail(self, text: str) -> None:
         self._write(f"{'':10}{text}")
 
+    def waiting(self, text: str) -> None:
+        """The run waits for something it cannot do without (a free core): a detail line here; a batch's
+        display shows it as the run's state."""
+        self.detail(text)
+
     def progress(self, text: str) -> None:
         """A step of a long task: overwritten on a terminal, one plain line per step elsewhere."""
         self._write(f"{'':10}{text}", transient=True)

@@ -53,3 +53,19 @@ def packages_not_fetched(pins: PinSet, missing: list[str], command: str) -> Verd
                    f"local cache: {shown}. Run `{command}` once while online, then run again.",
                    evidence={"python": pins.python, "wanted": pins.wanted, "added": pins.added, "missing": missing,
                              "fetch_command": command})
+
+
+def memory_beyond_machine(limit: int, total: int) -> Verdict:
+    """The memory limit asked for is more than this machine has: the limit would not be Numerai's."""
+    return Verdict("host_resources", f"The memory limit ({human_bytes(limit)}) is more than this machine has "
+                   f"({human_bytes(total)}); the limit would not be the one Numerai enforces.")
+
+
+def host_resources(message: str) -> Verdict:
+    """This machine cannot provide what the run needs (disk, memory)."""
+    return Verdict("host_resources", sentence(message))
+
+
+def image_unavailable(message: str) -> Verdict:
+    """The image is missing and cannot be built from the local cache (the message says what to fetch)."""
+    return Verdict("image_unavailable", message)
