@@ -8,8 +8,8 @@
     print(report)                           # the closing lines `numerai-sandbox run` prints
     report.to_dict()                        # the JSON report (`run --json`)
 
-`run_pickle` builds the same RunRequest and calls the same `runner.run.run.execute` as
-`numerai-sandbox run`, so a pickle gets the same verdict either way. Its options take the values
+`run_pickle` builds the same RunRequest and calls the same use case (runner.usecases.run_one) as
+`numerai-sandbox run`, so a pickle gets the same verdict, and the same record, either way. Its options take the values
 the command line takes (memory="512m", timeout="20m", python="3.12"); a bad one raises BadInput
 (a ValueError naming the option) before anything runs, never SystemExit. Each run is recorded
 in the run history as the command line's are (`numerai-sandbox runs list`), unless history=False
@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .images.pins import PROFILES, SUPPORTED_PYTHONS
-from .inputs import BadInput, check_inputs, parse_data_version, parse_duration, parse_memory
-from .verdict.report import Report
+from .usecases.inputs import BadInput, check_inputs, parse_data_version, parse_duration, parse_memory
+from .usecases.vocabulary import PROFILES, SUPPORTED_PYTHONS, Report
 
 __all__ = ["BadInput", "Report", "last_runs", "load_run", "run_pickle"]
 
@@ -52,11 +51,9 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     the statuses as they are entered and the verdict, as the command line does; debug adds the
     model's output and the full traceback; keep keeps the container.
     """
-    from . import history as run_history
     from .support.console import Console
-    from .run import UsageError
-    from .run.run import execute
-    from .verdict.report import summary_lines
+    from .usecases.run_one import keep, run_one
+    from .usecases.vocabulary import UsageError, summary_lines
 
     model_path = Path(os.fspath(model))
     paths = {name: Path(os.fspath(value)) if value is not None else None
@@ -71,24 +68,21 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
                  {"--output": paths["output"], "--report": paths["report"], "--html": paths["html"]})
     console = Console(stream=sys.stdout, quiet=quiet)
     try:
-        result = execute(request, console)
+        result = run_one(request, console)
     except UsageError as exc:
         raise BadInput(str(exc)) from None
     for line in summary_lines(result, debug):  # with debug, the traceback was in the model's output
         console.line(line)
-    written = _write_html(paths["html"], result) if paths["html"] is not None else None
-    if history:
-        run_history.record(result, html=written, warn=_warn)
-    if paths["report"] is not None:
-        result.write(paths["report"])
+    kept = keep(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
+    if kept.html_error is not None:
+        _warn(kept.html_error)
     return result
 
 
 def _request(model: Path, *, python, profile, data, benchmarks, data_version, memory, cpus, timeout,
              extra_requirements, force, output=None, debug=False, keep=False):
     """A RunRequest from the API's options, each judged as the command line judges it."""
-    from .run import RunRequest
-    from .sandbox.backend import Limits
+    from .usecases.vocabulary import Limits, RunRequest
 
     extra = Path(os.fspath(extra_requirements)) if extra_requirements is not None else None
     limits = Limits(memory_bytes=_memory(memory), cpus=_cpus(cpus), timeout_seconds=_timeout(timeout))
@@ -133,12 +127,8 @@ def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_
           force: bool = False, history: bool = True) -> CheckResult:
     """Many pickles (files, globs, directories) in parallel, each judged as run_pickle judges it alone,
     as `numerai-sandbox check` runs them: cores never shared, as many at once as the machine allows."""
-    import psutil
-
-    from . import check as batch_check
-    from .run import UsageError
-    from .sandbox import engine
-    from .sandbox.docker import DockerBackend
+    from .usecases import check as batch_check
+    from .usecases.vocabulary import UsageError
 
     items = [models] if isinstance(models, (str, os.PathLike)) else list(models)
     try:
@@ -152,28 +142,21 @@ def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_
                         data_version=data_version, memory=memory, cpus=cpus, timeout=timeout,
                         extra_requirements=extra_requirements, force=force)
     check_inputs(paths[0], template.data, template.benchmarks, {})
-    try:
-        backend = DockerBackend.connect()
-        cores = backend.cores()
-        backend.close()
-    except engine.EngineUnavailable:
-        cores = os.cpu_count() or 1
-    count, _ = batch_check.parallel_jobs(jobs, template.limits.cpus, template.limits.memory_bytes, cores,
-                                         psutil.virtual_memory().total, len(paths))
-    reports = batch_check.Batch(paths, template, count, history=history).run()
+    count, _ = batch_check.capacity(jobs, template.limits, len(paths))
+    reports = batch_check.check_many(paths, template, count, history_on=history)
     return CheckResult(reports, batch_check.exit_code(reports, fail_on))
 
 
 def last_runs(limit: int = 20, status: str | Iterable[str] = ()) -> list[dict[str, Any]]:
     """The run history's newest entries (what `numerai-sandbox runs list --json` prints)."""
-    from . import history as run_history
+    from .usecases import history as run_history
 
     return run_history.entries(limit=limit or None, statuses=[status] if isinstance(status, str) else status)
 
 
 def load_run(ref: str = "last") -> Report:
     """A recorded run's report: `last`, an id or the start of one, or a model file name (its newest run)."""
-    from . import history as run_history
+    from .usecases import history as run_history
 
     try:
         run_id = run_history.resolve(ref)
@@ -229,16 +212,3 @@ def _text(value: PathArg | None) -> str | None:
 
 def _warn(text: str) -> None:
     warnings.warn(text, RuntimeWarning, stacklevel=3)
-
-
-def _write_html(path: Path, report: Report) -> Path | None:
-    """The HTML page; failing to write it is a warning and a note, never a lost report."""
-    from .verdict import html
-
-    try:
-        return html.write(path, [report]).resolve()
-    except Exception as exc:  # noqa: BLE001 - the verdict stands; the page is an extra
-        note = f"could not write the HTML report {path}: {type(exc).__name__}: {exc}"
-        report.notes.append(note)
-        _warn(note)
-        return None

@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--report", type=Path)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    from runner import history
+    from runner.usecases import history
     from runner.verdict.report import Report
 
     with tempfile.TemporaryDirectory(prefix="numerai-sandbox-bench-history-") as where:

@@ -131,7 +131,7 @@ def stand_in(client, model: Path, pad_mb: int) -> str:
 
 
 def put(args) -> None:
-    from runner import history
+    from runner.usecases import history
     from runner.images.store import runtime_tag
     from runner.sandbox import engine
 
@@ -243,7 +243,7 @@ def _container_exists(client, name: str) -> bool:
 
 def check(args) -> int:
     """Whether everything `put` made is still there (a test that removed it destroyed a user's state)."""
-    from runner import history
+    from runner.usecases import history
     from runner.sandbox import engine
 
     made = json.loads(state_file(args.state).read_text())
@@ -268,7 +268,7 @@ def remove(args) -> None:
 
     import docker.errors
 
-    from runner import history
+    from runner.usecases import history
     from runner.sandbox import engine
 
     path = state_file(args.state)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from runner import history
+from runner.usecases import history
 from runner.api import BadInput, last_runs, load_run, run_pickle
 
 

@@ -114,7 +114,7 @@ def test_check_usage_errors(tmp_path, args, message):
 # ---------------------------------------------------------------- pure logic
 
 def test_expand_files_globs_and_directories(tmp_path):
-    from runner.check import expand
+    from runner.usecases.check import expand
 
     (tmp_path / "a").mkdir()
     for name in ("a/one.pkl", "a/two.pickle", "a/notes.txt", "three.pkl"):
@@ -124,7 +124,7 @@ def test_expand_files_globs_and_directories(tmp_path):
 
 
 def test_parallel_jobs_are_bounded_by_cores_and_memory():
-    from runner.check import parallel_jobs
+    from runner.usecases.check import parallel_jobs
 
     gib = 1024**3
     assert parallel_jobs(None, 1, 4 * gib, cores=2, host_memory=24 * gib, count=10)[0] == 2
@@ -137,7 +137,7 @@ def test_parallel_jobs_are_bounded_by_cores_and_memory():
 
 
 def test_exit_code_is_the_worst_verdict():
-    from runner.check import exit_code
+    from runner.usecases.check import exit_code
     from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from conftest import run_cli
-from runner import doctor
+from runner.usecases import doctor
 from runner.sandbox.backend import Limits
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/numerai-sandbox-test/docker.sock"}

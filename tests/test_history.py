@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import ROOT, run_cli
-from runner import history
-from runner.inputs import parse_age
+from runner.usecases import history
+from runner.usecases.inputs import parse_age
 from runner.verdict.lifecycle import Status
 from runner.verdict.report import Report
 
@@ -116,7 +116,7 @@ CONCURRENT = """
 import sys, threading
 from datetime import datetime, timezone
 from pathlib import Path
-from runner import history
+from runner.usecases import history
 from runner.verdict.lifecycle import Status
 from runner.verdict.report import Report
 

@@ -329,7 +329,7 @@ def test_an_unschedulable_pod_is_the_clusters_fault():
 def test_full_path_on_a_real_cluster(client, image311, models):
     """Three pickles as Jobs on the cluster, two at once, as `check --backend kubernetes` runs them: the verdicts
     are the ones local runs give."""
-    from runner.check import Batch
+    from runner.usecases.check import Batch
     from runner.run import RunRequest
     from runner.sandbox.kubernetes import KubernetesBackend
 
@@ -481,7 +481,7 @@ def test_a_run_through_the_kubernetes_backend_is_the_same_run(client, image311, 
 def test_a_check_on_an_emulated_cluster_runs_n_at_once_and_gives_the_local_verdicts(
         client, image311, models, local_registry, tmp_path):
     """check's batch through the Kubernetes backend, two Jobs at once: every Job deleted, the verdicts local."""
-    from runner.check import Batch
+    from runner.usecases.check import Batch
     from runner.run import RunRequest
     from runner.sandbox.kubernetes import ClusterOptions
 

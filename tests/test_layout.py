@@ -1,10 +1,11 @@
 """The architecture stays visible: every module has a floor, imports only run down, and nothing cycles.
 
-The floors, top to bottom: the command line, a run, the verdict, the static inspection, the
-images, the sandbox (engine backends and the harness) with the live data and the console, and
-the shared ground (lifecycle, reasons, protocol, paths). A part may skip floors downward, never
-import upward; imports inside functions count too. The harness runs inside the image and
-imports nothing of ours.
+The floors, top to bottom: the command line, the Python API, the use cases (what a user can do), a run
+(its steps), the verdict, the static inspection, the images, the sandbox (backends, the harness and its
+protocol) with the live data and Numerai's API, and the small utilities (support). A part may skip floors
+downward, never import upward; imports inside functions count too. The harness runs inside the image and
+imports nothing of ours; the front ends (cli/, api.py) import only the use cases and support; no module
+uses another's private names; modules stay small enough to read.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from conftest import ROOT
 
 # The part of a module is its first name below `runner` (runner.images.store -> images).
 FLOORS = {
-    "__main__": 9,
-    "cli": 8,
-    "api": 7,
-    "run": 6, "history": 6, "check": 6, "inputs": 6, "doctor": 6, "upload": 6, "upload_status": 6,
+    "__main__": 10,
+    "cli": 9,
+    "api": 8,
+    "usecases": 7,
+    "run": 6,
     "verdict": 5,
     "inspection": 4,
     "images": 3,
@@ -139,8 +141,72 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+FRONT_ENDS = ("runner.cli", "runner.api")  # what a user types or calls
+FRONT_ENDS_MAY_USE = ("runner.usecases", "runner.support")  # beside themselves and runner (its version)
+
+
+def front_end_problems(package_dir: Path, package: str, front_ends=FRONT_ENDS, allowed=FRONT_ENDS_MAY_USE) -> list[str]:
+    """Every import by a front end of something below the use cases (their words come through
+    runner.usecases.vocabulary)."""
+    modules = modules_of(package_dir, package)
+    problems = []
+    for module, path in modules.items():
+        if not module.startswith(front_ends):
+            continue
+        for target in sorted(imports_of(module, path, set(modules))):
+            if target != package and not target.startswith(tuple(front_ends) + tuple(allowed)):
+                problems.append(f"{module} imports {target}: a front end goes through the use cases")
+    return problems
+
+
+def private_name_problems(package_dir: Path, package: str) -> list[str]:
+    """Every use of another module's private name (a leading underscore, not a dunder): imported from it, or
+    read as an attribute of it."""
+    modules = modules_of(package_dir, package)
+    problems = []
+    for module, path in modules.items():
+        is_package = path.name == "__init__.py"
+        here = module if is_package else module.rsplit(".", 1)[0]
+        aliases: dict[str, str] = {}  # local name -> module of ours
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here.split(".")
+                    target = ".".join(base[:len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+                elif (node.module or "").split(".")[0] == package:
+                    target = node.module
+                else:
+                    continue
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in modules:
+                        aliases[alias.asname or alias.name] = f"{target}.{alias.name}"
+                    elif alias.name.startswith("_") and not alias.name.startswith("__"):
+                        problems.append(f"{module} imports {target}.{alias.name}, a private name")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in modules and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                problems.append(f"{module} reads {aliases[node.value.id]}.{node.attr}, a private name")
+    return sorted(set(problems))
+
+
 def test_runner_is_layered_without_cycles():
     problems = layering_problems(ROOT / "runner", "runner", FLOORS, ISOLATED)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_front_ends_go_through_the_use_cases():
+    """The command line and the Python API call the same use cases (and have nothing of the pipeline to drift)."""
+    problems = front_end_problems(ROOT / "runner", "runner")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_module_uses_another_modules_private_names():
+    problems = private_name_problems(ROOT / "runner", "runner")
     assert not problems, "\n".join(problems)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.verdict import reasons
-from runner.inputs import parse_duration, parse_memory
+from runner.usecases.inputs import parse_duration, parse_memory
 from runner.verdict.lifecycle import EXIT_CODES, IllegalTransition, Lifecycle, Status
 from runner.sandbox.protocol import FrameParser, read_frames
 from runner.verdict.report import Report

@@ -243,7 +243,7 @@ def test_uploads_unknown_model_lists_the_accounts_models(numerai):
 
 def _recorded_run(tmp_path, name="model.pkl", python="3.11"):
     """A Success of a file made by `python`, recorded in the history as a run records it."""
-    from runner import history
+    from runner.usecases import history
     from runner.verdict.lifecycle import Status
     from runner.verdict.report import Report
 
@@ -315,7 +315,7 @@ def test_the_local_numerai_answers_numerapis_own_calls(numerai, tmp_path, monkey
 
 def test_image_choice():
     from runner.numerai_api import DockerImage
-    from runner.upload import Refused, image_for
+    from runner.usecases.upload import Refused, image_for
 
     images = [DockerImage("a", "Python 3.11"), DockerImage("b", "Python 3.12", default=True),
               DockerImage("c", "Python 3.14", experimental=True), DockerImage("d", "Python 3.9", deprecated=True),
@@ -331,7 +331,7 @@ def test_image_choice():
 
 def test_data_version_choice():
     from runner.numerai_api import DataVersion
-    from runner.upload import Refused, data_version_for
+    from runner.usecases.upload import Refused, data_version_for
 
     versions = [DataVersion("1", "v5.2"), DataVersion("2", "v5.3", default=True)]
     assert data_version_for(versions, {"source": "round", "version": "v5.2"}, None) == (versions[0], "the run's data")
@@ -348,7 +348,7 @@ def test_model_choice_and_file_name():
     from pathlib import Path
 
     from runner.numerai_api import Model
-    from runner.upload import Refused, find_model, numerai_filename
+    from runner.usecases.upload import Refused, find_model, numerai_filename
 
     models = [Model("1", "alpha"), Model("2", "Beta")]
     assert find_model(models, "alpha").id == "1" and find_model(models, "beta").id == "2"
@@ -362,7 +362,7 @@ def test_model_choice_and_file_name():
 
 
 def test_numerais_status_words():
-    from runner.upload_status import status_of
+    from runner.usecases.uploads import status_of
 
     assert [status_of(w) for w in ("succeeded", "FAILED", "invalid", "error", "pending", "running", "validating",
                                    None, "something new")] == [

@@ -11,11 +11,9 @@ from pathlib import Path
 import click
 
 from ..support.console import COLOURS
-from ..verdict.lifecycle import Status
-from ..sandbox.backend import NUMERAI_LIMITS, Limits
-from ..verdict import numerai_log
-from ..verdict.report import human_bytes
-from .common import EXIT_HELP, InputError, warm_settings
+from ..support.units import human_bytes
+from ..usecases.vocabulary import NUMERAI_LIMITS, Limits, RunRequest, SandboxUnavailable, Status, UsageError
+from .common import EXIT_HELP, InputError, fail, warm_settings
 
 SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data", "data_version", "benchmarks",
                       "memory", "cpus", "timeout", "isolation")
@@ -50,8 +48,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     Exit code: the worst verdict (0 Success, 1 Failed, 3 Error); with --fail-on error, Failed
     models do not fail the check.
     """
-    from .. import check as batch_check
-    from ..run import RunRequest, UsageError
+    from ..usecases import check as batch_check
 
     try:
         models = batch_check.expand(list(pickles))
@@ -67,112 +64,51 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     if numerai_limits and limits.relaxed():
         raise InputError(f"--numerai-limits: {', '.join(limits.relaxed())} is more than Numerai gives "
                          f"(1 CPU, {human_bytes(NUMERAI_LIMITS.memory_bytes)}, 10 minutes)")
-    inputs = set(models)
-    from .. import data as live_data
-
-    for option, value in (("--data", run_options["data"]), ("--benchmarks", run_options["benchmarks"])):
-        if value is not None:
-            try:
-                inputs.add(live_data.check_option(value, option))
-            except live_data.DataError as exc:
-                raise InputError(str(exc)) from exc
-    from ..inputs import BadInput, check_outputs
-
-    try:
-        check_outputs(inputs, {"--junit": junit_path, "--html": html_path})
-    except BadInput as exc:
-        raise InputError(str(exc)) from exc
-    if dry_run:
-        from ..run.plan import kubernetes_manifests
-
-        try:
-            click.echo(kubernetes_manifests(models, registry, python=run_options["python"],
-                                            profile=run_options["profile"], limits=limits, data=run_options["data"],
-                                            benchmarks=run_options["benchmarks"],
-                                            data_version=run_options["data_version"], namespace=namespace or "default"), nl=False)
-        except UsageError as exc:
-            raise InputError(str(exc)) from exc
-        return
     template = RunRequest(model=models[0], python=run_options["python"], profile=run_options["profile"],
                           data=run_options["data"], data_version=run_options["data_version"],
                           benchmarks=run_options["benchmarks"], limits=limits,
                           extra_requirements=run_options["extra_requirements"], force=run_options["force"])
-    import psutil
-
+    try:
+        batch_check.checked_inputs(models, template.data, template.benchmarks,
+                                   {"--junit": junit_path, "--html": html_path})
+        if dry_run:
+            click.echo(batch_check.dry_run(models, registry, template, namespace), nl=False)
+            return
+    except UsageError as exc:
+        raise InputError(str(exc)) from exc
     warm_settings()
     cluster = None
     if backend == "kubernetes":
-        cluster = connect_cluster(registry, namespace, limits.isolation)
-        count = min(jobs or 20, len(models))
-        why = f"{count} Jobs at once on the cluster"
-    else:
-        cores, idle_memory = engine_room()
-        count, why = batch_check.parallel_jobs(jobs, limits.cpus, limits.memory_bytes, cores,
-                                               psutil.virtual_memory().available + idle_memory, len(models))
+        try:
+            cluster = batch_check.connect_cluster(registry, namespace, limits.isolation)
+        except UsageError as exc:
+            raise InputError(str(exc)) from exc
+        except SandboxUnavailable as exc:
+            fail(str(exc))
+    count, why = batch_check.capacity(jobs, limits, len(models), cluster=cluster is not None)
     stream = sys.stderr if as_json else sys.stdout
     display = CheckDisplay(stream, models, quiet)
     display.header(f"numerai-sandbox check · {len(models)} pickle(s) · {why}")
-    batch = batch_check.Batch(models, template, count, on_change=display.update, backend=cluster)
     display.start()
     try:
-        reports = batch.run()
+        reports = batch_check.check_many(models, template, count, backend=cluster, on_change=display.update)
     finally:
         display.stop()
     names = [display.name(m) for m in models]
     for line in summary_table(reports, names):
         click.echo(line, file=stream)
     code = batch_check.exit_code(reports, fail_on)
-    if junit_path is not None:
-        from ..verdict import junit
-
-        junit.write(junit_path, reports, names)
-        click.echo(f"JUnit report: {junit_path.resolve()}", file=stream)
-    if html_path is not None:
-        from ..verdict import html
-
-        click.echo(f"HTML report: {html.write(html_path, reports).resolve()}", file=stream)
+    junit, page = batch_check.write_reports(reports, names, junit_path, html_path)
+    if junit is not None:
+        click.echo(f"JUnit report: {junit}", file=stream)
+    if page is not None:
+        click.echo(f"HTML report: {page}", file=stream)
     if as_json:
-        worst = max((r.status for r in reports), key=lambda s: batch_check.SEVERITY[s])
-        click.echo(json.dumps({"status": worst.value, "exit_code": code, "fail_on": fail_on,
+        click.echo(json.dumps({"status": batch_check.worst(reports).value, "exit_code": code, "fail_on": fail_on,
                                "counts": {s.value: sum(r.status is s for r in reports)
                                           for s in (Status.SUCCESS, Status.FAILED, Status.ERROR)},
                                "reports": [r.to_dict() for r in reports]}, indent=2, default=str))
     sys.exit(code)
-
-
-def connect_cluster(registry: str, namespace: str | None, isolation: str):
-    """The Kubernetes backend, or one line and exit 3 when the cluster (or the extra) is not there."""
-    from ..sandbox import engine
-    from ..sandbox.backend import BackendUnavailable, IsolationUnavailable
-    from .common import fail
-
-    try:
-        from ..sandbox.kubernetes import KubernetesBackend
-    except ImportError as exc:
-        raise InputError(f"--backend kubernetes needs the kubernetes extra: pip install 'numerai-sandbox[kubernetes]' "
-                         f"({exc})") from exc
-    try:
-        return KubernetesBackend.connect(engine.connect(), registry, namespace=namespace, isolation=isolation)
-    except (BackendUnavailable, IsolationUnavailable, engine.EngineUnavailable) as exc:
-        fail(str(exc))
-
-
-def engine_room() -> tuple[int, int]:
-    """The engine's cores, and the memory idle pre-started sandboxes hold (free for the runs: they give it
-    up when a run needs it); this machine's cores when the engine cannot be asked yet (the runs will say why)."""
-    import os
-
-    from ..sandbox import engine, pool
-    from ..sandbox.docker import DockerBackend
-
-    try:
-        backend = DockerBackend.connect()
-    except engine.EngineUnavailable:
-        return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1), 0
-    try:
-        return backend.cores(), pool.held_memory(backend.client)
-    finally:
-        backend.close()
 
 
 def summary_table(reports, names: list[str]) -> list[str]:
@@ -192,7 +128,7 @@ def summary_table(reports, names: list[str]) -> list[str]:
         if report.status is not Status.SUCCESS:
             lines.append(f"  {name}: {report.status.value} ({report.reason}): {report.message}")
             if report.numerai_log:
-                lines.append(f"    Numerai's log: {numerai_log.shown(report.reason, report.numerai_log)}")
+                lines.append(f"    Numerai's log: {report.numerai_log_shown}")
     return lines
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from ..inputs import parse_memory
-from ..verdict.lifecycle import EXIT_USAGE
+from ..support.machine import local_cores
 from ..support.paths import cache_dir
 from ..support.units import human_bytes
+from ..usecases.inputs import parse_memory
+from ..usecases.vocabulary import EXIT_USAGE
 
 
 EXIT_HELP = """\b
@@ -56,7 +56,7 @@ class InputError(click.ClickException):
 def checked_inputs(model: Path, data: str | None, benchmarks: str | None,
                    outputs: dict[str, Path | None] | None = None) -> None:
     """runner.inputs' checks of the model, the data options and the files to write, as usage errors."""
-    from ..inputs import BadInput, check_inputs
+    from ..usecases.inputs import BadInput, check_inputs
 
     try:
         check_inputs(model, data, benchmarks, outputs or {})
@@ -83,7 +83,7 @@ MIN_CPUS = 0.01  # the smallest CPU quota the engine accepts
 
 def cpu_limit(ctx, param, value):
     """--cpus within what the engine can grant: 0.01 up to this machine's cores."""
-    cores = os.cpu_count() or 1
+    cores = local_cores()
     if value is not None and not MIN_CPUS <= value <= cores:
         raise click.BadParameter(f"{value:g} is out of range: from {MIN_CPUS:g} to {cores} (the cores of this "
                                  "machine)", ctx=ctx, param=param)
@@ -108,12 +108,12 @@ def memory_limit(ctx, param, value):
 
 def warm_settings() -> None:
     """NUMERAI_SANDBOX_WARM and NUMERAI_SANDBOX_WARM_MAX, checked before a run or check starts (usage errors)."""
-    from ..sandbox import idle
+    from ..usecases.run_one import check_settings
+    from ..usecases.vocabulary import UsageError
 
     try:
-        idle.setting()
-        idle.per_image()
-    except ValueError as exc:
+        check_settings()
+    except UsageError as exc:
         raise InputError(str(exc)) from exc
 
 
@@ -149,15 +149,12 @@ def confirm(question: str, yes: bool, refusal: str) -> None:
 def connect_engine(sweep: bool = True):
     """The engine, for the commands that need it (only they reach it); with `sweep`, what a runner
     killed outright left behind goes first."""
-    from ..sandbox import engine, leftovers
+    from ..usecases import engine
 
     try:
-        client = engine.connect()
+        return engine.connect_engine(sweep)
     except engine.EngineUnavailable as exc:
         fail(str(exc))
-    if sweep:
-        leftovers.sweep(client)
-    return client
 
 
 def fail(message: str) -> None:
@@ -185,7 +182,7 @@ class EngineCommand(click.Command):
     """A command that talks to the engine: losing it mid-way is one line and exit 3, not a traceback."""
 
     def invoke(self, ctx):
-        from ..sandbox.engine import ENGINE_ERRORS, lost_engine
+        from ..usecases.engine import ENGINE_ERRORS, lost_engine
 
         try:
             return super().invoke(ctx)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..support.units import human_bytes
+from ..usecases.vocabulary import UsageError
 from .common import InputError, fail
 
 @click.group()
@@ -33,18 +34,17 @@ def data() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files in --out.")
 def data_synth(out: Path, rows: int, features: int, seed: int, force: bool) -> None:
     """Write synthetic live data shaped like a v5.2 live era (deterministic by seed)."""
-    names = ("live.parquet", "live_benchmark_models.parquet", "features.json")
-    existing = [n for n in names if (out / n).exists()]
-    if existing and not force:
-        raise InputError(f"{', '.join(existing)} already in {out}; pass --force to overwrite")
-    from ..data import synthetic
+    from ..usecases.data import synthesize
 
     started = time.monotonic()
-    synthetic.synthesize(out, rows, features, seed)
+    try:
+        written = synthesize(out, rows, features, seed, force)
+    except UsageError as exc:
+        raise InputError(str(exc)) from exc
     click.echo(f"wrote synthetic v5-shaped live data ({rows:,} rows x {features:,} features, seed {seed}) to "
                f"{out} in {time.monotonic() - started:.1f}s:")
-    for name in names:
-        click.echo(f"  {out / name} ({human_bytes((out / name).stat().st_size)})")
+    for path in written:
+        click.echo(f"  {path} ({human_bytes(path.stat().st_size)})")
 
 
 
@@ -56,15 +56,15 @@ def data_fetch(dataset_version: str | None) -> None:
     """Download the current round's live.parquet, live_benchmark_models.parquet and features.json
     (the only data step that uses the network); runs without --data then use them."""
     from ..support.console import Console
-    from ..data import numerai
+    from ..usecases.data import FetchFailed, fetch_round
 
-    if dataset_version is not None and not numerai.VERSION.match(dataset_version):
-        raise InputError(f"--dataset-version {dataset_version!r} is not a dataset version like v5.3")
     console = Console(stream=click.get_text_stream("stderr"))
     started = time.monotonic()
     try:
-        fetched, downloaded = numerai.fetch_round(dataset_version, console.progress)
-    except numerai.FetchError as exc:
+        fetched, downloaded = fetch_round(dataset_version, console.progress)
+    except UsageError as exc:
+        raise InputError(str(exc)) from exc
+    except FetchFailed as exc:
         fail(f"data_unavailable: {exc}")
     what = "fetched" if downloaded else "already cached:"
     click.echo(f"{what} {fetched.describe()} in {time.monotonic() - started:.1f}s")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
+from ..usecases.vocabulary import DEFAULT_PYTHON, SUPPORTED_PYTHONS
 
 DOCTOR_EXIT_HELP = """\b
 Exit codes:
@@ -28,7 +28,7 @@ def doctor(pythons: tuple[str, ...], as_json: bool) -> None:
     """Check the Docker engine, the images per Python, the cache, disk, memory, CPUs and gVisor, and
     say how to fix each problem. Changes nothing: builds, fetches, removes and restarts nothing.
     """
-    from .. import doctor as checks
+    from ..usecases import doctor as checks
 
     result = checks.checkup(required=pythons or (DEFAULT_PYTHON,))
     if as_json:

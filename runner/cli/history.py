@@ -1,8 +1,4 @@
-"""`numerai-sandbox runs`: the run history — list the last runs, show one again, remove them.
-
-Also the hook every command that runs models calls once a run is over (`record_run`), so
-each run is kept the same way and says where.
-"""
+"""`numerai-sandbox runs`: the run history — list the last runs, show one again, remove them."""
 
 from __future__ import annotations
 
@@ -12,26 +8,14 @@ from pathlib import Path
 
 import click
 
-from ..support.console import Console
-from ..inputs import parse_age
-from ..verdict.report import human_bytes
+from ..usecases.inputs import parse_age
+from ..support.units import human_bytes
 from .common import InputError, ago, confirm, converter
 
 STATUS_COLOURS = {"Success": "green", "Failed": "red", "Error": "magenta"}
 # The model wrote its output and its exception's text: shown escaped, they cannot drive the terminal.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MODEL_WIDTH = 32
-
-
-def record_run(report, console: Console, html: Path | None = None, batch: str | None = None) -> str | None:
-    """Keep a finished run in the history and say how to see it again; a failure is a warning line only."""
-    from .. import history
-
-    run_id = history.record(report, html=html, batch=batch,
-                            warn=lambda text: click.echo(f"numerai-sandbox: warning: {text}", err=True))
-    if run_id:
-        console.line(f"  history: numerai-sandbox runs show {run_id}")
-    return run_id
 
 
 @click.group("runs")
@@ -45,7 +29,7 @@ def runs_group() -> None:
 
 
 def _resolve(ref: str) -> str:
-    from .. import history
+    from ..usecases import history
 
     try:
         return history.resolve(ref)
@@ -75,7 +59,7 @@ def runs_list(limit: int, statuses: tuple[str, ...], as_json: bool) -> None:
     """The recorded runs, newest first: id, when, model, Python, verdict, predict time, peak memory."""
     import json
 
-    from .. import history
+    from ..usecases import history
 
     found = history.entries(statuses=statuses)
     shown = found[:limit] if limit else found
@@ -118,8 +102,8 @@ def runs_show(ref: str, as_json: bool) -> None:
     """
     import json
 
-    from .. import history
-    from ..verdict.report import Report
+    from ..usecases import history
+    from ..usecases.vocabulary import Report
 
     run_id = _resolve(ref)
     path = history.report_path(run_id)
@@ -137,7 +121,7 @@ def runs_show(ref: str, as_json: bool) -> None:
 
 
 def _show_lines(run_id: str, entry: dict, report, path: Path) -> list[str]:
-    from ..verdict.report import summary_lines
+    from ..usecases.vocabulary import summary_lines
 
     when = datetime.fromisoformat(entry["time"]).astimezone() if entry.get("time") else None
     lines = [f"run {run_id}" + (f" · {when:%Y-%m-%d %H:%M:%S %Z} ({ago(entry['time'])})" if when else "")]
@@ -202,7 +186,7 @@ def runs_rm(refs: tuple[str, ...], older_than: float | None, keep: int | None, e
 
     Only the history's own records go; predictions and HTML pages written elsewhere stay.
     """
-    from .. import history
+    from ..usecases import history
 
     if not (refs or older_than is not None or keep is not None or everything):
         raise InputError("say which runs to remove: IDs, --older-than AGE, --keep N or --all")

@@ -1,43 +1,33 @@
-"""Judging one pickle on the command line: the run, its closing lines, its HTML page.
+"""How one judged pickle reads on the command line: the header, the closing lines, what was kept.
 
-`run` and `upload` both judge a pickle through here, so the verdict `upload` acts on is the one
-`run` prints for the same request: the same `runner.run.run.execute`, the same closing lines.
+`run` and `upload` both judge a pickle through the use case (runner.usecases.run_one), so the verdict
+`upload` acts on is the one `run` prints for the same request; this module only says it.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
 from .. import __version__
 from ..support.console import Console
 from ..support.units import human_bytes
-from ..verdict.report import Report, summary_lines
+from ..usecases.run_one import Kept, run_one
+from ..usecases.vocabulary import Report, RunRequest, UsageError, summary_lines
 from .common import InputError
 
 
-@dataclass(frozen=True)
-class Judged:
-    report: Report
-    exit_code: int  # the verdict's, or 3 when a Success's HTML page could not be written
-    html: Path | None  # the HTML page written, if any
-
-
-def judge(request, *, as_json: bool, quiet: bool, html_path: Path | None = None) -> Judged:
-    """Run the request and print its verdict (on stderr with --json, so stdout keeps one JSON object)."""
-    from ..run import UsageError
-    from ..run.run import execute
-
+def judge(request: RunRequest, *, as_json: bool, quiet: bool) -> tuple[Report, Console]:
+    """Run the request and print its verdict (on stderr with --json, so stdout keeps one JSON object); the
+    report and the console the verdict went to (it shows what comes after too)."""
     stream = sys.stderr if as_json else sys.stdout
     console = Console(stream=stream, quiet=quiet)
     model = request.model
     console.line(f"numerai-sandbox {__version__} · {model.name} ({human_bytes(model.stat().st_size)}) · "
                  f"Python {request.python} · {request.profile}")
     try:
-        report = execute(request, console)
+        report = run_one(request, console)
     except UsageError as exc:
         raise InputError(str(exc)) from exc
     console = Console(stream=stream)  # the verdict is printed even with --quiet
@@ -50,21 +40,23 @@ def judge(request, *, as_json: bool, quiet: bool, html_path: Path | None = None)
     if request.keep and report.container.get("name"):
         console.line(f"  container kept: {report.container['name']} (docker logs/inspect it; "
                      "`numerai-sandbox clean` removes it)")
-    html_failed = write_html(html_path, report, console) if html_path is not None else None
-    return Judged(report, html_failed or report.exit_code, None if html_failed else html_path)
+    return report, console
 
 
-def write_html(path: Path, report: Report, console: Console) -> int | None:
-    """The HTML report; failing to write it is one line and, after a Success, exit code 3 (not a traceback)."""
-    from ..verdict import html
+def say_kept(kept: Kept, report: Report, console: Console) -> int:
+    """The HTML page and the history line; the exit code (3 after a Success whose page could not be written)."""
+    if kept.html is not None:
+        console.line(f"  HTML report: {kept.html}")
+    if kept.html_error is not None:
+        click.echo(f"numerai-sandbox: error: {kept.html_error}", err=True)
+    if kept.history_id:
+        console.line(f"  history: numerai-sandbox runs show {kept.history_id}")
+    return report.exit_code or 3 if kept.html_error is not None else report.exit_code
 
-    try:
-        console.line(f"  HTML report: {html.write(path, [report]).resolve()}")
-    except Exception as exc:  # noqa: BLE001 - the verdict stands; the page is an extra
-        click.echo(f"numerai-sandbox: error: could not write the HTML report {path}: {type(exc).__name__}: {exc}",
-                   err=True)
-        return report.exit_code or 3
-    return None
+
+def warn(text: str) -> None:
+    """A warning that changes no verdict (the run history could not be written, say): one line on stderr."""
+    click.echo(f"numerai-sandbox: warning: {text}", err=True)
 
 
 def shown_live(report: Report, console: Console) -> bool:

@@ -16,17 +16,15 @@ import click
 
 from .. import __version__
 from ..support.memory import return_memory_promptly
-from ..support.console import Console
-from ..images.pins import DEFAULT_PYTHON, PROFILES, SUPPORTED_PYTHONS
-from ..sandbox.backend import ISOLATIONS, Limits
-from ..inputs import parse_data_version, parse_duration
+from ..usecases.inputs import parse_data_version, parse_duration
+from ..usecases.vocabulary import DEFAULT_PYTHON, ISOLATIONS, PROFILES, SUPPORTED_PYTHONS, Limits, RunRequest
 from .check import SHARED_RUN_OPTIONS, check
 from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
                      converter, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
 from .data import data
-from .history import record_run, runs_group
+from .history import runs_group
 from .images import images_group
-from .judging import judge
+from .judging import judge, say_kept, warn
 
 
 # ---------------------------------------------------------------- the group
@@ -114,38 +112,26 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from ..run import RunRequest
+    from ..usecases.run_one import keep
 
-    _check_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
-                                            "--report": report_path, "--html": html_path})
+    checked_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
+                                             "--report": report_path, "--html": html_path})
     warm_settings()
     limits = Limits(memory_bytes=memory, cpus=cpus, timeout_seconds=timeout, isolation=isolation)
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
                          benchmarks=benchmarks, limits=limits, output=output, output_rejected=output_rejected,
                          debug=debug, keep=keep, extra_requirements=extra_requirements, force=force,
                          live=not as_json, leave_prestarted=True)
-    judged = judge(request, as_json=as_json, quiet=quiet, html_path=html_path)
-    report = judged.report
-    if not no_history:
-        record_run(report, Console(stream=sys.stderr if as_json else sys.stdout), html=judged.html)
-    if report_path is not None:
-        report.write(report_path)
+    report, console = judge(request, as_json=as_json, quiet=quiet)
+    code = say_kept(keep(report, html=html_path, report_path=report_path, history_on=not no_history, warn=warn),
+                    report, console)
     if as_json:
         click.echo(report.to_json())
-    sys.exit(judged.exit_code)
+    sys.exit(code)
 
 
 # `check` takes every option of `run` that shapes a single run, defined once (here, on `run`).
 check.params.extend(p for p in run.params if p.name in SHARED_RUN_OPTIONS)
-
-
-def _check_model_file(model: Path) -> None:
-    checked_inputs(model, None, None)
-
-
-def _check_inputs(model: Path, data: str | None, benchmarks: str | None, outputs: dict[str, Path | None]) -> None:
-    """Every bad input is named before anything starts, and nothing the user gave is overwritten."""
-    checked_inputs(model, data, benchmarks, outputs)
 
 
 # ---------------------------------------------------------------- inspect
@@ -159,15 +145,15 @@ def inspect_command(model: Path, as_json: bool) -> None:
 
     Exit code 0 when MODEL is a complete pickle, 1 when it is not (2: usage error).
     """
-    from ..inspection.analysis import inspect_pickle, render
+    from ..usecases.inspect import inspect_file
 
-    _check_model_file(model)
-    inspection = inspect_pickle(model)
+    checked_inputs(model, None, None)
+    inspected = inspect_file(model)
     if as_json:
-        click.echo(json.dumps(inspection.to_dict(), indent=2, default=str))
+        click.echo(json.dumps(inspected.facts, indent=2, default=str))
     else:
-        click.echo("\n".join(render(inspection)))
-    sys.exit(0 if inspection.is_pickle else 1)
+        click.echo("\n".join(inspected.lines))
+    sys.exit(0 if inspected.is_pickle else 1)
 
 
 # ---------------------------------------------------------------- shell, upload and doctor (own modules)
@@ -194,11 +180,11 @@ def clean(everything: bool, dry_run: bool) -> None:
     temp dirs. Runs still going elsewhere are left alone (unless --all, which also removes everyone's
     pre-started sandboxes), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
     """
-    from ..sandbox import leftovers
+    from ..usecases.engine import clean as clean_up
 
     client = connect_engine(sweep=False)  # clean sweeps itself, and says what went
     try:
-        removed, left = leftovers.clean(client, everything, dry_run)
+        removed, left = clean_up(client, everything, dry_run)
     finally:
         client.close()
     verb = "would remove" if dry_run else "removed"
@@ -212,7 +198,7 @@ def clean(everything: bool, dry_run: bool) -> None:
 # ---------------------------------------------------------------- entry point
 
 def _interrupt(signum, frame):
-    from ..run import Interrupted
+    from ..usecases.vocabulary import Interrupted
 
     raise Interrupted(signal.Signals(signum).name)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ..inputs import parse_duration
+from ..usecases.inputs import parse_duration
 from .common import InputError, checked_inputs, converter
 
 # run's own parameters that shell takes as they are, so choosing the image, the data and the limits
@@ -54,14 +54,11 @@ def shell(model: Path, timeout: float | None, **options) -> None:
     """
     from .. import __version__
     from ..support.console import Console
-    from ..run import RunRequest, UsageError
-    from ..run.run import Run
-    from ..sandbox.backend import Limits
-    from ..sandbox.terminal import Terminal
     from ..support.units import human_bytes
-    from ..verdict.report import summary_lines
+    from ..usecases.shell import ending, open_shell, terminal as user_terminal
+    from ..usecases.vocabulary import Limits, RunRequest, UsageError, summary_lines
 
-    terminal = Terminal()
+    terminal = user_terminal()
     if not terminal.is_terminal():
         raise InputError("shell needs a terminal, and stdin is not one: run it in an interactive terminal "
                          "(for scripts and CI, `numerai-sandbox run` gives the verdict)")
@@ -76,7 +73,7 @@ def shell(model: Path, timeout: float | None, **options) -> None:
                          limits=limits, extra_requirements=options.get("extra_requirements"),
                          force=options.get("force", False))
     try:
-        report, session = Run(request, console).shell(terminal)
+        report, session = open_shell(request, terminal, console)
     except UsageError as exc:
         raise InputError(str(exc)) from exc
     if report.status.terminal:  # it did not open, or was interrupted: a verdict like run's
@@ -92,27 +89,3 @@ def shell(model: Path, timeout: float | None, **options) -> None:
         sys.stdout = sys.stderr = open(os.devnull, "w")
         code = 3
     sys.exit(code)
-
-
-def ending(session, limits) -> tuple[str, int]:
-    """The closing line of a session that opened, and the exit code."""
-    from ..verdict.ended import signal_name
-    from ..support.units import human_bytes
-
-    took = f"after {session.run_seconds:.1f}s"
-    peak = (f" · peak memory {human_bytes(session.peak_memory_bytes)} of {human_bytes(limits.memory_bytes)}"
-            if session.peak_memory_bytes else "")
-    if session.timed_out:
-        return (f"Session ended: --timeout {limits.timeout_seconds:g}s reached; the container was killed and "
-                f"removed{peak}", 1)
-    if session.aborted:
-        return f"Session ended: the terminal closed {took}; the container was removed", 3
-    if session.oom_killed:
-        return (f"Session ended: the Python in the sandbox ran out of memory ({human_bytes(limits.memory_bytes)} "
-                f"limit, no swap) and was killed {took}; the container was removed", 1)
-    if session.signal:
-        return (f"Session ended: the Python in the sandbox was killed by {signal_name(session.signal)} {took} "
-                "(a native crash, or a kill from inside); the container was removed", 1)
-    if session.exit_code is None:
-        return f"Session ended: the container stopped {took}; it was removed", 3
-    return f"Session ended {took} (exit code {session.exit_code}){peak}; the container was removed", 0

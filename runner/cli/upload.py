@@ -1,24 +1,22 @@
 """`numerai-sandbox upload MODEL.pkl --model NAME` and `numerai-sandbox uploads`: send Numerai only what
 passes, into the right image, and read back what Numerai made of it.
 
-Thin commands: the judging is `run`'s (runner.cli.judging), the decisions are runner.upload's and
-runner.upload_status's, the talking to Numerai is runner.numerai_api's.
+Thin commands: the judging is `run`'s (runner.usecases.run_one), the decisions are runner.usecases.upload's
+and runner.usecases.uploads's, the talking to Numerai is runner.numerai_api's.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from ..support.console import Console
+from ..usecases.vocabulary import UsageError
 from .common import InputError, ago, checked_inputs, fail
-from .history import record_run
-from .judging import judge
+from .judging import judge, say_kept, warn
 
 # run's own parameters that upload takes as they are: what picks the image and the data. Not the limits
 # (an upload is judged under Numerai's, always), nor what would make the image or the run differ from
@@ -70,23 +68,17 @@ def upload(model: Path, model_name: str, dry_run: bool, yes: bool, python: str, 
     NUMERAI_SECRET_KEY (NUMERAI_API_URL: another API endpoint). The upload id is printed and kept
     with the run in the run history (`runs show`); `uploads` shows what Numerai made of it.
     """
-    from ..numerai_api import NotConfigured, Numerai, credentials, endpoint
-    from ..run import RunRequest
-    from ..sandbox.backend import NUMERAI_LIMITS
-    from ..upload import UPLOADED, numerai_filename, upload_pickle
+    from ..usecases.run_one import keep
+    from ..usecases.upload import UPLOADED, preflight, upload_judged, upload_request
 
     checked_inputs(model, data, benchmarks, {"--report": report_path})
-    try:  # what can be known without a request, before the run
-        numerai_filename(model)
-        endpoint()
-        credentials()
-    except (ValueError, NotConfigured) as exc:
+    try:
+        preflight(model)
+    except UsageError as exc:
         raise InputError(str(exc)) from exc
-    request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
-                         benchmarks=benchmarks, limits=dataclasses.replace(NUMERAI_LIMITS, isolation=isolation),
-                         debug=debug, live=not as_json, prestarted=False, leave_prestarted=False)
-    report = judge(request, as_json=as_json, quiet=quiet).report
-    console = Console(stream=sys.stderr if as_json else sys.stdout)
+    request = upload_request(model, python=python, profile=profile, data=data, data_version=data_version,
+                             benchmarks=benchmarks, isolation=isolation, debug=debug, live=not as_json)
+    report, console = judge(request, as_json=as_json, quiet=quiet)
 
     def show(plan) -> None:
         for line in plan.lines():
@@ -101,17 +93,14 @@ def upload(model: Path, model_name: str, dry_run: bool, yes: bool, python: str, 
             return False
 
     try:
-        outcome = upload_pickle(report, model, model_name, Numerai.connect, data_version=data_version,
-                                dry_run=dry_run, on_plan=show, confirm=ask)
-    except NotConfigured as exc:
+        outcome = upload_judged(report, model, model_name, data_version=data_version, dry_run=dry_run,
+                                on_plan=show, confirm=ask)
+    except UsageError as exc:
         raise InputError(str(exc)) from exc
-    report.upload = dict(outcome.record, exit_code=outcome.exit_code)
     console.line(outcome.message)
     if outcome.outcome == UPLOADED:
         console.line(f"  Numerai validates it now: `numerai-sandbox uploads --model {model_name}` shows what it says")
-    record_run(report, console)
-    if report_path is not None:
-        report.write(report_path)
+    say_kept(keep(report, report_path=report_path, warn=warn), report, console)
     if as_json:
         click.echo(report.to_json())
     sys.exit(outcome.exit_code)
@@ -129,23 +118,14 @@ def uploads(model_name: str | None, as_json: bool) -> None:
 
     Needs NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY (NUMERAI_API_URL: another API endpoint).
     """
-    from ..numerai_api import NotConfigured, Numerai, NumeraiError
-    from ..upload import Refused, find_model
-    from ..upload_status import compare
+    from ..usecases.uploads import NumeraiError, latest_uploads
 
     try:
-        pairs = Numerai.connect().pickle_uploads()
-    except NotConfigured as exc:
+        comparisons = latest_uploads(model_name)
+    except UsageError as exc:
         raise InputError(str(exc)) from exc
     except NumeraiError as exc:
         fail(str(exc))
-    if model_name is not None:
-        try:
-            wanted = find_model([m for m, _ in pairs], model_name)
-        except Refused as exc:
-            raise InputError(str(exc)) from exc
-        pairs = [(m, u) for m, u in pairs if m == wanted]
-    comparisons = compare(pairs)
     if as_json:
         click.echo(json.dumps([c.to_dict() for c in comparisons], indent=2))
         return
@@ -157,7 +137,7 @@ def uploads(model_name: str | None, as_json: bool) -> None:
 
 def comparison_lines(comparison) -> list[str]:
     """One model: Numerai's side, then this machine's, then what to do."""
-    from ..upload_status import latest_trigger, made_by, status_of
+    from ..usecases.uploads import latest_trigger, made_by, status_of
 
     upload, local = comparison.upload, comparison.local
     if upload is None:

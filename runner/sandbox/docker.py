@@ -25,7 +25,7 @@ import docker
 import docker.errors
 import requests
 
-from ..support.machine import PLATFORM
+from ..support.machine import PLATFORM, local_cores
 from ..support.paths import LABEL
 from . import cpus, pool
 from . import idle
@@ -158,9 +158,9 @@ class DockerBackend(Backend):
     def cores(self) -> int:
         """The engine's CPU count (a remote engine's or a VM's, not necessarily this host's)."""
         if self._cores is None:
+            # A local engine runs where this process does (Docker Desktop's VM does not: no affinity to ask).
             local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://") and hasattr(os, "sched_getaffinity")
-            self._cores = (len(os.sched_getaffinity(0)) if local
-                           else int((self.client.info() or {}).get("NCPU") or os.cpu_count() or 1))
+            self._cores = local_cores() if local else int((self.client.info() or {}).get("NCPU") or local_cores())
         return self._cores
 
     def interact(self, spec: ContainerSpec, arguments: list[str], terminal,

@@ -7,6 +7,7 @@ so. A base root filesystem can only be made offline from amd64 parts.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -17,6 +18,13 @@ _ALIASES = {"x86_64": "amd64", "amd64": "amd64", "x64": "amd64", "aarch64": "arm
 # ELF e_machine values of the architectures a CPython build may be made for.
 _ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64", 0x03: "386", 0x28: "arm", 0x14: "ppc", 0x15: "ppc64",
                  0x16: "s390x", 0xF3: "riscv64"}
+
+
+def local_cores() -> int:
+    """This process's cores: those it may run on (its affinity), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def arch(machine: str | None = None) -> str:

@@ -57,6 +57,11 @@ class Report:
         return EXIT_CODES[self.status]
 
     @property
+    def numerai_log_shown(self) -> str | None:
+        """The line Numerai's log would show, as printed (a progress line says why nothing followed it)."""
+        return numerai_log.shown(self.reason, self.numerai_log)
+
+    @property
     def ok(self) -> bool:
         """Numerai would accept the predictions."""
         return self.status is Status.SUCCESS
@@ -149,7 +154,7 @@ def summary_lines(report: Report, debug: bool = False) -> list[str]:
         if report.action:
             lines.append(f"  What to do: {report.action}")
         if report.numerai_log:
-            lines.append(f"  Numerai's log: {numerai_log.shown(report.reason, report.numerai_log)}")
+            lines.append(f"  Numerai's log: {report.numerai_log_shown}")
         if report.rejected_predictions_path:
             lines.append(f"  the rejected predictions are in {report.rejected_predictions_path}")
         failed = [c for c in report.checks if c.get("passed") is False]

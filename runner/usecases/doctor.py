@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
-from .support.paths import LABEL, cache_dir
-from .sandbox.backend import Limits
-from .support.units import human_bytes
+from ..images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
+from ..support.paths import LABEL, cache_dir
+from ..sandbox.backend import Limits
+from ..support.units import human_bytes
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 LOCAL_ENGINE = "unix:///var/run/docker.sock"
@@ -100,7 +100,7 @@ def checkup(required: tuple[str, ...] = (DEFAULT_PYTHON,), limits: Limits = Limi
 
 def guarded(name: str, check: Callable[[], list[Finding | None]]) -> list[Finding]:
     """A check that fails unexpectedly is a finding too, never a traceback."""
-    from .sandbox.engine import ENGINE_ERRORS, lost_engine
+    from ..sandbox.engine import ENGINE_ERRORS, lost_engine
 
     try:
         return [f for f in check() if f is not None]
@@ -120,14 +120,14 @@ def short(exc: BaseException) -> str:
 # ---------------------------------------------------------------- the engine
 
 def reach_engine() -> Engine:
-    from .sandbox import engine as engine_api
+    from ..sandbox import engine as engine_api
 
     engine = Engine(where=os.environ.get("DOCKER_HOST") or LOCAL_ENGINE)
     try:
         engine.client = engine_api.connect()
         engine.info = engine.client.info() or {}
         engine.version = engine.client.version() or {}
-        from .sandbox import pool
+        from ..sandbox import pool
 
         engine.idle = pool.idle_sandboxes(engine.client)
         engine.others_idle = pool.others_waiting(engine.client)
@@ -230,8 +230,8 @@ def _host_swap() -> int:
 
 def image_findings(engine: Engine, required: tuple[str, ...]) -> list[Finding]:
     """Per supported Python: the image (present, current, stale) and what the cache holds to rebuild it offline."""
-    from .images import store
-    from .images.pins import PinError, pin_set
+    from ..images import store
+    from ..images.pins import PinError, pin_set
 
     ours = store.list_images(engine.client) if engine.client is not None else []
     findings = []
@@ -254,7 +254,7 @@ def commands(python: str) -> str:
 
 
 def image_finding(engine: Engine, pins, required: bool, cache: "CacheState", ours: list) -> Finding:
-    from .images import store
+    from ..images import store
 
     python, check = pins.python, f"image {pins.python}"
     missing_level = PROBLEM if required else WARNING
@@ -299,7 +299,7 @@ class CacheState:
 
 def cache_state(engine: Engine, pins) -> CacheState:
     """Whether the cache holds what an offline build of this image needs: the base and every wheel."""
-    from .images import bases, wheelhouse
+    from ..images import bases, wheelhouse
 
     python = pins.python
     base = bases.load(python)
@@ -325,7 +325,7 @@ def cache_state(engine: Engine, pins) -> CacheState:
 
 def _base_usable(engine: Engine, base) -> bool:
     """A bootstrapped base needs its root filesystem (or its image); a registry base needs its image."""
-    from .images import bases
+    from ..images import bases
 
     if base.kind in ("debian", "local-python") and (bases.base_dir(base.python) / "rootfs.tar").exists():
         return True
@@ -487,7 +487,7 @@ def container_finding(engine: Engine) -> Finding | None:
     """Containers of ours on the engine: runs in progress elsewhere, kept ones, leftovers."""
     if engine.client is None:
         return None
-    from .sandbox.ownership import owner_alive
+    from ..sandbox.ownership import owner_alive
 
     found = engine.client.api.containers(all=True, filters={"label": f"{LABEL}.owner"})
     labels = [c.get("Labels") or {} for c in found]
@@ -509,7 +509,7 @@ def prestarted_finding(engine: Engine) -> Finding | None:
     whether `run` would leave one here."""
     from datetime import datetime
 
-    from .sandbox import idle, pool
+    from ..sandbox import idle, pool
 
     try:
         mode, limit = idle.setting(), idle.bound(pool.host_memory(engine.client))

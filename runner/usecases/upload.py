@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .verdict.lifecycle import EXIT_USAGE
-from .numerai_api import DataVersion, DockerImage, Model, Numerai, NumeraiError, endpoint
-from .verdict.report import Report
+from ..verdict.lifecycle import EXIT_USAGE
+from ..numerai_api import DataVersion, DockerImage, Model, Numerai, NumeraiError, endpoint
+from ..verdict.report import Report
 
 UPLOADED, DRY_RUN, REFUSED, DECLINED, FAILED = "uploaded", "dry_run", "refused", "declined", "failed"
 EXIT_REFUSED = 1  # the pickle would not run as judged on Numerai (its verdict, its Python)
@@ -193,3 +193,46 @@ def _version_order(name: str) -> tuple:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def preflight(path: Path) -> None:
+    """What can be known before judging, without a request to Numerai: a file name Numerai takes, an endpoint,
+    an API key (UsageError when one is wrong)."""
+    from ..numerai_api import NotConfigured, credentials
+    from ..run import UsageError
+
+    try:
+        numerai_filename(path)
+        endpoint()
+        credentials()
+    except (ValueError, NotConfigured) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def upload_request(model: Path, *, python: str, profile: str, data: str | None, data_version: str | None,
+                   benchmarks: str | None, isolation: str, debug: bool, live: bool):
+    """The run an upload is judged by: `run`'s, under Numerai's limits, in a fresh sandbox (no pre-started one)."""
+    import dataclasses
+
+    from ..run import RunRequest
+    from ..sandbox.backend import NUMERAI_LIMITS
+
+    return RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
+                      benchmarks=benchmarks, limits=dataclasses.replace(NUMERAI_LIMITS, isolation=isolation),
+                      debug=debug, live=live, prestarted=False, leave_prestarted=False)
+
+
+def upload_judged(report: Report, path: Path, model_name: str, *, data_version: str | None = None,
+                  dry_run: bool = False, on_plan: Callable[[Plan], None] = lambda plan: None,
+                  confirm: Callable[[Plan], bool] = lambda plan: True) -> Outcome:
+    """`upload` once judged: upload_pickle with Numerai's API, the outcome kept in the report (Report.upload)."""
+    from ..numerai_api import NotConfigured
+    from ..run import UsageError
+
+    try:
+        outcome = upload_pickle(report, path, model_name, Numerai.connect, data_version=data_version,
+                                dry_run=dry_run, on_plan=on_plan, confirm=confirm)
+    except NotConfigured as exc:
+        raise UsageError(str(exc)) from exc
+    report.upload = dict(outcome.record, exit_code=outcome.exit_code)
+    return outcome

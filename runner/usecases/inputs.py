@@ -97,7 +97,7 @@ def check_inputs(model: Path, data: str | None = None, benchmarks: str | None = 
     each must be a new place in an existing directory, none of the inputs and none of the others.
     An `--html` output also needs the html extra.
     """
-    from . import data as live_data
+    from .. import data as live_data
 
     check_model_file(model)
     inputs = {model.resolve()}
@@ -129,7 +129,7 @@ def check_outputs(inputs: set[Path], outputs: dict[str, Path | None]) -> None:
             raise BadInput(f"{written[value.resolve()]} and {option} name the same file", name)
         written[value.resolve()] = option
     if outputs.get("--html") is not None:
-        from .verdict.html import HtmlUnavailable, check_available
+        from ..verdict.html import HtmlUnavailable, check_available
 
         try:
             check_available()

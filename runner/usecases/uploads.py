@@ -15,8 +15,11 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 
 from . import history
-from .numerai_api import Model, PickleUpload, Trigger
-from .verdict.report import Report
+from ..numerai_api import Model, NumeraiError, PickleUpload, Trigger
+from ..verdict.report import Report
+
+__all__ = ["Comparison", "LocalRun", "NumeraiError", "compare", "data_version", "find_run", "judge", "latest_trigger",
+           "latest_uploads", "made_by", "numerai_status", "status_of"]
 
 # Numerai's status words, read into its six statuses (case-insensitive); others are shown as they come.
 STATUS_WORDS = {
@@ -202,3 +205,24 @@ def _we_failed(report: Report, run_id: str, name: str) -> list[str]:
     return [f"this machine's verdict is {report.status.value} ({code}) while Numerai accepted it: "
             f"`numerai-sandbox runs show {run_id}` shows why; if `numerai-sandbox run {name}` still fails on the "
             "round's real data, that difference is a numerai-sandbox bug worth reporting"]
+
+
+def latest_uploads(model_name: str | None = None) -> list["Comparison"]:
+    """`uploads`: every model of the account (or the one named) with its latest pickle upload, compared with this
+    machine's run of the same file. UsageError without an API key or for a model the account lacks;
+    NumeraiError when Numerai cannot be reached or refuses."""
+    from ..numerai_api import NotConfigured, Numerai
+    from ..run import UsageError
+    from .upload import Refused, find_model
+
+    try:
+        pairs = Numerai.connect().pickle_uploads()
+    except NotConfigured as exc:
+        raise UsageError(str(exc)) from exc
+    if model_name is not None:
+        try:
+            wanted = find_model([m for m, _ in pairs], model_name)
+        except Refused as exc:
+            raise UsageError(str(exc)) from exc
+        pairs = [(m, u) for m, u in pairs if m == wanted]
+    return compare(pairs)

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Callable
 
 from . import history
-from .support.console import Console
-from .support.units import human_bytes
-from .verdict.lifecycle import EXIT_CODES, Entry, Status
-from .run import RunRequest, UsageError
-from .run.run import Run, never_ran
-from .sandbox.pool import enabled as pool_enabled
-from .verdict.report import Report
+from ..support.console import Console
+from ..support.units import human_bytes
+from ..verdict.lifecycle import EXIT_CODES, Entry, Status
+from ..run import RunRequest, UsageError
+from ..run.run import Run, never_ran
+from ..sandbox.pool import enabled as pool_enabled
+from ..verdict.report import Report
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 SEVERITY = {Status.SUCCESS: 0, Status.FAILED: 1, Status.ERROR: 2}
@@ -164,8 +164,8 @@ class Batch:
         """The pre-started sandboxes this check started that no run took (a cancelled check, a failed start)."""
         if not self._started:
             return
-        from .sandbox import engine
-        from .sandbox.docker import DockerBackend
+        from ..sandbox import engine
+        from ..sandbox.docker import DockerBackend
 
         try:
             backend = DockerBackend.connect()
@@ -209,7 +209,103 @@ class _ItemConsole(Console):
 
 def exit_code(reports: list[Report], fail_on: str = "failed") -> int:
     """The worst verdict's exit code; with fail_on="error", Failed models do not fail the check."""
-    worst = max((r.status for r in reports), key=lambda s: SEVERITY[s], default=Status.SUCCESS)
-    if fail_on == "error" and worst is Status.FAILED:
+    status = worst(reports)
+    if fail_on == "error" and status is Status.FAILED:
         return 0
-    return EXIT_CODES[worst]
+    return EXIT_CODES[status]
+
+
+def worst(reports: list[Report]) -> Status:
+    return max((r.status for r in reports), key=lambda s: SEVERITY[s], default=Status.SUCCESS)
+
+
+# ---------------------------------------------------------------- the use case: what the command line and the API call
+
+def machine_room() -> tuple[int, int]:
+    """The engine's cores, and the memory the runs may have: what is available, plus what idle pre-started
+    sandboxes hold (free for the runs: they give it up when a run needs it). This machine's cores and memory
+    when the engine cannot be asked yet (the runs will say why)."""
+    import psutil
+
+    from ..sandbox import engine, pool
+    from ..sandbox.docker import DockerBackend
+    from ..support.machine import local_cores
+
+    available = psutil.virtual_memory().available
+    try:
+        backend = DockerBackend.connect()
+    except engine.EngineUnavailable:
+        return local_cores(), available
+    try:
+        return backend.cores(), available + pool.held_memory(backend.client)
+    finally:
+        backend.close()
+
+
+def capacity(requested: int | None, limits, count: int, cluster: bool = False) -> tuple[int, str]:
+    """How many runs at once, and why: on a cluster, the Jobs asked for (20 by default); here, what the cores and
+    the memory allow for the per-run limits (parallel_jobs)."""
+    if cluster:
+        jobs = min(requested or 20, count)
+        return jobs, f"{jobs} Jobs at once on the cluster"
+    cores, memory = machine_room()
+    return parallel_jobs(requested, limits.cpus, limits.memory_bytes, cores, memory, count)
+
+
+def checked_inputs(models: list[Path], data: str | None, benchmarks: str | None,
+                   outputs: dict[str, Path | None]) -> None:
+    """The batch's data options and the files it will write, judged before anything starts (UsageError)."""
+    from .. import data as live_data
+    from .inputs import BadInput, check_outputs
+
+    inputs = set(models)
+    for option, value in (("--data", data), ("--benchmarks", benchmarks)):
+        if value is not None:
+            try:
+                inputs.add(live_data.check_option(value, option))
+            except live_data.DataError as exc:
+                raise UsageError(str(exc)) from exc
+    try:
+        check_outputs(inputs, outputs)
+    except BadInput as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def connect_cluster(registry: str, namespace: str | None, isolation: str):
+    """The Kubernetes backend (UsageError without the kubernetes extra; SandboxUnavailable when the cluster
+    cannot be reached or used)."""
+    from ..sandbox import engine
+
+    try:
+        from ..sandbox.kubernetes import KubernetesBackend
+    except ImportError as exc:
+        raise UsageError(f"--backend kubernetes needs the kubernetes extra: pip install 'numerai-sandbox[kubernetes]' "
+                         f"({exc})") from exc
+    return KubernetesBackend.connect(engine.connect(), registry, namespace=namespace, isolation=isolation)
+
+
+def dry_run(models: list[Path], registry: str, template: RunRequest, namespace: str | None = None) -> str:
+    """`check --backend kubernetes --dry-run`: the manifests the check would create, nothing run."""
+    from ..run.plan import kubernetes_manifests
+
+    return kubernetes_manifests(models, registry, python=template.python, profile=template.profile,
+                                limits=template.limits, data=template.data, benchmarks=template.benchmarks,
+                                data_version=template.data_version, namespace=namespace or "default")
+
+
+def check_many(models: list[Path], template: RunRequest, jobs: int, *, backend=None,
+               on_change: Callable[[Item], None] = lambda item: None, history_on: bool = True) -> list[Report]:
+    """Every pickle judged as `run` judges it alone, `jobs` at once; each recorded in the run history under one
+    batch id (unless `history_on` is false)."""
+    return Batch(models, template, jobs, on_change=on_change, history=history_on, backend=backend).run()
+
+
+def write_reports(reports: list[Report], names: list[str], junit_path: Path | None,
+                  html_path: Path | None) -> tuple[Path | None, Path | None]:
+    """check's JUnit XML and its one HTML page for every model, where asked: (the JUnit file, the page)."""
+    from ..verdict import html, junit
+
+    if junit_path is not None:
+        junit.write(junit_path, reports, names)
+    return (junit_path.resolve() if junit_path is not None else None,
+            html.write(html_path, reports).resolve() if html_path is not None else None)

@@ -27,9 +27,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import __version__
-from .support.paths import cache_dir
-from .verdict.report import Report
+from .. import __version__
+from ..support.paths import cache_dir
+from ..verdict.report import Report
 
 KEEP_RUNS = 500
 KEEP_DAYS = 30
