@@ -184,6 +184,12 @@ def test_environment_is_made_offline_from_the_wheelhouse_and_reused(environment)
     verified = subprocess.run([str(made.python), "-I", str(process.HARNESS), "--verify",
                                str(made.path / "requirements.lock")], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stderr  # exactly the lock: nothing more, nothing less
+    # Compiled, as pip compiles in the image, and named for where the files are (tracebacks show their lines).
+    compiled = subprocess.run([str(made.python), "-I", "-B", "-c", "import sys, pandas; print(pandas.read_csv."
+                               "__code__.co_filename); print(sys.modules['pandas'].__cached__)"],
+                              capture_output=True, text=True)
+    source, cached = compiled.stdout.split()
+    assert Path(source).is_file() and Path(source).is_relative_to(made.path) and Path(cached).is_file()
 
 
 def test_a_killed_build_leaves_nothing_that_is_used(environment):
@@ -228,6 +234,7 @@ def test_a_good_model_gives_the_containers_stream_and_predictions(venv311, own_m
     # The log names the inputs where a container has them, not where this process read them.
     assert "Loading model /input/model.pkl" in sink.log and "Loading live features /input/live.parquet" in sink.log
     assert done.outcome.peak_memory_bytes and done.outcome.memory_samples and len(done.outcome.cores) == 1
+    assert done.outcome.memory_samples[-1][0] <= done.outcome.run_seconds
 
 
 def test_the_model_gets_one_core_the_limits_and_the_containers_environment(venv311, own_models, live):
@@ -254,6 +261,14 @@ def test_out_of_memory_kills_the_tree_at_the_watched_limit(venv311, own_models, 
 def test_a_childs_memory_counts_and_the_tree_is_killed(venv311, own_models, live):
     done, _ = run(venv311, own_models["allocates_in_a_child"], live, Limits(memory_bytes=1 * GiB))
     assert done.outcome.oom_killed and done.outcome.exit_code == 137
+
+
+def test_memory_forked_workers_share_counts_once(venv311, own_models, live):
+    """Their resident sets add up to 2.4 GiB, their memory to 600 MiB (what a container's cgroup counts)."""
+    done, sink = run(venv311, own_models["forked_workers_share_memory"], live, Limits(memory_bytes=int(1.5 * GiB)))
+    assert done.outcome.exit_code == 0 and not done.outcome.oom_killed, sink.log[-2000:]
+    assert "WORKERS [0, 0, 0]" in sink.log
+    assert 600 * 1024**2 < done.outcome.peak_memory_bytes < 1.5 * GiB
 
 
 def test_the_wall_clock_kills_the_tree(venv311, own_models, live):

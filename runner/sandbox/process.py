@@ -7,8 +7,8 @@ machine allows by the launcher (confine.py), which stays as the harness's init:
 
   CPU       pinned to its own core(s) (affinity, from the same host-wide allocator as containers)
   clock     the wall-clock timeout, then the whole process tree is killed
-  memory    watched, not enforced by a cgroup: the resident memory of the whole process tree, read
-            every WATCH_SECONDS and kept as the container's curve is (every SAMPLE_SECONDS); the tree
+  memory    watched, not enforced by a cgroup: the memory of the whole process tree (its PSS: shared
+            pages once), read every WATCH_SECONDS and kept as the container's curve is (every SAMPLE_SECONDS); the tree
             is killed once it is over the limit (the Outcome's oom_killed: "killed at the watched limit")
   files     RLIMIT_NOFILE; processes: RLIMIT_NPROC (root is exempt from it: then not enforced)
   network   a new network namespace, else a seccomp filter on socket families, else not isolated
@@ -50,7 +50,7 @@ from . import cpus
 from .backend import Limits, MemorySamples, Mount, Outcome, StreamSink
 from .confine import NETWORK_METHODS
 
-WATCH_SECONDS = 0.05  # how often the tree's memory is compared with the limit
+WATCH_SECONDS = 0.1  # how often the tree's memory is compared with the limit
 SAMPLE_SECONDS = 0.2  # how often it is kept in the curve, and the tree looked for new processes
 LAUNCH_SECONDS = 30.0  # the launcher reports how it confined itself within this time, or the sandbox failed
 KILL_GRACE_SECONDS = 10.0
@@ -84,7 +84,7 @@ class Confinement:
     def enforced(self) -> dict[str, str]:
         """{aspect: how it is enforced}: what holds however the model behaves."""
         out = {"cpu": f"pinned to core {', '.join(map(str, self.cores))} (CPU affinity)",
-               "memory": f"watched, not enforced by a cgroup: the process tree is killed once its resident memory "
+               "memory": f"watched, not enforced by a cgroup: the process tree is killed once its memory (PSS) "
                          f"is over {human_bytes(self.memory_bytes)} (read every {WATCH_SECONDS:g} s)"}
         if math.isfinite(self.timeout_seconds):
             out["time"] = f"the process tree is killed at {self.timeout_seconds:g} s"
@@ -226,7 +226,7 @@ def confinement_of(report: dict, limits: Limits) -> Confinement:
 
 
 class TreeWatcher(threading.Thread):
-    """Watches the resident memory of every process below the launcher (the launcher itself, our init,
+    """Watches the memory (in_use) of every process below the launcher (the launcher itself, our init,
     is not counted, as docker-init hardly is), and says when it is over the limit.
 
     The tree is looked up every SAMPLE_SECONDS; the memory of the processes found is read every
@@ -249,13 +249,13 @@ class TreeWatcher(threading.Thread):
             if sampling:
                 members = tree(self.launcher)
                 next_sample = now + SAMPLE_SECONDS
-            in_use = resident(members)
-            self.peak = max(self.peak, in_use)
-            if sampling and in_use:
-                self.samples.add(now - self.origin, in_use)
-            if in_use > self.limit:
+            used = in_use(members)
+            self.peak = max(self.peak, used)
+            if sampling and used:
+                self.samples.add(now - self.origin, used)
+            if used > self.limit:
                 if not sampling:
-                    self.samples.add(now - self.origin, in_use)
+                    self.samples.add(now - self.origin, used)
                 self.over.set()
                 return
             self._stop_event.wait(WATCH_SECONDS)
@@ -272,10 +272,18 @@ def tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def resident(processes: Sequence[psutil.Process]) -> int:
-    """The resident set of these processes together (those gone meanwhile count nothing)."""
+def in_use(processes: Sequence[psutil.Process]) -> int:
+    """The memory these processes use together: the sum of their proportional set sizes (PSS), so a page
+    they share (a forked worker's copy-on-write pages, a library) counts once, as a cgroup counts it; the
+    resident set where the kernel gives no PSS. Processes gone meanwhile count nothing."""
     total = 0
     for proc in processes:
+        try:
+            with open(f"/proc/{proc.pid}/smaps_rollup", "rb") as handle:
+                total += next(int(line.split()[1]) * 1024 for line in handle if line.startswith(b"Pss:"))
+            continue
+        except (OSError, StopIteration, ValueError):
+            pass
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total
