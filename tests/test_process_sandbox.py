@@ -109,7 +109,8 @@ def environment(tmp_path_factory):
     killed = subprocess.Popen([sys.executable, "-c", build], cwd=ROOT, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list((cache / "venvs").glob(".building-*/lib/python3.11/site-packages/numpy")):
+    halfway = ".building-*/lib/python3.11/site-packages/numpy"
+    while time.monotonic() < deadline and not list((cache / "venvs").glob(halfway)):
         time.sleep(0.1)
     os.killpg(killed.pid, signal.SIGKILL)  # uv too: the build dies halfway through unpacking the wheels
     killed.wait()

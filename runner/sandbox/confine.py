@@ -6,7 +6,8 @@ only, and imports nothing of numerai-sandbox. The host starts it as
     python -I -S confine.py CONFIG_JSON -- PROGRAM ARGS...
 
 and it, in this order:
-  - ends with the host (PR_SET_PDEATHSIG), killing all below it first, and pins itself to the cores it was given (affinity);
+  - ends with the host (PR_SET_PDEATHSIG), killing all below it first, and pins itself to the cores
+    it was given (affinity);
   - cuts the network off with the first method that works of those the config lists:
       namespace  a new, empty network namespace (unshare(CLONE_NEWNET); where that is refused and we
                  are not root, inside a new user namespace), its loopback brought up as in a container;

@@ -429,7 +429,8 @@ def launch(python: Path, program: list[str], limits: Limits, network: Sequence[s
     try:
         return proc, read_report(report_read, proc)
     except BaseException as exc:
-        kill_tree(psutil.Process(proc.pid))
+        with contextlib.suppress(psutil.Error):
+            kill_tree(psutil.Process(proc.pid))
         _, said = proc.communicate()
         said = said.decode("utf-8", "replace").strip()[-2000:]
         if isinstance(exc, SandboxFailed) and said:
