@@ -32,7 +32,7 @@ FLOORS = {
     "sandbox": 2, "data": 2, "numerai_api": 2,
     "support": 1, "__init__": 1,
 }
-ISOLATED = {"runner.sandbox.harness"}  # runs inside the image: imports nothing of ours
+ISOLATED = {"runner.sandbox.harness", "runner.sandbox.confine"}  # run under the image's Python: import nothing of ours
 
 
 def modules_of(package_dir: Path, package: str) -> dict[str, Path]:

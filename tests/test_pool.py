@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import LABEL, ROOT, run_cli
+from conftest import LABEL, ROOT, borrow_standard_environment, remove_namespace, run_cli
 from runner.support.paths import NAMESPACE_ENV, NAMESPACE_LABEL, namespace
 from test_isolation import assert_hardened
 
@@ -203,13 +203,16 @@ def test_a_killed_claimer_leaves_nothing(client, models, clean_pool):
                     60)
 
 
-def test_another_namespaces_are_neither_taken_counted_nor_cleaned(client, models, clean_pool):
+def test_another_namespaces_are_neither_taken_counted_nor_cleaned(client, models, clean_pool, monkeypatch):
     """A user's idle sandbox (here: one of another namespace) serves none of this namespace's runs, and this
     namespace's `clean` leaves it; its own namespace's `clean` removes it."""
     elsewhere = {**WARM, NAMESPACE_ENV: f"{namespace()}-user"}
-    run_cli("run", models["good_1arg"], "--json", env=elsewhere)
-    (theirs,) = prestarted(client, space=elsewhere[NAMESPACE_ENV])
+    with monkeypatch.context() as patch:  # that namespace's image: its own harness layer on the same environment
+        patch.setenv(NAMESPACE_ENV, elsewhere[NAMESPACE_ENV])
+        borrow_standard_environment(client, "3.11")
     try:
+        run_cli("run", models["good_1arg"], "--json", env=elsewhere)
+        (theirs,) = prestarted(client, space=elsewhere[NAMESPACE_ENV])
         assert not prestarted(client)
         report = run_cli("run", models["good_1arg"], "--json", env=WARM).report
         assert report["container"]["prestarted"] is False  # the same model, image and limits: not served
@@ -218,8 +221,9 @@ def test_another_namespaces_are_neither_taken_counted_nor_cleaned(client, models
         assert run_cli("clean", env=elsewhere).code == 0
         assert not prestarted(client, None, space=elsewhere[NAMESPACE_ENV])
     finally:
-        client.api.remove_container(theirs["Id"], force=True) if prestarted(client, None, elsewhere[NAMESPACE_ENV]) \
-            else None
+        for info in prestarted(client, None, elsewhere[NAMESPACE_ENV]):
+            client.api.remove_container(info["Id"], force=True)
+        remove_namespace(client, elsewhere[NAMESPACE_ENV])
 
 
 def test_a_sandbox_is_usable_when_it_preloaded_part_of_what_the_pickle_needs_and_nothing_else():

@@ -55,7 +55,7 @@ class InputError(click.ClickException):
 
 def checked_inputs(model: Path, data: str | None, benchmarks: str | None,
                    outputs: dict[str, Path | None] | None = None) -> None:
-    """runner.inputs' checks of the model, the data options and the files to write, as usage errors."""
+    """runner.usecases.inputs' checks of the model, the data options and the files to write, as usage errors."""
     from ..usecases.inputs import BadInput, check_inputs
 
     try:

@@ -8,6 +8,7 @@ pypi        wheel sizes and metadata read from PyPI by range requests (online)
 bases       root filesystems with CPython, resolved once while online
 wheelhouse  the local wheel cache, the only part filled from the network
 sourcebuild wheels a pinned release lacks for a Python (3.14's scikit-learn), built once during fetch
+venv        the same pins in a virtual environment of a host Python (the process sandbox), made offline by uv
 store       build offline, find, list and remove our images in the engine (imports the Docker SDK)
 """
 

@@ -18,6 +18,9 @@ Reports go to the host as frames on a private copy of the container's stdout:
     NSBX1 <kind> <length>\\n<length bytes>
 while the model's own stdout and stderr both go to the container's stderr.
 
+A sandbox without mounts (the process sandbox) passes --input-dir: the inputs are read from
+there, and the log still names them /input/..., as a container's log does.
+
 For `numerai-sandbox shell` it has two more modes: --hold, the container's own process,
 which only waits for the host's hold on stdin to go; and --shell, run beside it on a
 terminal, which loads the pickle and the data the same way and opens an interactive Python.
@@ -46,7 +49,8 @@ EXIT_HARNESS_ERROR = 70  # the harness itself failed; its error frame says how
 MAX_TEXT = 16_000
 MAX_FRAMES = 80
 MAX_CHAIN = 4
-MODEL = "/input/model.pkl"
+INPUT = "/input"  # where a container mounts the inputs
+MODEL = f"{INPUT}/model.pkl"
 
 
 class ChannelLost(Exception):
@@ -253,11 +257,28 @@ def peak_rss_bytes():
     return max(own, children) * 1024
 
 
+def read_inputs_from(args, directory):
+    """Read every input under /input from `directory` instead (a sandbox without mounts: the process
+    sandbox), while the log names each as a container's log would (see shown_path)."""
+    args.shown_paths = {}
+    for name in ("model", "live", "benchmarks"):
+        path = getattr(args, name)
+        if path.startswith(INPUT + "/"):
+            located = os.path.join(directory, path[len(INPUT) + 1:])
+            args.shown_paths[located] = path
+            setattr(args, name, located)
+
+
+def shown_path(args, path):
+    """An input's path as the log names it: where a container has it, wherever this process reads it."""
+    return getattr(args, "shown_paths", {}).get(path, path)
+
+
 def run(args, channel, ahead=None):
     """One model, start to predictions, in numerai-predict's order. `ahead` holds what a pre-started sandbox
     prepared before the pickle arrived (pandas, the live data): the same work, done earlier."""
     durations = dict(ahead["durations"]) if ahead else {}
-    shown = getattr(args, "shown_model", None) or args.model  # the pickle's path as the log names it
+    shown = getattr(args, "shown_model", None) or shown_path(args, args.model)  # as the log names the pickle
 
     def phase(name):
         channel.phase = name
@@ -287,8 +308,8 @@ def run(args, channel, ahead=None):
         if ahead:
             return (ahead.pop(phase_name), None) if error is None else (None, unreadable(phase_name, error))
         started = phase(phase_name)
-        log(f"Using local {path} for live data")
-        log(f"Loading live features {path}")
+        log(f"Using local {shown_path(args, path)} for live data")
+        log(f"Loading live features {shown_path(args, path)}")
         try:
             frame = pd.read_parquet(path)
         except BaseException as exc:  # noqa: BLE001
@@ -612,6 +633,7 @@ def main(argv=None):
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--live", default="/input/live.parquet")
     parser.add_argument("--benchmarks", default="/input/live_benchmark_models.parquet")
+    parser.add_argument("--input-dir", help=f"read the inputs from here instead of {INPUT} (logged as {INPUT}/...)")
     parser.add_argument("--max-output-bytes", type=int, default=256 * 1024 * 1024)
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when the host runner goes away")
@@ -627,6 +649,8 @@ def main(argv=None):
     parser.add_argument("--shell", action="store_true", help="an interactive Python with the model and data loaded")
     parser.add_argument("--banner", default="", help="--shell: the host's lines for the banner")
     args = parser.parse_args(argv)
+    if args.input_dir:
+        read_inputs_from(args, args.input_dir)
     if args.verify:
         return verify(args.verify)
     if args.hold:
