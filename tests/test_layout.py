@@ -28,7 +28,7 @@ FLOORS = {
     "inspection": 4,
     "images": 3,
     "sandbox": 2, "data": 2, "console": 2, "numerai_api": 2,
-    "lifecycle": 1, "reasons": 1, "protocol": 1, "paths": 1, "units": 1, "machine": 1, "arrow": 1, "memory": 1, "__init__": 1,
+    "lifecycle": 1, "reasons": 1, "protocol": 1, "frame_shapes": 1, "paths": 1, "units": 1, "machine": 1, "arrow": 1, "memory": 1, "__init__": 1,
 }
 ISOLATED = {"runner.sandbox.harness"}  # runs inside the image: imports nothing of ours
 
