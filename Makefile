@@ -12,7 +12,7 @@ TEST_PYTHONS ?= 3.10 3.11 3.12
 # 1: also the tests that fetch ~3 GB of wheels (numerai-tools and torch models in the auto profile).
 TEST_ALL ?= 0
 
-.PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all test-independence bench bench-images clean distclean
+.PHONY: help setup engine browser gvisor registry-tool fetch images examples demo test test-unit test-all test-independence bench bench-images fuzz load soak clean distclean
 
 help:
 	@echo "make demo        set everything up and run the example model (prints its verdict)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-all    also the Python 3.13 and 3.14 images, models needing torch, every corpus case under gVisor (slow: ~3 GB, 3.14 compiles scikit-learn once)"
 	@echo "make test-independence  the suite twice: as is, then on a used machine's state (which must survive it)"
 	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
+	@echo "make fuzz        the nightly-size fuzzing campaign: FUZZ_INPUTS (200,000) inputs, figures in fuzz-figures.json"
 	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
 
 $(SANDBOX): pyproject.toml
@@ -89,6 +90,12 @@ bench: examples
 
 bench-images: setup engine
 	$(BIN)/python scripts/bench_images.py
+
+# Not part of `make test` (which runs a seeded sample of it): the nightly-size campaign, ~1 hour on 2 cores.
+# Needs the Python 3.11 image (whole runs are replayed) and the example pickles (seeds): `examples` makes both.
+FUZZ_INPUTS ?= 200000
+fuzz: examples
+	$(BIN)/python scripts/fuzz.py --inputs $(FUZZ_INPUTS) --out fuzz-figures.json --findings fuzz-findings
 
 clean:
 	-@[ -x $(SANDBOX) ] && $(SANDBOX) clean

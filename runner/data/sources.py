@@ -61,7 +61,7 @@ def _schema(path: Path):
 
     try:
         return pq.read_schema(path)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: pyarrow's own, and names not UTF-8
         raise DataError(f"{path} is not a readable parquet file: {exc}", usage=True) from exc
 
 
@@ -93,7 +93,7 @@ def live_ids(path: Path):
     try:  # ParquetFile.read, not read_table: read_table has pyarrow import pandas to ask about the file
         with pq.ParquetFile(path) as parquet:
             ids = parquet.read(columns=["id"]).column("id").combine_chunks()
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"{path}: its `id` column cannot be read: {exc}", usage=True) from exc
     finally:
         pa.default_memory_pool().release_unused()  # parquet's decoding buffers, back to the system now

@@ -11,7 +11,12 @@ and code objects, and what libraries wrote into their own state.
 Memory stays bounded whatever the file holds: payloads (BINBYTES8, BINUNICODE,
 BYTEARRAY8, ...) larger than `full_limit` are not read: only a head and a tail
 are kept and the rest is skipped by seeking, and containers, memo and recorded
-calls have caps; what was dropped is counted, never silently lost.
+calls have caps; what was dropped is counted, never silently lost. A stream that
+builds more objects (lists, dicts, tuples, calls, globals) than `max_objects`, or
+holds more values or MARKs at once than `max_stack` and `max_marks`, is not followed further: the walk stops
+there and says so (a model pickle holds far fewer; a hostile one would otherwise
+make the host hold a symbolic object for every few bytes of the file). The time is
+linear in the file's size, at worst about a microsecond per byte.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ class Limits:
     container_cap: int = 10_000  # items kept per list/dict/set
     memo_cap: int = 300_000  # memo entries kept
     call_cap: int = 200_000  # Call objects recorded for analysis
+    # Lists, dicts, sets, tuples, calls and globals made: the walk stops beyond max(max_objects, one per
+    # `bytes_per_object` bytes of the file), never beyond `objects_cap` (~100 bytes each: 200 MB at most).
+    max_objects: int = 300_000
+    bytes_per_object: int = 8
+    objects_cap: int = 2_000_000
+    max_stack: int = 1_000_000  # values on the stack at once: the walk stops beyond
+    max_marks: int = 100_000  # MARKs open at once (Python's pickler nests ~1,000 deep at most): stops beyond
     max_seconds: float = 120.0  # give up walking (and say so) after this long
 
 
@@ -106,6 +118,10 @@ class Opaque:
         return f"Opaque({self.what})"
 
 
+FORGOTTEN, PERSISTENT_ID, OUT_OF_BAND = (Opaque("a memo entry not kept"), Opaque("a persistent id"),
+                                       Opaque("an out-of-band buffer"))
+
+
 class SList(list):
     """A list (or, with `kind`, a set or frozenset) being built; `dropped` counts items not kept."""
 
@@ -159,6 +175,10 @@ class Walk:
 
 class Malformed(Exception):
     """The stream is not a well-formed pickle at this point."""
+
+
+class OverBudget(Exception):
+    """The stream builds more than the walker follows (Limits.max_objects, max_stack): it stops there."""
 
 
 class Truncated(Exception):
@@ -216,6 +236,24 @@ class _Reader:
             if not self._fill(have + 1):
                 raise Truncated()
 
+    def long_line(self, keep: int) -> tuple[bytes, int]:
+        """A text argument of any length — protocol 0's STRING and UNICODE (numpy writes an array's data
+        there, escaped: megabytes) — as its first `keep` bytes and its length; the rest is passed over."""
+        head = bytearray()
+        length = 0
+        while True:
+            end = self.buf.find(b"\n", self.pos)
+            stop = end if end >= 0 else len(self.buf)
+            if len(head) < keep:
+                head += self.buf[self.pos:min(stop, self.pos + keep - len(head))]
+            length += stop - self.pos
+            self.pos = stop
+            if end >= 0:
+                self.pos = end + 1
+                return bytes(head), length
+            if not self._fill(1):
+                raise Truncated()
+
     def skip(self, n: int) -> None:
         if self.offset + n > self.size:
             raise Truncated()
@@ -246,6 +284,8 @@ class Walker:
         self.floor = 0  # stack index of the innermost MARK: items below it are not poppable
         self.memo: dict[int, Any] = {}
         self.kept = 0
+        self.made = 0  # symbolic objects made (containers, tuples, calls, globals, opaque values)
+        self.max_objects = min(limits.objects_cap, max(limits.max_objects, walk.size // limits.bytes_per_object))
         self.handlers: list[Callable[[int], bool] | None] = [None] * 256
         self.protocols = [0] * 256
         for code, (name, proto) in OPCODES.items():
@@ -271,10 +311,13 @@ class Walker:
                         raise Truncated()
                 code = buf[pos]
                 count += 1
-                if not count & 0xFFFF and time.monotonic() > deadline:
-                    walk.problems.append(f"stopped walking after {self.limits.max_seconds:g} s at offset "
-                                         f"{r.base + pos:,} of {walk.size:,}: the rest was not inspected")
-                    return
+                if not count & 0xFFFF:
+                    if time.monotonic() > deadline:
+                        walk.problems.append(f"stopped walking after {self.limits.max_seconds:g} s at offset "
+                                             f"{r.base + pos:,} of {walk.size:,}: the rest was not inspected")
+                        return
+                    r.pos = pos  # where the walk stops, should it stop here
+                    self._check_budget()
                 if protocols[code] > highest:
                     highest = protocols[code]
                 if pos + 9 <= len(buf):  # inline fast paths need their argument in the buffer
@@ -313,6 +356,26 @@ class Walker:
                         stack.append(None)
                         pos += 1
                         continue
+                    if code == 0x5D or code == 0x7D:  # EMPTY_LIST, EMPTY_DICT
+                        stack.append(SList() if code == 0x5D else SDict())
+                        self.made += 1
+                        pos += 1
+                        continue
+                    if code == 0x28:  # MARK
+                        self.floor = len(stack)
+                        self.marks.append(self.floor)
+                        pos += 1
+                        continue
+                    if code == 0x61 and len(stack) > self.floor + 1 and type(stack[-2]) is SList \
+                            and len(stack[-2]) < self.limits.container_cap:  # APPEND to a list with room
+                        stack[-2].append(stack.pop())
+                        pos += 1
+                        continue
+                    if code == 0x85 and len(stack) > self.floor:  # TUPLE1
+                        stack[-1] = (stack[-1],)
+                        self.made += 1
+                        pos += 1
+                        continue
                 offset = r.base + pos
                 handler = handlers[code]
                 if handler is None:
@@ -333,6 +396,18 @@ class Walker:
             walk.opcodes, walk.max_opcode_protocol = count, highest
 
     # ------------------------------------------------------------ stack helpers
+
+    def _check_budget(self) -> None:
+        limits = self.limits
+        if self.made > self.max_objects:
+            raise OverBudget(f"the stream builds more than {self.max_objects:,} objects (lists, dicts, tuples, "
+                             f"calls, globals) in {self.walk.size:,} bytes, far more than a model pickle does")
+        if len(self.marks) > limits.max_marks:
+            raise OverBudget(f"the stream opens more than {limits.max_marks:,} MARKs at once (Python's pickler nests "
+                             "about 1,000 deep at most)")
+        if len(self.stack) > limits.max_stack:
+            raise OverBudget(f"the stream holds more than {limits.max_stack:,} values at once, far more than a "
+                             "model pickle does")
 
     def pop(self) -> Any:
         if len(self.stack) <= self.floor:
@@ -455,7 +530,7 @@ class Walker:
         if value is _MISSING:
             if not self.walk.memo_dropped:
                 raise Malformed(f"memo key {index} was never stored")
-            value = Opaque("a memo entry not kept")
+            value = FORGOTTEN
         self.stack.append(value)
         return False
 
@@ -524,15 +599,33 @@ class Walker:
     def op_BINSTRING(self, offset: int) -> bool:
         return self._push_binstring(_I4(self.take(4))[0])
 
+    def _text_argument(self, kind: str, offset: int) -> bytes | Blob:
+        """STRING's and UNICODE's line: whole when small, else a Blob of its head (the rest is not held)."""
+        lim = self.limits
+        raw, length = self.r.long_line(lim.full_limit + 1)
+        if length <= lim.full_limit and self.kept + length <= lim.budget:
+            self.kept += length
+            return raw
+        head = raw[:lim.head]
+        self.walk.payloads_skipped += 1
+        self.walk.bytes_skipped += length - len(head)
+        if self.on_payload is not None:
+            self.on_payload(kind, head, b"", length)
+        return Blob(kind, length, head, b"", offset + 1)
+
     def op_STRING(self, offset: int) -> bool:
-        raw = self.line()
+        raw = self._text_argument("bytes", offset)
+        if isinstance(raw, Blob):
+            self.stack.append(raw)
+            return False
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[:1] in (b"'", b'"'):
             raw = raw[1:-1]
         self.stack.append(codecs.escape_decode(raw)[0].decode("latin-1"))
         return False
 
     def op_UNICODE(self, offset: int) -> bool:
-        self.stack.append(self.line().decode("raw-unicode-escape"))
+        raw = self._text_argument("str", offset)
+        self.stack.append(raw if isinstance(raw, Blob) else raw.decode("raw-unicode-escape"))
         return False
 
     # ------------------------------------------------------------ numbers and constants
@@ -622,10 +715,12 @@ class Walker:
 
     def op_TUPLE(self, offset: int) -> bool:
         self.stack.append(tuple(self.pop_mark()))
+        self.made += 1
         return False
 
     def op_TUPLE1(self, offset: int) -> bool:
         self.stack.append((self.pop(),))
+        self.made += 1
         return False
 
     def op_TUPLE2(self, offset: int) -> bool:
@@ -633,16 +728,19 @@ class Walker:
         if len(stack) < self.floor + 2:
             raise Malformed("stack underflow")
         stack[-2:] = [(stack[-2], stack[-1])]
+        self.made += 1
         return False
 
     def op_TUPLE3(self, offset: int) -> bool:
         c = self.pop()
         b = self.pop()
         self.stack.append((self.pop(), b, c))
+        self.made += 1
         return False
 
     def op_EMPTY_LIST(self, offset: int) -> bool:
         self.stack.append(SList())
+        self.made += 1
         return False
 
     def op_LIST(self, offset: int) -> bool:
@@ -661,11 +759,13 @@ class Walker:
 
     def op_EMPTY_DICT(self, offset: int) -> bool:
         self.stack.append(SDict())
+        self.made += 1
         return False
 
     def op_DICT(self, offset: int) -> bool:
         items = self.pop_mark()
         d = SDict()
+        self.made += 1
         self._setitems(d, items)
         self.stack.append(d)
         return False
@@ -683,6 +783,7 @@ class Walker:
 
     def op_EMPTY_SET(self, offset: int) -> bool:
         self.stack.append(SList(kind="set"))
+        self.made += 1
         return False
 
     def op_ADDITEMS(self, offset: int) -> bool:
@@ -770,17 +871,18 @@ class Walker:
     def op_PERSID(self, offset: int) -> bool:
         self.line()
         self.walk.persistent_ids += 1
-        self.stack.append(Opaque("a persistent id"))
+        self.stack.append(PERSISTENT_ID)
         return False
 
     def op_BINPERSID(self, offset: int) -> bool:
         self.pop()
         self.walk.persistent_ids += 1
-        self.stack.append(Opaque("a persistent id"))
+        self.stack.append(PERSISTENT_ID)
         return False
 
     def _push_extension(self, code: int) -> bool:
         self.walk.extension_codes += 1
+        self.made += 1
         self.stack.append(Opaque(f"copyreg extension code {code}"))
         return False
 
@@ -795,7 +897,7 @@ class Walker:
 
     def op_NEXT_BUFFER(self, offset: int) -> bool:
         self.walk.out_of_band_buffers += 1
-        self.stack.append(Opaque("an out-of-band buffer"))
+        self.stack.append(OUT_OF_BAND)
         return False
 
     def op_READONLY_BUFFER(self, offset: int) -> bool:
@@ -805,11 +907,13 @@ class Walker:
     # ------------------------------------------------------------ helpers
 
     def _global(self, module: str, attr: str, offset: int) -> Global:
+        self.made += 1
         self.walk.globals[(module, attr)] += 1
         return Global(module, attr, offset)
 
     def _call(self, func: Any, args: Any, kind: str, offset: int, kwargs: Any = None) -> Call:
         call = Call(func, args, kind, offset, kwargs)
+        self.made += 1
         walk = self.walk
         if len(walk.calls) < self.limits.call_cap:
             walk.calls.append(call)
@@ -819,6 +923,7 @@ class Walker:
 
     def _capped_list(self, items: list[Any], kind: str) -> SList:
         out = SList(kind=kind)
+        self.made += 1
         self._extend(out, items)
         return out
 
@@ -886,6 +991,9 @@ def walk_file(path: Path, limits: Limits | None = None, on_payload: PayloadHook 
         except Malformed as exc:
             where = walk.error_offset if walk.error_offset is not None else reader.offset
             walk.problems.append(f"malformed at offset {where}: {exc}")
+        except OverBudget as exc:
+            walk.problems.append(f"stopped walking at offset {reader.offset:,} of {size:,}: {exc}; the rest was "
+                                 "not inspected")
         except (RecursionError, MemoryError, OverflowError, ValueError, UnicodeDecodeError) as exc:
             walk.error_offset = reader.offset
             walk.problems.append(f"malformed at offset {reader.offset}: {type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .frame_shapes import shaped
 from .harness import (ERROR_KINDS, EXIT_CHANNEL_LOST, EXIT_HARNESS_ERROR, FRAME_KINDS, LOG_PREFIX, PHASES,
                       PROTOCOL)
 
@@ -61,7 +62,12 @@ class Frame:
     payload: bytes | bytearray  # a predictions frame keeps the bytearray it was received into (no copy)
 
     def json(self) -> Any:
-        return json.loads(self.payload.decode("utf-8"))
+        """The body, every value the host reads of the harness's type (frame_shapes); ValueError when it is
+        not JSON (too deeply nested included)."""
+        try:
+            return shaped(self.kind, json.loads(self.payload.decode("utf-8")))
+        except RecursionError as exc:
+            raise ValueError(f"a {self.kind} frame nested too deeply") from exc
 
 
 @dataclass

@@ -177,9 +177,12 @@ def in_image_checks(facts: Returned, submission: Submission | None) -> list[Chec
     exact = facts.exact_dataframe
     checks.append(Check("not_dataframe", exact,
                         detail="" if exact else f"returned {returned} instead of pandas.DataFrame"))
-    if not exact or submission is None:
-        why = "the result is not a DataFrame" if not exact else "no predictions came back"
-        return checks + [_skip(r, why) for r in later]
+    if not exact:
+        return checks + [_skip(r, "the result is not a DataFrame") for r in later]
+    if submission is None:  # a DataFrame, the harness said, and no CSV of it: the report channel was written over
+        checks.append(Check("unreadable", False, detail="a DataFrame was returned but no predictions CSV came back "
+                            "(something in the model's process wrote over the report channel)"))
+        return checks + [_skip(r, "no predictions came back") for r in later]
     if submission.table is None:
         checks.append(Check("unreadable", False, detail=submission.error or ""))
         return checks + [_skip(r, "the CSV cannot be read") for r in later]
