@@ -12,7 +12,7 @@ import click
 
 from ..support.console import COLOURS
 from ..support.units import human_bytes
-from ..usecases.vocabulary import NUMERAI_LIMITS, Limits, RunRequest, SandboxUnavailable, Status, UsageError
+from ..usecases.vocabulary import BACKENDS, NUMERAI_LIMITS, Limits, RunRequest, SandboxUnavailable, Status, UsageError
 from .common import EXIT_HELP, InputError, fail, warm_settings
 
 SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data", "data_version", "benchmarks",
@@ -33,8 +33,10 @@ SHARED_RUN_OPTIONS = ("python", "force", "profile", "extra_requirements", "data"
 @click.option("--numerai-limits", is_flag=True,
               help="Refuse limits more generous than Numerai's (1 CPU, 4 GB, 10 minutes).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
-@click.option("--backend", type=click.Choice(["docker", "kubernetes"]), default="docker", show_default=True,
-              metavar="BACKEND", help="docker: this machine's engine; kubernetes: one Job per pickle on the cluster "
+@click.option("--backend", type=click.Choice([*BACKENDS, "kubernetes"]), default="docker", show_default=True,
+              metavar="BACKEND", envvar="NUMERAI_SANDBOX_BACKEND", show_envvar=True,
+              help="docker: this machine's engine; process: confined child processes, no engine (weaker than a "
+              "container); auto: the engine when it answers, else process; kubernetes: one Job per pickle on the cluster "
               "of your kubeconfig (needs --registry and numerai-sandbox[kubernetes]).")
 @click.option("--registry", metavar="HOST[:PORT][/PATH]",
               help="kubernetes: the registry the cluster pulls from (`images push --registry` puts the images there).")
@@ -59,7 +61,7 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     if backend == "kubernetes" and not registry:
         raise InputError("--backend kubernetes needs --registry HOST[:PORT][/PATH]: the registry the cluster pulls "
                          "from (`numerai-sandbox images push --registry ...` puts our images there)")
-    if backend == "docker" and (registry or namespace or dry_run):
+    if backend != "kubernetes" and (registry or namespace or dry_run):
         raise InputError("--registry, --namespace and --dry-run are for --backend kubernetes")
     if numerai_limits and limits.relaxed():
         raise InputError(f"--numerai-limits: {', '.join(limits.relaxed())} is more than Numerai gives "
@@ -67,7 +69,8 @@ def check(pickles: tuple[str, ...], jobs: int | None, junit_path: Path | None, h
     template = RunRequest(model=models[0], python=run_options["python"], profile=run_options["profile"],
                           data=run_options["data"], data_version=run_options["data_version"],
                           benchmarks=run_options["benchmarks"], limits=limits,
-                          extra_requirements=run_options["extra_requirements"], force=run_options["force"])
+                          extra_requirements=run_options["extra_requirements"], force=run_options["force"],
+                          backend="docker" if backend == "kubernetes" else backend)
     try:
         batch_check.checked_inputs(models, template.data, template.benchmarks,
                                    {"--junit": junit_path, "--html": html_path})

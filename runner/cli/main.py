@@ -17,7 +17,7 @@ import click
 from .. import __version__
 from ..support.memory import return_memory_promptly
 from ..usecases.inputs import parse_data_version, parse_duration
-from ..usecases.vocabulary import DEFAULT_PYTHON, ISOLATIONS, PROFILES, SUPPORTED_PYTHONS, Limits, RunRequest
+from ..usecases.vocabulary import BACKENDS, DEFAULT_PYTHON, ISOLATIONS, PROFILES, SUPPORTED_PYTHONS, Limits, RunRequest
 from .check import SHARED_RUN_OPTIONS, check
 from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
                      converter, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
@@ -89,6 +89,11 @@ cli.add_command(runs_group)
               envvar="NUMERAI_SANDBOX_ISOLATION", show_envvar=True,
               help="runc: the host's kernel, as Numerai's containers (and its memory accounting); gvisor: "
               "gVisor's runsc answers the model's system calls (stronger, slower; needs `make gvisor` once).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="docker", show_default=True, metavar="BACKEND",
+              envvar="NUMERAI_SANDBOX_BACKEND", show_envvar=True,
+              help="docker: a container of the Docker engine, as Numerai runs it; process: a confined child process "
+              "(no engine needed: Colab, Kaggle; weaker than a container, the report says how); auto: the engine "
+              "when it answers, else process.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the accepted predictions: CSV id,prediction like Numerai (.parquet for parquet).")
 @click.option("--output-rejected", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -105,14 +110,14 @@ cli.add_command(runs_group)
 @click.option("--no-history", is_flag=True, help="Do not record this run in the run history (`numerai-sandbox runs`).")
 def run(model: Path, python: str, force: bool, profile: str, extra_requirements: Path | None, data: str | None,
         data_version: str | None, benchmarks: str | None, memory: int, cpus: float, timeout: float,
-        isolation: str, output: Path | None, output_rejected: Path | None, as_json: bool, report_path: Path | None,
-        html_path: Path | None, debug: bool, keep: bool, quiet: bool, no_history: bool) -> None:
+        isolation: str, backend: str, output: Path | None, output_rejected: Path | None, as_json: bool,
+        report_path: Path | None, html_path: Path | None, debug: bool, keep: bool, quiet: bool, no_history: bool) -> None:
     """Run MODEL (a cloudpickled predict function) in Numerai's conditions and print the verdict.
 
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from ..usecases.run_one import keep
+    from ..usecases.run_one import keep as keep_run
 
     checked_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                              "--report": report_path, "--html": html_path})
@@ -121,9 +126,9 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     request = RunRequest(model=model, python=python, profile=profile, data=data, data_version=data_version,
                          benchmarks=benchmarks, limits=limits, output=output, output_rejected=output_rejected,
                          debug=debug, keep=keep, extra_requirements=extra_requirements, force=force,
-                         live=not as_json, leave_prestarted=True)
+                         live=not as_json, leave_prestarted=True, backend=backend)
     report, console = judge(request, as_json=as_json, quiet=quiet)
-    code = say_kept(keep(report, html=html_path, report_path=report_path, history_on=not no_history, warn=warn),
+    code = say_kept(keep_run(report, html=html_path, report_path=report_path, history_on=not no_history, warn=warn),
                     report, console)
     if as_json:
         click.echo(report.to_json())

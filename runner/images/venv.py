@@ -104,6 +104,29 @@ def interpreter(path: Path | None = None) -> Interpreter:
     return Interpreter(Path(facts["executable"]), facts["version"], facts["implementation"], facts["build"])
 
 
+def interpreter_for(python: str) -> Interpreter | None:
+    """A CPython `python` (3.11) on this host: the one running this first, then pythonX.Y on PATH, then
+    pyenv's and the usual prefixes'; None when there is none."""
+    import glob
+
+    running = interpreter()
+    if running.python == python and running.implementation == "cpython":
+        return running
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{python}"), *sorted(glob.glob(str(pyenv / "versions" / f"{python}.*" / "bin" /
+                                                                      f"python{python}")), reverse=True),
+                  f"/usr/local/bin/python{python}", f"/usr/bin/python{python}"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            try:
+                found = interpreter(Path(candidate))
+            except VenvUnavailable:
+                continue
+            if found.python == python and found.implementation == "cpython":
+                return found
+    return None
+
+
 def venvs_root() -> Path:
     return cache_dir() / "venvs"
 

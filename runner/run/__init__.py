@@ -2,6 +2,7 @@
 
 request.py   RunRequest: what a run is asked to do
 choose.py    request -> Chosen: the pickle read without running it, the image's Python (or refused)
+where.py     -> the backend: the Docker engine, or the process sandbox (no engine), or the engine when it answers
 image.py     -> room on this machine for the limits, and Ready: the image found or built offline
 data.py      -> Staged: the live data, fitted to the pickle's column names, and what the host reads of it
 spec.py      -> ContainerSpec: the harness's arguments (built once), inputs, limits, user
@@ -16,6 +17,6 @@ run.py       Run: the order of the steps and the status changes (execute, shell,
 Importing this package's face loads nothing heavy; `runner.run.run` brings in the Docker SDK.
 """
 
-from .request import Interrupted, RunRequest, UsageError
+from .request import BACKENDS, Interrupted, RunRequest, UsageError
 
-__all__ = ["Interrupted", "RunRequest", "UsageError"]
+__all__ = ["BACKENDS", "Interrupted", "RunRequest", "UsageError"]

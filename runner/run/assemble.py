@@ -72,6 +72,8 @@ def assemble(known: Known, verdict: Verdict, life: Lifecycle) -> Report:
         report.durations.update(contained.durations())
         report.peak_memory_bytes, report.memory_samples = contained.peak_memory_bytes, outcome.memory_samples
         report.phase_times, report.container, report.phase = contained.phase_times, contained.container(), frames.phase
+        if outcome.confinement:
+            weaker(report, outcome.confinement)
         if frames.model is not None:
             model = frames.model
             report.model.update(kind=model.kind, type=model.type, parameters=model.parameter_names)
@@ -96,6 +98,18 @@ def assemble(known: Known, verdict: Verdict, life: Lifecycle) -> Report:
         report.rejected_predictions_path = known.rejected[0]
     report.durations.update(life.durations())
     return report
+
+
+def weaker(report: Report, confinement: dict) -> None:
+    """A sandbox weaker than a container (the process sandbox) says in `limits` what it enforced and what not,
+    and in `container` how it was confined; the verdict line names it (limits' `sandbox`)."""
+    report.limits.update(backend=confinement["backend"], isolation=confinement["backend"], sandbox=confinement["words"],
+                         network="none" if confinement["network_isolated"] else "not isolated",
+                         memory="watched, not enforced by a cgroup", enforced=confinement["enforced"],
+                         not_enforced=confinement["not_enforced"])
+    report.container.update(backend=confinement["backend"], network=confinement["network"],
+                            network_detail=confinement["network_detail"], rlimits=confinement["rlimits"],
+                            user=confinement["user"])
 
 
 def notes(known: Known, report: Report) -> list[str]:

@@ -15,8 +15,10 @@ from typing import Any
 import psutil
 
 from ..images import store as image_store
-from ..images.pins import PinError, PinSet, experimental, pin_set
+from ..images import venv, wheelhouse
+from ..images.pins import SUBSTITUTES, PinError, PinSet, experimental, pin_set
 from ..inspection import Inspection, numerai_additions
+from ..support.text import sentence
 from ..support.units import human_bytes
 from ..verdict import platform
 from ..verdict.reasons import Verdict
@@ -81,6 +83,49 @@ def ready(client, python: str, request: RunRequest, inspection: Inspection, cons
                      f"`numerai-sandbox images fetch --python {image.python}` lets it be rebuilt")
     console.detail(f"image {image.ref} · Python {image.python_full} · {image.profile}" + (f" · {flag}" if flag else ""))
     return Ready(image, notes)
+
+
+def venv_ready(python: str, request: RunRequest, inspection: Inspection, console) -> Ready | Verdict:
+    """For the process sandbox: the environment of the image's pins under a host CPython of the pickle's
+    version, found or made offline from the wheelhouse; it stands for the image (its `id` is its Python)."""
+    try:
+        needs = numerai_additions(inspection, python) if request.profile == "auto" else None
+        pins = pin_set(python, request.profile, extra_requirements=request.extra_requirements, needs=needs)
+    except PinError as exc:
+        return platform.image_unavailable(str(exc))
+    notes = describe_additions(pins, console.detail)
+    found = venv.interpreter_for(python)
+    if found is None:
+        return no_interpreter(python)
+    missing = wheelhouse.inventory(pins, pins.added).missing if pins.added else []
+    if missing:
+        return not_fetched(request, pins, missing)
+    try:
+        made = venv.ensure(pins, found, console.progress)
+    except venv.VenvUnavailable as exc:
+        return platform.image_unavailable(sentence(str(exc)))
+    if found.executable != venv.interpreter().executable:
+        notes.append(f"the pickle's Python {python} is not the one running numerai-sandbox: its environment uses "
+                     f"{found.executable}")
+    image = image_store.Image(made.path.name, str(made.python), pins.python, found.version, pins.profile,
+                              made.digest, pins.all, f"a virtual environment of {found.executable}", None, "", 0,
+                              {name: numerai for name, numerai in SUBSTITUTES.items() if name in pins.all},
+                              added=dict(pins.added))
+    console.detail(f"environment {made.path.name} · Python {found.version} · {pins.profile} · process sandbox")
+    return Ready(image, notes)
+
+
+def no_interpreter(python: str) -> Verdict:
+    """Error/image_unavailable: the process sandbox needs a CPython of the pickle's version on this machine."""
+    running = venv.interpreter()
+    return Verdict("image_unavailable",
+                   f"The pickle needs Python {python}; the process sandbox runs it under a Python of that version on "
+                   f"this machine, and there is none (numerai-sandbox runs under Python {running.version}; none was "
+                   f"found as python{python} on PATH, under pyenv or in /usr).",
+                   evidence={"python": python, "running": running.version, "backend": "process"},
+                   advice=f"Install Python {python} (e.g. `pyenv install {python}`, or your system's python{python} "
+                          f"package) and run again, or re-pickle the model under Python {running.version} (in a "
+                          "notebook: pickle it in the kernel that runs numerai-sandbox), or run with a Docker engine.")
 
 
 def describe_additions(pins: PinSet, detail) -> list[str]:

@@ -9,6 +9,10 @@ from pathlib import Path
 from ..sandbox.backend import Limits
 
 
+# Where a sandbox runs: the Docker engine, the process sandbox (no engine), or the engine when it answers.
+BACKENDS = ("docker", "process", "auto")
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM (or SIGHUP) while running: treated like Ctrl-C."""
 
@@ -35,4 +39,5 @@ class RunRequest:
     live: bool = True  # show elapsed time and memory while the model runs (off for --json, --quiet, check)
     prestarted: bool = True  # may be served by a pre-started sandbox made for exactly this run
     leave_prestarted: bool = False  # afterwards, start one for the next run of the same model (`run`)
+    backend: str = "docker"  # one of BACKENDS (runner/run/where.py)
     cancel: threading.Event | None = None  # set by the caller (check's Ctrl-C): stop and report interrupted

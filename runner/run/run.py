@@ -17,15 +17,14 @@ from dataclasses import dataclass
 
 from ..sandbox import engine
 from ..inspection import Inspection
-from ..sandbox.backend import ContainerSpec, Outcome, SandboxUnavailable
-from ..sandbox.docker import DockerBackend
+from ..sandbox.backend import ContainerSpec, Outcome
 from ..support.console import Console
 from ..support.machine import emulation_note
 from ..verdict import platform
 from ..verdict.lifecycle import Lifecycle, Status
 from ..verdict.reasons import Verdict
 from ..verdict.report import Report
-from . import image, shell
+from . import image, shell, where
 from .assemble import Known, assemble
 from .choose import choose
 from .contain import contain
@@ -33,7 +32,7 @@ from .data import Staged, stage
 from .judge import judge, write_rejected
 from .prestart import confirmed, leave_for_next, preload
 from .request import RunRequest, UsageError
-from .spec import running_note, sandbox_spec, shell_spec
+from .spec import own_user, running_note, sandbox_spec, shell_spec
 from .watch import Watch
 
 
@@ -112,10 +111,16 @@ class Run:
         chosen = known.chosen = choose(self.request, self.console.detail)
         if chosen.refused is not None:
             return chosen.refused
-        try:
-            backend = self.backend or DockerBackend.connect()
-        except SandboxUnavailable as exc:
-            return platform.from_failure(exc.failure)
+        if self.backend is None:
+            connected = where.connect(self.request)
+            if isinstance(connected, Verdict):
+                return connected
+            backend, notes = connected
+            known.notes += notes
+            for note in notes:
+                self.console.detail(note)
+        else:
+            backend = self.backend
         prepared = None
         try:
             prepared = self.ready(known, backend)
@@ -130,7 +135,10 @@ class Run:
         if isinstance(room, Verdict):
             return room
         known.room, inspection = room, known.chosen.inspection
-        ready = image.ready(backend.client, known.chosen.python, self.request, inspection, self.console)
+        if backend.name == "process":
+            ready = image.venv_ready(known.chosen.python, self.request, inspection, self.console)
+        else:
+            ready = image.ready(backend.client, known.chosen.python, self.request, inspection, self.console)
         if isinstance(ready, Verdict):
             return ready
         known.ready = ready
@@ -143,6 +151,8 @@ class Run:
     def run_spec(self, prepared: Prepared) -> ContainerSpec:
         """The run's sandbox: served by a pre-started one (preloading the pickle's modules) when it may be."""
         request, found = self.request, prepared.ready.image
+        if prepared.backend.name == "process":  # no pre-started sandboxes; the model runs as this user
+            return sandbox_spec(request, found.id, found.python, prepared.staged.data, user=own_user())
         warm = request.prestarted and not request.keep
         return sandbox_spec(request, found.id, found.python, prepared.staged.data,
                             preload=preload(prepared.inspection) if warm else None)

@@ -43,13 +43,20 @@ def container_user(paths: list[Path]) -> str:
                      f"(chmod a+r {blocked}) or run numerai-sandbox as its owner")
 
 
+def own_user() -> str:
+    """The user running numerai-sandbox, as uid:gid (the process sandbox's model runs as it)."""
+    return f"{os.getuid()}:{os.getgid()}"
+
+
 def sandbox_name(kind: str) -> str:
     return f"numerai-sandbox-{kind}-{secrets.token_hex(5)}"
 
 
 def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.LiveData, kind: str = "run",
-                 command: list[str] | None = None, preload: tuple[str, ...] | None = None) -> ContainerSpec:
-    """The sandbox of one run (or shell): by default the harness's arguments for one model."""
+                 command: list[str] | None = None, preload: tuple[str, ...] | None = None,
+                 user: str | None = None) -> ContainerSpec:
+    """The sandbox of one run (or shell): by default the harness's arguments for one model; `user` (default: a
+    non-root user that can read the inputs) runs it."""
     limits = request.limits
     return ContainerSpec(
         image=image, name=sandbox_name(kind),
@@ -57,7 +64,7 @@ def sandbox_spec(request: RunRequest, image: str, python: str, data: live_data.L
         mounts=[Mount(request.model.resolve(), "/input/model.pkl"),
                 Mount(data.live, "/input/live.parquet"),
                 Mount(data.benchmarks, "/input/live_benchmark_models.parquet")],
-        limits=limits, user=container_user([request.model, data.live, data.benchmarks]),
+        limits=limits, user=user or container_user([request.model, data.live, data.benchmarks]),
         environment={"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib"}, keep=request.keep,
         labels={"python": python, "purpose": kind}, preload=preload)
 
@@ -87,6 +94,9 @@ def timeout_text(limits: Limits) -> str:
 def running_note(spec: ContainerSpec) -> str:
     """What Running says of the sandbox: its name, its limits, its isolation."""
     limits = spec.limits
+    if spec.image.startswith("/"):  # an environment's Python: the process sandbox
+        return (f"process sandbox {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} watched · "
+                f"{timeout_text(limits)} · weaker than Numerai's container")
     return (f"container {spec.name} · {limits.cpus:g} CPU · {human_bytes(limits.memory_bytes)} · "
             f"no network · {timeout_text(limits)}" + (" · gVisor" if limits.isolation == "gvisor" else ""))
 

@@ -158,6 +158,7 @@ class Outcome:
     started_at: float | None = None  # the container's start (epoch seconds, the engine's clock)
     ended_at: float | None = None  # when it exited
     memory_samples: list[list[float]] = field(default_factory=list)  # [seconds since start, bytes in use]
+    confinement: dict | None = None  # a sandbox weaker than a container: what it enforced and what not
 
     @property
     def signal(self) -> int | None:

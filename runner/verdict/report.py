@@ -224,11 +224,13 @@ def headroom_warnings(report: Report) -> list[str]:
 
 
 def relaxed_note(limits: dict) -> str:
-    """Limits above Numerai's never give a silent verdict: the line says which."""
+    """Limits above Numerai's, or a sandbox weaker than its container, never give a silent verdict: the line
+    says which."""
     relaxed = limits.get("relaxed") or []
+    weaker = f" · in a {limits['sandbox']}" if limits.get("sandbox") else ""
     if not relaxed:
-        return ""
-    return f" · with limits above Numerai's ({', '.join(relaxed)}): not Numerai's verdict"
+        return weaker
+    return f" · with limits above Numerai's ({', '.join(relaxed)}): not Numerai's verdict" + weaker
 
 
 def unchecked_names_note(data: dict) -> str:
