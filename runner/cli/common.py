@@ -157,6 +157,16 @@ def connect_engine(sweep: bool = True):
         fail(str(exc))
 
 
+def engine_if_any(sweep: bool = True):
+    """The engine when it answers, else None: for the commands that also serve the process sandbox."""
+    from ..usecases import engine
+
+    try:
+        return engine.connect_engine(sweep)
+    except engine.EngineUnavailable:
+        return None
+
+
 def fail(message: str) -> None:
     """An Error outside a run: one line on stderr (and the JSON object --json promises), exit code 3."""
     if json_requested():

@@ -11,8 +11,8 @@ import click
 from ..support.console import Console
 from ..support.units import human_bytes
 from ..usecases import images as use
-from ..usecases.vocabulary import PROFILES, SUPPORTED_PYTHONS, UsageError
-from .common import EngineCommand, InputError, ago, connect_engine, converter, fail
+from ..usecases.vocabulary import BACKENDS, PROFILES, SUPPORTED_PYTHONS, UsageError
+from .common import EngineCommand, InputError, ago, connect_engine, converter, engine_if_any, fail
 
 @click.group("images")
 def images_group() -> None:
@@ -51,15 +51,26 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
 @click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="A local CPython installation for the offline base (pyenv, uv, python-build-standalone).")
 @click.option("--no-pull", is_flag=True, help="Do not try a registry for python:X-slim.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="docker", show_default=True, metavar="BACKEND",
+              envvar="NUMERAI_SANDBOX_BACKEND", show_envvar=True,
+              help="process: the wheels only, then the process sandbox's environment for this Python (no engine "
+              "needed); auto: process when no engine answers.")
 def images_fetch(python: str | None, profile: str | None, model: Path | None, requirements: Path | None,
-                 extra_requirements: Path | None, python_home: Path | None, no_pull: bool) -> None:
+                 extra_requirements: Path | None, python_home: Path | None, no_pull: bool, backend: str) -> None:
     """Download what an image needs into the local cache (the only step that uses the network).
 
     It says what it will download, and how big, first. With --for MODEL.pkl: exactly what
-    `numerai-sandbox run MODEL.pkl` lacks, after which run works offline.
+    `numerai-sandbox run MODEL.pkl` lacks, after which run works offline. With --backend process
+    (no engine: Colab, Kaggle): the wheels, then the environment the process sandbox runs in.
     """
     pins = pins_for(python, profile, model, requirements, extra_requirements)
-    client = connect_engine()
+    client = None if backend == "process" else engine_if_any() if backend == "auto" else connect_engine()
+    if client is None:
+        try:
+            use.fetch_wheels(pins, Console(), model=model)
+        except use.Failed as exc:
+            fail(str(exc))
+        return
     try:
         use.fetch(client, pins, Console(), model=model, python_given=python is not None, requirements=requirements,
                   extra=extra_requirements, python_home=python_home, pull=not no_pull)
@@ -133,11 +144,30 @@ def images_pins(check: bool, update: bool, source: Path | None) -> None:
 @images_group.command("list", cls=EngineCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print the images as a JSON array.")
 def images_list(as_json: bool) -> None:
-    """Our images: Python, profile, inputs digest, size and age."""
-    found = use.list_images(connect_engine())
+    """Our images: Python, profile, inputs digest, size and age; then the process sandbox's environments
+    (listed without an engine too)."""
+    client = engine_if_any()
+    found = use.list_images(client) if client is not None else []
+    environments = use.environments()
     if as_json:
-        click.echo(json.dumps([i.to_dict() for i in found], indent=2))
+        click.echo(json.dumps([i.to_dict() for i in found] + [e.to_dict() for e in environments], indent=2))
         return
+    if environments:
+        if client is None:
+            click.echo("no Docker engine answers: only the process sandbox's environments")
+        if found:
+            click.echo(f"{'IMAGE':<42} {'PYTHON':<8} {'PROFILE':<18} {'DIGEST':<13} {'SIZE':>10}  AGE")
+        for image in found:
+            click.echo(f"{image.ref:<42} {image.python_full:<8} {image.profile:<18} {image.digest[:12]:<13} "
+                       f"{human_bytes(image.size):>10}  {ago(image.built)}")
+        click.echo(f"{'ENVIRONMENT (process sandbox)':<42} {'PYTHON':<8} {'PROFILE':<18} {'DIGEST':<13} {'SIZE':>10}"
+                   "  AGE")
+        for env in environments:
+            click.echo(f"{env.path.name:<42} {env.python_full:<8} {env.profile:<18} {env.digest[:12]:<13} "
+                       f"{human_bytes(env.size):>10}  {ago(env.built)}")
+        return
+    if client is None:
+        connect_engine()  # says why, and exits
     if not found:
         from ..support.paths import APP, namespace
 
@@ -163,12 +193,18 @@ def images_list(as_json: bool) -> None:
 def images_rm(python: str | None, profile: str | None, everything: bool, yes: bool, dry_run: bool) -> None:
     """Remove our images, never anyone else's: an image you built on one of ours, or tagged yourself,
     stays. Without --python or --profile every image of ours goes: asked on a terminal, --yes otherwise.
-    The pre-started sandboxes waiting in those images go first.
+    The pre-started sandboxes waiting in those images go first; the process sandbox's environments of
+    that Python and profile go too (without an engine, only they).
     """
-    client = connect_engine()
-    doomed, names = use.removal(client, python, profile, everything)
+    client = engine_if_any()
+    doomed, names = use.removal(client, python, profile, everything) if client is not None else ([], [])
+    environments = use.environment_removal(python, profile)
+    names += [f"environment {p.name}" for p in environments]
+    if client is None and not environments:
+        connect_engine()  # says why, and exits
     if not names or dry_run:
-        would, _ = use.remove_images(client, doomed, dry_run=True)
+        would, _ = use.remove_images(client, doomed, dry_run=True) if client is not None else ([], [])
+        would += [f"environment {p.name}" for p in environments]
         click.echo("\n".join(f"would remove {n}" for n in would) or "nothing to remove")
         return
     if python is None and profile is None and not yes:
@@ -177,7 +213,8 @@ def images_rm(python: str | None, profile: str | None, everything: bool, yes: bo
             raise InputError(f"without --python or --profile this removes every image of ours ({listed}): "
                              "pass --yes to confirm, or --dry-run to list them")
         click.confirm(f"Remove every numerai-sandbox image ({listed})?", abort=True)
-    removed, refused = use.remove_images(client, doomed)
+    removed, refused = use.remove_images(client, doomed) if client is not None else ([], [])
+    removed += [f"environment {name}" for name in use.remove_environments(environments)]
     click.echo("\n".join(f"removed {r}" for r in removed) or "nothing removed")
     for reason in refused:
         click.echo(f"kept {reason}")

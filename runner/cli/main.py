@@ -20,7 +20,7 @@ from ..usecases.inputs import parse_data_version, parse_duration
 from ..usecases.vocabulary import BACKENDS, DEFAULT_PYTHON, ISOLATIONS, PROFILES, SUPPORTED_PYTHONS, Limits, RunRequest
 from .check import SHARED_RUN_OPTIONS, check
 from .common import (ENVIRONMENT_HELP, EXIT_HELP, EngineCommand, InputError, checked_inputs, connect_engine,
-                     converter, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
+                     converter, engine_if_any, cpu_limit, echo_error_object, json_requested, memory_limit, warm_settings)
 from .data import data
 from .history import runs_group
 from .images import images_group
@@ -183,15 +183,20 @@ def clean(everything: bool, dry_run: bool) -> None:
     """Remove what numerai-sandbox left behind: containers whose process is gone, your containers
     kept with --keep, your idle pre-started sandboxes, the local tags of a killed `images push`, and our
     temp dirs. Runs still going elsewhere are left alone (unless --all, which also removes everyone's
-    pre-started sandboxes), and so is another NUMERAI_SANDBOX_NAMESPACE's work.
+    pre-started sandboxes), and so is another NUMERAI_SANDBOX_NAMESPACE's work. The process sandbox's
+    environments a killed build left, or whose Python is gone, go too (--all: every environment), with
+    or without an engine.
     """
     from ..usecases.engine import clean as clean_up
 
-    client = connect_engine(sweep=False)  # clean sweeps itself, and says what went
+    client = engine_if_any(sweep=False)  # clean sweeps itself, and says what went
+    if client is None:
+        click.echo("no Docker engine answers: only the process sandbox's environments are cleaned")
     try:
         removed, left = clean_up(client, everything, dry_run)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     verb = "would remove" if dry_run else "removed"
     click.echo("\n".join(f"{verb} {r}" for r in removed) or "nothing to remove")
     for reason in left:

@@ -255,3 +255,66 @@ def _record(staging: Path, python: Interpreter, pins: PinSet, digest: str, secon
               "packages": pins.all, "uv": version, "built_seconds": round(seconds, 2),
               "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     (staging / METADATA).write_text(json.dumps(record, indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class Made:
+    """An environment found in the cache, as its venv.json describes it (what `images list` shows)."""
+
+    path: Path
+    python: str  # 3.11
+    python_full: str  # 3.11.7
+    profile: str  # the tag profile: standard, full, auto-<digest>
+    digest: str
+    built: str
+    size: int
+    interpreter: str  # the base interpreter it was made for
+
+    def to_dict(self) -> dict:
+        return {"kind": "environment", "ref": self.path.name, "path": str(self.path), "python": self.python,
+                "python_full": self.python_full, "profile": self.profile, "digest": self.digest, "built": self.built,
+                "size_bytes": self.size, "interpreter": self.interpreter}
+
+
+def made() -> list[Made]:
+    """Every complete environment in the cache, by Python then profile (half-made ones are `leftovers`)."""
+    root = venvs_root()
+    found = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            record = json.loads((path / METADATA).read_text())
+        except (OSError, ValueError):
+            continue
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        found.append(Made(path, record.get("python", "?"), record.get("interpreter", {}).get("version", "?"),
+                          record.get("profile", "?"), record.get("digest", ""), record.get("built", ""), size,
+                          record.get("interpreter", {}).get("executable", "")))
+    return found
+
+
+def leftovers() -> list[Path]:
+    """What no run can use: half-made environments whose builder is gone (a killed build), and environments
+    whose interpreter is gone from this machine."""
+    root = venvs_root()
+    out = []
+    for path in sorted(root.glob(f"{BUILDING}*")) if root.is_dir() else []:
+        pid = path.name[len(BUILDING):].split("-")[1] if path.name.count("-") >= 3 else ""
+        if not (pid.isdigit() and Path(f"/proc/{pid}").exists()):
+            out.append(path)
+    out += [m.path for m in made() if m.interpreter and not Path(m.interpreter).exists()]
+    return out
+
+
+def remove(paths: list[Path]) -> list[str]:
+    """Remove these environments (each under its lock, so never one a build is making); their names."""
+    gone = []
+    for path in paths:
+        if path.parent != venvs_root():
+            raise ValueError(f"{path} is not an environment of ours")
+        if path.name.startswith(BUILDING):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with file_lock(f"venv-{path.name[-12:]}"):
+                shutil.rmtree(path, ignore_errors=True)
+        gone.append(path.name)
+    return gone

@@ -19,5 +19,14 @@ def connect_engine(sweep: bool = True):
 
 
 def clean(client, everything: bool = False, dry_run: bool = False) -> tuple[list[str], list[str]]:
-    """`clean`: (what was removed, or would be, and what was left and why)."""
-    return leftovers.clean(client, everything, dry_run)
+    """`clean`: (what was removed, or would be, and what was left and why). Without an engine (`client` None)
+    only the process sandbox's environments: a killed build's, those whose Python is gone; --all: every one."""
+    from ..images import venv
+
+    removed, left = leftovers.clean(client, everything, dry_run) if client is not None else ([], [])
+    doomed = [m.path for m in venv.made()] + [p for p in venv.leftovers() if p.name.startswith(".")] \
+        if everything else venv.leftovers()
+    names = [f"environment {p.name}" for p in doomed]
+    if not dry_run:
+        venv.remove(doomed)
+    return removed + names, left

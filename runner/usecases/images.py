@@ -96,6 +96,60 @@ def fetch(client, pins: PinSet, console: Console, *, model: Path | None = None, 
                  f"{human_bytes(size)}, in {time.monotonic() - started:.0f}s; now `{again}` works offline")
 
 
+def fetch_wheels(pins: PinSet, console: Console, *, model: Path | None = None) -> None:
+    """For the process sandbox (no engine): download the wheels of `pins` into the cache, then make their
+    environment under this Python when it is the pins' Python, so a run needs no network and no wait."""
+    from ..images import venv, wheelhouse
+
+    started = time.monotonic()
+    announce(pins, None, console)
+    try:
+        stock = wheelhouse.fetch(pins, console.progress)
+    except wheelhouse.WheelhouseError as exc:
+        raise Failed(str(exc)) from exc
+    if stock.missing:
+        raise Failed(f"no wheel for Linux of {', '.join(stock.missing[:6])}: the process sandbox installs wheels "
+                     "only (a Docker engine builds the others from source)")
+    size = sum(p.stat().st_size for p in stock.present.values())
+    console.line(f"fetched Python {pins.python} ({pins.tag_profile}): {len(stock.present)} wheels, "
+                 f"{human_bytes(size)}, in {time.monotonic() - started:.0f}s")
+    found = venv.interpreter_for(pins.python)
+    again = f"numerai-sandbox run --backend process {model if model is not None else 'MODEL.pkl'}"
+    if found is None:
+        console.line(f"no Python {pins.python} on this machine to make its environment with; `{again}` makes it "
+                     f"once one is installed")
+        return
+    try:
+        made = venv.ensure(pins, found, console.progress)
+    except venv.VenvUnavailable as exc:
+        raise Failed(str(exc)) from exc
+    console.line(f"environment {made.path.name} ready; now `{again}` works offline")
+
+
+def environments() -> list:
+    """The process sandbox's environments in the cache (runner.images.venv.Made)."""
+    from ..images import venv
+
+    return venv.made()
+
+
+def environment_removal(python: str | None, profile: str | None) -> list[Path]:
+    """The environments `images rm` removes: those of `python` and `profile` (auto: every auto one), else all."""
+    from ..images import venv
+
+    def chosen(env) -> bool:
+        wanted = profile is None or env.profile == profile or (profile == "auto" and env.profile.startswith("auto-"))
+        return (python is None or env.python == python) and wanted
+
+    return [env.path for env in venv.made() if chosen(env)]
+
+
+def remove_environments(paths: list[Path]) -> list[str]:
+    from ..images import venv
+
+    return venv.remove(paths)
+
+
 def announce(pins: PinSet, only: dict[str, str] | None, console: Console) -> None:
     """What the fetch adds and downloads, with sizes, before it starts."""
     from ..images import wheelhouse
