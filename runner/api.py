@@ -8,6 +8,13 @@
     print(report)                           # the closing lines `numerai-sandbox run` prints
     report.to_dict()                        # the JSON report (`run --json`)
 
+In a notebook (Colab, Kaggle: no Docker engine), check the function itself, before pickling it:
+
+    from runner.api import check
+
+    check(predict)                          # cloudpickled as Numerai's notebooks do, then run and judged:
+                                            # in a container when an engine answers, else the process sandbox
+
 `run_pickle` builds the same RunRequest and calls the same use case (runner.usecases.run_one) as
 `numerai-sandbox run`, so a pickle gets the same verdict, and the same record, either way. Its options take the values
 the command line takes (memory="512m", timeout="20m", python="3.12"); a bad one raises BadInput
@@ -29,9 +36,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .usecases.inputs import BadInput, check_inputs, parse_data_version, parse_duration, parse_memory
-from .usecases.vocabulary import PROFILES, SUPPORTED_PYTHONS, Report
+from .usecases.vocabulary import BACKENDS, PROFILES, SUPPORTED_PYTHONS, Report
 
-__all__ = ["BadInput", "Report", "last_runs", "load_run", "run_pickle"]
+__all__ = ["BadInput", "Report", "check", "check_function", "last_runs", "load_run", "run_pickle"]
 
 PathArg = str | os.PathLike
 
@@ -41,7 +48,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
                cpus: float | str = 1, timeout: str | float = "10m", extra_requirements: PathArg | None = None,
                force: bool = False, output: PathArg | None = None, report: PathArg | None = None,
                html: PathArg | None = None, history: bool = True, quiet: bool = True, debug: bool = False,
-               keep: bool = False) -> Report:
+               keep: bool = False, backend: str | None = None) -> Report:
     """Run a model pickle the way Numerai's Model Upload runs it; the report of the run.
 
     The options are `numerai-sandbox run`'s: python ("auto" or "3.10".."3.14"), profile, data,
@@ -49,10 +56,11 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     extra_requirements, force; output writes the accepted predictions, report the JSON report,
     html the HTML page. history=False leaves the run out of the run history; quiet=False prints
     the statuses as they are entered and the verdict, as the command line does; debug adds the
-    model's output and the full traceback; keep keeps the container.
+    model's output and the full traceback; keep keeps the container. backend: "docker" (the default, or
+    NUMERAI_SANDBOX_BACKEND), "process" (no engine: the process sandbox), "auto" (the engine when it answers).
     """
     from .support.console import Console
-    from .usecases.run_one import keep, run_one
+    from .usecases.run_one import displayable, keep, run_one
     from .usecases.vocabulary import UsageError, summary_lines
 
     model_path = Path(os.fspath(model))
@@ -62,6 +70,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
                        data_version=data_version, memory=memory, cpus=cpus, timeout=timeout,
                        extra_requirements=extra_requirements, force=force, output=paths["output"], debug=debug,
                        keep=keep)
+    request.backend = _choice("backend", backend or os.environ.get("NUMERAI_SANDBOX_BACKEND") or "docker", BACKENDS)
     if request.extra_requirements is not None and not request.extra_requirements.is_file():
         raise BadInput(f"extra_requirements: {request.extra_requirements} is not a file", "extra_requirements")
     check_inputs(model_path, request.data, request.benchmarks,
@@ -76,7 +85,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     kept = keep(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
     if kept.html_error is not None:
         _warn(kept.html_error)
-    return result
+    return displayable(result)
 
 
 def _request(model: Path, *, python, profile, data, benchmarks, data_version, memory, cpus, timeout,
@@ -120,13 +129,69 @@ class CheckResult:
         return "\n".join(lines)
 
 
+def check_function(predict, *, profile: str = "auto", data: PathArg | None = None, benchmarks: PathArg | None = None,
+                   data_version: str | None = None, memory: str | int = "4g", cpus: float | str = 1,
+                   timeout: str | float = "10m", backend: str | None = None, history: bool = True,
+                   quiet: bool = True, debug: bool = False) -> Report:
+    """`check(predict)`: the function cloudpickled as Numerai's notebooks pickle it (by this kernel's Python,
+    so the pickle's Python is this one), then judged as `run_pickle` judges a file. `backend`: "auto" (the
+    default, or NUMERAI_SANDBOX_BACKEND): a container when a Docker engine answers, else the process sandbox
+    (a note says so); "docker"; "process". The report shows itself in Jupyter (verdict, reason, fix,
+    predictions; the HTML report too with the html extra)."""
+    import tempfile
+
+    import cloudpickle
+
+    from .support.console import Console
+    from .support.paths import TEMP_PREFIX
+    from .usecases.run_one import displayable, keep, run_one
+    from .usecases.vocabulary import UsageError, summary_lines
+
+    backend = _choice("backend", backend or os.environ.get("NUMERAI_SANDBOX_BACKEND") or "auto", BACKENDS)
+    folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}check-"))
+    try:
+        model = folder / f"{getattr(predict, '__name__', 'predict')}.pkl"
+        try:
+            with open(model, "wb") as handle:
+                cloudpickle.dump(predict, handle)
+        except Exception as exc:  # noqa: BLE001 - whatever cloudpickle raises, Numerai's notebook would too
+            raise BadInput(f"predict cannot be pickled with cloudpickle ({type(exc).__name__}: {exc}); Numerai's "
+                           "notebooks pickle it the same way, so the upload could not be made either", "predict") \
+                from None
+        model.chmod(0o644)
+        folder.chmod(0o755)  # a container's non-root user reads it where it is
+        request = _request(model, python="auto", profile=profile, data=data, benchmarks=benchmarks,
+                           data_version=data_version, memory=memory, cpus=cpus, timeout=timeout,
+                           extra_requirements=None, force=False, debug=debug)
+        request.backend = backend
+        check_inputs(model, request.data, request.benchmarks, {})
+        console = Console(stream=sys.stdout, quiet=quiet)
+        try:
+            result = run_one(request, console)
+        except UsageError as exc:
+            raise BadInput(str(exc)) from None
+        for line in summary_lines(result, debug):
+            console.line(line)
+        keep(result, history_on=history, warn=_warn)
+        return displayable(result)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def check(models: PathArg | Iterable[PathArg], *, jobs: int | None = None, fail_on: str = "failed",
           python: str = "auto", profile: str = "auto", data: PathArg | None = None,
           benchmarks: PathArg | None = None, data_version: str | None = None, memory: str | int = "4g",
           cpus: float | str = 1, timeout: str | float = "10m", extra_requirements: PathArg | None = None,
-          force: bool = False, history: bool = True) -> CheckResult:
+          force: bool = False, history: bool = True) -> CheckResult | Report:
     """Many pickles (files, globs, directories) in parallel, each judged as run_pickle judges it alone,
-    as `numerai-sandbox check` runs them: cores never shared, as many at once as the machine allows."""
+    as `numerai-sandbox check` runs them: cores never shared, as many at once as the machine allows.
+
+    Given a function instead (`check(predict)`, in the notebook that made it): check_function's Report."""
+    if callable(models):
+        return check_function(models, profile=profile, data=data, benchmarks=benchmarks, data_version=data_version,
+                              memory=memory, cpus=cpus, timeout=timeout, history=history)
     from .usecases import check as batch_check
     from .usecases.vocabulary import UsageError
 

@@ -36,6 +36,14 @@ def run_one(request: RunRequest, console: Console, backend=None) -> Report:
     return execute(request, console, backend)
 
 
+def displayable(report: Report) -> Report:
+    """The same report, showing itself in Jupyter: verdict, reason, fix, predictions (and the HTML report when
+    the html extra is installed)."""
+    from ..verdict.notebook import shown
+
+    return shown(report)
+
+
 @dataclass(frozen=True)
 class Kept:
     """What was kept of a run besides its report."""
