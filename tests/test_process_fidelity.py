@@ -90,9 +90,8 @@ def no_engine(monkeypatch):
 @pytest.mark.parametrize("name", PROCESS_CASES)
 def test_corpus_case_gets_the_containers_verdict(broken, no_engine, name):
     status, reason, subcode, arguments, _evidence = CASES[name]
-    options = {"python": "3.11", "timeout": "8s" if arguments[:4] == SHORT else "2m"}
-    if "--memory" in arguments:
-        options["memory"] = arguments[arguments.index("--memory") + 1]
+    options = {flag[2:]: value for flag, value in zip(arguments[::2], arguments[1::2])}  # --python 3.11 ...
+    assert set(options) <= {"python", "timeout", "memory", "profile"} and arguments[:4] in (SHORT, SHORT[:2] + ("--timeout", "2m"))
     verdict, report = judged(broken[name], "process", **options)
     assert verdict == (status, reason, subcode), report.message
     assert report.limits["backend"] == "process" and "weaker than Numerai's container" in str(report)
