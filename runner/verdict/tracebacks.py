@@ -7,6 +7,7 @@ exception here is runner.sandbox.protocol.ExceptionFacts, the harness's account 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from ..sandbox.protocol import ExceptionFacts, TraceFrame
@@ -21,6 +22,8 @@ NETWORK_ERRNOS = {101, 113, -2, -3, -5, 99}  # ENETUNREACH, EHOSTUNREACH, EAI_NO
 PICKLE_PLUMBING = ("pandas/io/pickle.py", "pandas/compat/pickle_compat.py", "cloudpickle/", "/pickle.py")
 PANDAS_RETRY = "pandas/compat/pickle_compat.py"
 HARNESS_FILE = "numerai-sandbox/harness.py"  # where the image keeps the harness (/opt/numerai-sandbox/)
+# Where the process sandbox runs it from: this package's own copy (runner/sandbox/harness.py).
+HARNESS_FILES = (HARNESS_FILE, str(Path(__file__).resolve().parent.parent / "sandbox" / "harness.py"))
 
 
 def first_line(text: str | None, limit: int = 240) -> str:
@@ -48,7 +51,7 @@ def root_cause(exc: ExceptionFacts) -> ExceptionFacts:
 
 
 def is_harness(frame: TraceFrame) -> bool:
-    return frame.file.endswith(HARNESS_FILE)
+    return frame.file.endswith(HARNESS_FILES)
 
 
 def is_library(frame: TraceFrame) -> bool:
