@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # not about that must leave nothing, so it is off unless a test turns it on.
 os.environ["NUMERAI_SANDBOX_WARM"] = "0"
 # The user's defaults for run's options (and their history switch) are theirs, not the tests'.
-for _name in ("PYTHON", "PROFILE", "DATA", "MEMORY", "CPUS", "TIMEOUT", "ISOLATION", "NO_HISTORY", "WARM_IDLE"):
+for _name in ("PYTHON", "PROFILE", "DATA", "MEMORY", "CPUS", "TIMEOUT", "ISOLATION", "BACKEND", "NO_HISTORY",
+              "WARM_IDLE"):
     os.environ.pop(f"NUMERAI_SANDBOX_{_name}", None)
 # Nothing in the suite reaches Numerai, nor sends anyone's API key anywhere: every Numerai call goes to a closed
 # local port (an offline machine, as this one is), unless a test points it at its own local Numerai (`numerai`).

@@ -9,8 +9,8 @@ test_corpus holds against the engine.
 
 What the process sandbox cannot see, and so must not be asked to (README, "In a notebook"), is listed in
 NOT_CONTAINED with why; those cases are not run here, because running them would reach this machine
-(write to /, fill its disk, kill processes as root). Timings: about 4 minutes on 2 cores (measure
-with `pytest --durations=5 tests/test_process_fidelity.py`).
+(write to /, fill its disk, kill processes as root). Timings: 5 minutes on 2 cores, half of it the test
+models' container runs (measure with `pytest --durations=5 tests/test_process_fidelity.py`).
 """
 
 from __future__ import annotations
@@ -149,3 +149,15 @@ def test_the_command_line_runs_with_no_engine(models, tmp_path):
     listed = run_cli("images", "list", env={"DOCKER_HOST": NOWHERE})
     assert listed.code == 0 and "ENVIRONMENT (process sandbox)" in listed.stdout and "py3.11-standard-" in listed.stdout
     assert ROOT.exists()
+
+
+def test_a_python_this_machine_lacks_is_refused_with_the_fix(models, tmp_path):
+    """A 3.12 run (forced) where no Python 3.12 can be found: Error/image_unavailable, saying what to install."""
+    from conftest import run_cli
+
+    done = run_cli("run", models["good_1arg"], "--python", "3.12", "--force", "--json", "--no-history",
+                   "--backend", "process",
+                   env={"DOCKER_HOST": NOWHERE, "PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "no-pyenv")})
+    report = done.report
+    assert (done.code, report["status"], report["reason"]) == (3, "Error", "image_unavailable"), done.stderr
+    assert "needs Python 3.12" in report["message"] and "Install Python 3.12" in report["action"]
