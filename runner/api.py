@@ -60,7 +60,8 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     NUMERAI_SANDBOX_BACKEND), "process" (no engine: the process sandbox), "auto" (the engine when it answers).
     """
     from .support.console import Console
-    from .usecases.run_one import displayable, keep, run_one
+    from .usecases.run_one import displayable, run_one
+    from .usecases.run_one import keep as keep_run  # `keep` is the option (keep the container)
     from .usecases.vocabulary import UsageError, summary_lines
 
     model_path = Path(os.fspath(model))
@@ -82,7 +83,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
         raise BadInput(str(exc)) from None
     for line in summary_lines(result, debug):  # with debug, the traceback was in the model's output
         console.line(line)
-    kept = keep(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
+    kept = keep_run(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
     if kept.html_error is not None:
         _warn(kept.html_error)
     return displayable(result)
