@@ -194,8 +194,32 @@ def private_name_problems(package_dir: Path, package: str) -> list[str]:
     return sorted(set(problems))
 
 
+# Lines a module may hold, so that it can be read at one sitting: the harness (one file the image runs, with
+# no import of ours to lean on) is the only exception; the inspection's modules answer one question each.
+MAX_LINES = 600
+MAX_LINES_BY_PART = {"inspection": 500}
+LONGER_ALLOWED = {"runner.sandbox.harness"}
+
+
+def size_problems(package_dir: Path, package: str, most: int = MAX_LINES, by_part: dict[str, int] = MAX_LINES_BY_PART,
+                  exempt: set[str] = frozenset()) -> list[str]:
+    """Every module longer than its part allows."""
+    problems = []
+    for module, path in modules_of(package_dir, package).items():
+        limit = by_part.get(part_of(module), most)
+        lines = len(path.read_text().splitlines())
+        if module not in exempt and lines > limit:
+            problems.append(f"{module} has {lines} lines (at most {limit}): split it by concern")
+    return problems
+
+
 def test_runner_is_layered_without_cycles():
     problems = layering_problems(ROOT / "runner", "runner", FLOORS, ISOLATED)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_module_is_too_long_to_read():
+    problems = size_problems(ROOT / "runner", "runner", exempt=LONGER_ALLOWED)
     assert not problems, "\n".join(problems)
 
 
@@ -273,6 +297,17 @@ def test_the_checker_accepts_a_well_layered_package(tmp_path):
         "top.py": "def f():\n    from .high import y\n    import pkg.low\n",
     })
     assert layering_problems(package, "pkg", FIXTURE_FLOORS) == []
+
+
+def test_the_size_checker_counts_lines_per_part(tmp_path):
+    package = _fixture_package(tmp_path, {
+        "__init__.py": "",
+        "low.py": "x = 1\n" * 4,
+        "high.py": "x = 1\n" * 3,
+        "top.py": "x = 1\n" * 9,
+    })
+    problems = size_problems(package, "pkg", most=5, by_part={"high": 2}, exempt={"pkg.top"})
+    assert problems == ["pkg.high has 3 lines (at most 2): split it by concern"], problems
 
 
 def test_an_installed_wheel_runs_help_and_inspect_outside_the_checkout(tmp_path):
