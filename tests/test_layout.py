@@ -234,6 +234,39 @@ def test_no_module_uses_another_modules_private_names():
     assert not problems, "\n".join(problems)
 
 
+def shadowing_problems(package_dir: Path, package: str) -> list[str]:
+    """Every import inside a function that rebinds one of the function's parameters (`keep=keep` then passes
+    the imported function where the caller's flag was meant)."""
+    problems = []
+    for module, path in modules_of(package_dir, package).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            arguments = node.args
+            params = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    for alias in inner.names:
+                        bound = alias.asname or alias.name.split(".")[0]
+                        if bound in params:
+                            problems.append(f"{module}.{node.name} imports {bound!r} over its own parameter")
+    return problems
+
+
+def test_no_import_inside_a_function_rebinds_its_parameters():
+    problems = shadowing_problems(ROOT / "runner", "runner")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_shadowing_checker_finds_an_import_over_a_parameter(tmp_path):
+    package = _fixture_package(tmp_path, {
+        "__init__.py": "",
+        "low.py": "def keep(report):\n    return report\n",
+        "top.py": "def run(keep: bool = False):\n    from .low import keep\n    return keep\n",
+    })
+    assert shadowing_problems(package, "pkg") == ["pkg.top.run imports 'keep' over its own parameter"]
+
+
 def test_every_part_has_a_face_that_says_what_it_is_for():
     for init in sorted((ROOT / "runner").glob("*/__init__.py")):
         tree = ast.parse(init.read_text())
