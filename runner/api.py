@@ -60,8 +60,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     NUMERAI_SANDBOX_BACKEND), "process" (no engine: the process sandbox), "auto" (the engine when it answers).
     """
     from .support.console import Console
-    from .usecases.run_one import displayable, run_one
-    from .usecases.run_one import keep as keep_run  # `keep` is the option (keep the container)
+    from .usecases.run_one import displayable, keep_report, run_one
     from .usecases.vocabulary import UsageError, summary_lines
 
     model_path = Path(os.fspath(model))
@@ -83,7 +82,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
         raise BadInput(str(exc)) from None
     for line in summary_lines(result, debug):  # with debug, the traceback was in the model's output
         console.line(line)
-    kept = keep_run(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
+    kept = keep_report(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
     if kept.html_error is not None:
         _warn(kept.html_error)
     return displayable(result)
@@ -145,7 +144,7 @@ def check_function(predict, *, profile: str = "auto", data: PathArg | None = Non
 
     from .support.console import Console
     from .support.paths import TEMP_PREFIX
-    from .usecases.run_one import displayable, keep, run_one
+    from .usecases.run_one import displayable, keep_report, run_one
     from .usecases.vocabulary import UsageError, summary_lines
 
     backend = _choice("backend", backend or os.environ.get("NUMERAI_SANDBOX_BACKEND") or "auto", BACKENDS)
@@ -173,7 +172,7 @@ def check_function(predict, *, profile: str = "auto", data: PathArg | None = Non
             raise BadInput(str(exc)) from None
         for line in summary_lines(result, debug):
             console.line(line)
-        keep(result, history_on=history, warn=_warn)
+        keep_report(result, history_on=history, warn=_warn)
         return displayable(result)
     finally:
         import shutil

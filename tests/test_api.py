@@ -36,6 +36,7 @@ def test_run_pickle_gives_the_cli_verdict_and_is_recorded(models, runs_dir, tmp_
     assert verdict(good.to_dict()) == verdict(cli_good.report)
     assert verdict(bad.to_dict()) == verdict(cli_bad.report)
     assert cli_good.report["history_id"] and cli_bad.report["history_id"] is None  # --no-history
+    assert good.container["kept"] is False and cli_good.report["container"]["kept"] is False  # no --keep: none kept
 
     recorded = [e["id"] for e in json.loads(run_cli("runs", "list", "--json").stdout)]
     assert recorded == [cli_good.report["history_id"], bad.history_id, good.history_id]

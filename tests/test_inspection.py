@@ -25,6 +25,7 @@ import pytest
 
 from runner.inspection import choose_python, compatible_pythons, inspect_pickle, mismatch_message, render
 from runner.inspection.analysis import CANNOT_LOAD, LOADS, MAY_RUN, static_note
+from runner.inspection.report import Presence
 from runner.inspection.pickle_ops import Blob, Limits, SDict, SList, walk_file
 from runner.images.pins import DEFAULT_PYTHON, SUPPORTED_PYTHONS
 from runner.inspection.pyversions import check_bytecode, code_arity
@@ -273,12 +274,12 @@ def test_cloudpickle_3_pickles_cannot_load_with_numerais_cloudpickle_for_310(mad
     for (minor, version), (folder, _manifest) in made.items():
         inspection = inspect_pickle(folder / "function.pkl")
         record = next(r for r in inspection.recorded_versions if r.library == "cloudpickle")
-        status = record.images["3.10"]["status"]
+        status = record.images["3.10"].status
         if version == "2.2.1":
             assert status == "ok" and record.version == "<3.0"
         else:
-            assert status == "breaks" and "_function_setstate" in record.images["3.10"]["note"]
-            assert record.images["3.12"]["status"] == "ok"
+            assert status == "breaks" and "_function_setstate" in record.images["3.10"].note
+            assert record.images["3.12"].status == "ok"
     if "2.2.1" not in versions:
         pytest.skip("cloudpickle 2.2.1 could not be fetched: only the 3.x half was checked")
 
@@ -360,8 +361,8 @@ def test_modules_imported_inside_the_function_are_listed(tmp_path):
     inspection = inspect_pickle(path)
     modules = {m.package: m for m in inspection.modules}
     assert "socket (imported by predict when called)" in modules["socket"].names
-    missing = modules["catboost_missing_here"].images["3.11"]["standard"]
-    assert missing["present"] is False
+    missing = modules["catboost_missing_here"].images["3.11"].standard
+    assert missing.present is False
     assert any("catboost_missing_here" in b for b in inspection.images["3.11"].blockers)
     assert ("socket", "call") in {(r.reference, r.when) for r in inspection.risky}
 
@@ -563,8 +564,8 @@ def test_old_sklearn_tree_is_flagged_as_breaking(tmp_path):
     record = next(r for r in inspection.recorded_versions if r.library == "scikit-learn")
     assert record.version == "1.2.2" and "DecisionTreeRegressor" in record.where
     for python in SUPPORTED_PYTHONS:
-        assert record.images[python]["status"] == "breaks"
-        assert "incompatible dtype" in record.images[python]["note"]
+        assert record.images[python].status == "breaks"
+        assert "incompatible dtype" in record.images[python].note
     assert inspection.callable.kind == "not callable"
     assert all(fit.blockers for fit in inspection.images.values())
 
@@ -578,7 +579,7 @@ def test_real_sklearn_pickle_records_its_version(tmp_path):
     record = next(r for r in inspect_pickle(path).recorded_versions if r.library == "scikit-learn")
     assert record.version == sklearn.__version__
     expected = "same" if sklearn.__version__ == "1.6.1" else "differs"
-    assert record.images["3.11"]["status"] == expected
+    assert record.images["3.11"].status == expected
 
 
 def test_xgboost_and_lightgbm_model_versions(tmp_path):
@@ -597,10 +598,10 @@ def test_xgboost_and_lightgbm_model_versions(tmp_path):
         record = next(r for r in inspect_pickle(path).recorded_versions if r.library == library)
         assert record.version == version
         if name == "ubj":
-            assert record.images["3.10"]["status"] == "breaks"  # 3.0 model, image has xgboost 1.7.5
-            assert record.images["3.11"]["status"] == "same"
+            assert record.images["3.10"].status == "breaks"  # 3.0 model, image has xgboost 1.7.5
+            assert record.images["3.11"].status == "same"
         if name == "json":
-            assert record.images["3.10"]["status"] == "same"
+            assert record.images["3.10"].status == "same"
 
 
 # ---------------------------------------------------------------- the report
@@ -631,8 +632,7 @@ def test_full_profile_pins_are_used_when_given(made):
     full = {p: {"cloudpickle": "9.9.9"} for p in SUPPORTED_PYTHONS}
     inspection = inspect_pickle(folder / "function.pkl", full_pins=full)
     cloud = next(m for m in inspection.modules if m.package == "cloudpickle")
-    assert cloud.images["3.12"]["full"] == {"present": True, "distribution": "cloudpickle", "version": "9.9.9",
-                                            "note": ""}
+    assert cloud.images["3.12"].full == Presence(True, "cloudpickle", "9.9.9", "")
 
 
 def test_bytecode_check_examples():

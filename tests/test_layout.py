@@ -194,8 +194,32 @@ def private_name_problems(package_dir: Path, package: str) -> list[str]:
     return sorted(set(problems))
 
 
+# Lines a module may hold, so that it can be read at one sitting: the harness (one file the image runs, with
+# no import of ours to lean on) is the only exception; the inspection's modules answer one question each.
+MAX_LINES = 600
+MAX_LINES_BY_PART = {"inspection": 500}
+LONGER_ALLOWED = {"runner.sandbox.harness"}
+
+
+def size_problems(package_dir: Path, package: str, most: int = MAX_LINES, by_part: dict[str, int] = MAX_LINES_BY_PART,
+                  exempt: set[str] = frozenset()) -> list[str]:
+    """Every module longer than its part allows."""
+    problems = []
+    for module, path in modules_of(package_dir, package).items():
+        limit = by_part.get(part_of(module), most)
+        lines = len(path.read_text().splitlines())
+        if module not in exempt and lines > limit:
+            problems.append(f"{module} has {lines} lines (at most {limit}): split it by concern")
+    return problems
+
+
 def test_runner_is_layered_without_cycles():
     problems = layering_problems(ROOT / "runner", "runner", FLOORS, ISOLATED)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_module_is_too_long_to_read():
+    problems = size_problems(ROOT / "runner", "runner", exempt=LONGER_ALLOWED)
     assert not problems, "\n".join(problems)
 
 
@@ -208,6 +232,39 @@ def test_the_front_ends_go_through_the_use_cases():
 def test_no_module_uses_another_modules_private_names():
     problems = private_name_problems(ROOT / "runner", "runner")
     assert not problems, "\n".join(problems)
+
+
+def shadowing_problems(package_dir: Path, package: str) -> list[str]:
+    """Every import inside a function that rebinds one of the function's parameters (`keep=keep` then passes
+    the imported function where the caller's flag was meant)."""
+    problems = []
+    for module, path in modules_of(package_dir, package).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            arguments = node.args
+            params = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    for alias in inner.names:
+                        bound = alias.asname or alias.name.split(".")[0]
+                        if bound in params:
+                            problems.append(f"{module}.{node.name} imports {bound!r} over its own parameter")
+    return problems
+
+
+def test_no_import_inside_a_function_rebinds_its_parameters():
+    problems = shadowing_problems(ROOT / "runner", "runner")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_shadowing_checker_finds_an_import_over_a_parameter(tmp_path):
+    package = _fixture_package(tmp_path, {
+        "__init__.py": "",
+        "low.py": "def keep(report):\n    return report\n",
+        "top.py": "def run(keep: bool = False):\n    from .low import keep\n    return keep\n",
+    })
+    assert shadowing_problems(package, "pkg") == ["pkg.top.run imports 'keep' over its own parameter"]
 
 
 def test_every_part_has_a_face_that_says_what_it_is_for():
@@ -273,6 +330,17 @@ def test_the_checker_accepts_a_well_layered_package(tmp_path):
         "top.py": "def f():\n    from .high import y\n    import pkg.low\n",
     })
     assert layering_problems(package, "pkg", FIXTURE_FLOORS) == []
+
+
+def test_the_size_checker_counts_lines_per_part(tmp_path):
+    package = _fixture_package(tmp_path, {
+        "__init__.py": "",
+        "low.py": "x = 1\n" * 4,
+        "high.py": "x = 1\n" * 3,
+        "top.py": "x = 1\n" * 9,
+    })
+    problems = size_problems(package, "pkg", most=5, by_part={"high": 2}, exempt={"pkg.top"})
+    assert problems == ["pkg.high has 3 lines (at most 2): split it by concern"], problems
 
 
 def test_an_installed_wheel_runs_help_and_inspect_outside_the_checkout(tmp_path):

@@ -41,13 +41,21 @@ extra_option = click.option("--extra-requirements", type=click.Path(exists=True,
                             metavar="FILE", help="Your own exact pins (name==version) layered on top of the profile.")
 
 
+def pin_options(requirements_help: str):
+    """The options that say which pins an image is made of (--python, --profile, --for, --requirements,
+    --extra-requirements), shared by fetch and build so that both read them alike."""
+    requirements_option = click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                                       metavar="FILE", help=requirements_help)
+
+    def decorate(command):
+        for option in reversed((python_option, profile_option, for_option, requirements_option, extra_option)):
+            command = option(command)
+        return command
+    return decorate
+
+
 @images_group.command("fetch", cls=EngineCommand)
-@python_option
-@profile_option
-@for_option
-@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="For --profile full: this pin list instead of Numerai's vendored one (images/py3.X/numerai.txt).")
-@extra_option
+@pin_options("For --profile full: this pin list instead of Numerai's vendored one (images/py3.X/numerai.txt).")
 @click.option("--python-home", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="A local CPython installation for the offline base (pyenv, uv, python-build-standalone).")
 @click.option("--no-pull", is_flag=True, help="Do not try a registry for python:X-slim.")
@@ -79,12 +87,7 @@ def images_fetch(python: str | None, profile: str | None, model: Path | None, re
 
 
 @images_group.command("build", cls=EngineCommand)
-@python_option
-@profile_option
-@for_option
-@click.option("--requirements", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="For --profile full: the pin list it was fetched with.")
-@extra_option
+@pin_options("For --profile full: the pin list it was fetched with.")
 @click.option("--force", is_flag=True, help="Rebuild even if an image with the same inputs exists.")
 def images_build(python: str | None, profile: str | None, model: Path | None, requirements: Path | None,
                  extra_requirements: Path | None, force: bool) -> None:

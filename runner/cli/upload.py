@@ -68,7 +68,7 @@ def upload(model: Path, model_name: str, dry_run: bool, yes: bool, python: str, 
     NUMERAI_SECRET_KEY (NUMERAI_API_URL: another API endpoint). The upload id is printed and kept
     with the run in the run history (`runs show`); `uploads` shows what Numerai made of it.
     """
-    from ..usecases.run_one import keep
+    from ..usecases.run_one import keep_report
     from ..usecases.upload import UPLOADED, preflight, upload_judged, upload_request
 
     checked_inputs(model, data, benchmarks, {"--report": report_path})
@@ -100,7 +100,7 @@ def upload(model: Path, model_name: str, dry_run: bool, yes: bool, python: str, 
     console.line(outcome.message)
     if outcome.outcome == UPLOADED:
         console.line(f"  Numerai validates it now: `numerai-sandbox uploads --model {model_name}` shows what it says")
-    say_kept(keep(report, report_path=report_path, warn=warn), report, console)
+    say_kept(keep_report(report, report_path=report_path, warn=warn), report, console)
     if as_json:
         click.echo(report.to_json())
     sys.exit(outcome.exit_code)

@@ -3,6 +3,7 @@
 sources    which data a run uses (the order), and what the host reads from it (ids, columns)
 synthetic  v5-shaped synthetic data, shaped by the names the pickle asks for, cached by those names
 numerai    real rounds fetched with numerapi (`data fetch`), newest first
+parquet    files pandas reads back indexed by id, written from Arrow without pandas
 """
 
 from .sources import DATASET_NAME, DataError, LiveData, Wanted, check_option, classify, live_columns, live_ids, resolve

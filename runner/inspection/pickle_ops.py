@@ -21,248 +21,21 @@ linear in the file's size, at worst about a microsecond per byte.
 
 from __future__ import annotations
 
-import codecs
 import os
 import pickletools
-import struct
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
-CHUNK = 1 << 20  # bytes read from the file at a time
-MAX_LINE = 1 << 16  # longest text argument (GLOBAL, INT, ...) accepted
+from .opcode_containers import ContainerOps
+from .opcode_values import ValueOps
+from .stream_reader import F8, I4, U2, U4, U8, Reader
+from .symbols import (FORGOTTEN, MARK, OUT_OF_BAND, PERSISTENT_ID, Blob, Call, Global, Limits, Malformed, Mark,
+                      Opaque, OverBudget, PayloadHook, SDict, SList, Truncated, Walk, describe)
 
-
-@dataclass(frozen=True)
-class Limits:
-    full_limit: int = 1 << 16  # payloads up to this size are kept whole (budget permitting)
-    budget: int = 64 << 20  # total payload bytes kept whole
-    head: int = 4096  # kept from the start of a skipped payload
-    tail: int = 4096  # kept from its end
-    container_cap: int = 10_000  # items kept per list/dict/set
-    memo_cap: int = 300_000  # memo entries kept
-    call_cap: int = 200_000  # Call objects recorded for analysis
-    # Lists, dicts, sets, tuples, calls and globals made: the walk stops beyond max(max_objects, one per
-    # `bytes_per_object` bytes of the file), never beyond `objects_cap` (~100 bytes each: 200 MB at most).
-    max_objects: int = 300_000
-    bytes_per_object: int = 8
-    objects_cap: int = 2_000_000
-    max_stack: int = 1_000_000  # values on the stack at once: the walk stops beyond
-    max_marks: int = 100_000  # MARKs open at once (Python's pickler nests ~1,000 deep at most): stops beyond
-    max_seconds: float = 120.0  # give up walking (and say so) after this long
-
-
-class Mark:
-    """The MARK sentinel on the symbolic stack."""
-
-    __slots__ = ()
-
-
-MARK = Mark()
-
-
-class Global:
-    """What a GLOBAL / STACK_GLOBAL / INST would import: never imported here."""
-
-    __slots__ = ("module", "name", "offset")
-
-    def __init__(self, module: str, name: str, offset: int):
-        self.module, self.name, self.offset = module, name, offset
-
-    @property
-    def dotted(self) -> str:
-        return f"{self.module}.{self.name}"
-
-    def __repr__(self) -> str:
-        return f"Global({self.dotted})"
-
-
-class Call:
-    """The result of calling `func` with `args` while loading (REDUCE, NEWOBJ, OBJ, INST)."""
-
-    __slots__ = ("func", "args", "kwargs", "kind", "offset", "states", "extra_items")
-
-    def __init__(self, func: Any, args: Any, kind: str, offset: int, kwargs: Any = None):
-        self.func, self.args, self.kind, self.offset, self.kwargs = func, args, kind, offset, kwargs
-        self.states: list[Any] = []  # BUILD states applied to the result
-        self.extra_items = 0  # APPENDS/SETITEMS applied to the result
-
-    def __repr__(self) -> str:
-        return f"Call({self.func!r}, {self.kind}@{self.offset})"
-
-
-class Blob:
-    """A payload too large to keep: its length, first and last bytes."""
-
-    __slots__ = ("kind", "length", "head", "tail", "offset")
-
-    def __init__(self, kind: str, length: int, head: bytes, tail: bytes, offset: int):
-        self.kind, self.length, self.head, self.tail, self.offset = kind, length, head, tail, offset
-
-    def __repr__(self) -> str:
-        return f"Blob({self.kind}, {self.length} bytes)"
-
-
-class Opaque:
-    """A value the walker cannot represent: a persistent id, an extension code, an out-of-band buffer,
-    a forgotten memo entry."""
-
-    __slots__ = ("what",)
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __repr__(self) -> str:
-        return f"Opaque({self.what})"
-
-
-FORGOTTEN, PERSISTENT_ID, OUT_OF_BAND = (Opaque("a memo entry not kept"), Opaque("a persistent id"),
-                                       Opaque("an out-of-band buffer"))
-
-
-class SList(list):
-    """A list (or, with `kind`, a set or frozenset) being built; `dropped` counts items not kept."""
-
-    __slots__ = ("kind", "dropped")
-
-    def __init__(self, items=(), kind: str = "list"):
-        super().__init__(items)
-        self.kind, self.dropped = kind, 0
-
-
-class SDict(dict):
-    __slots__ = ("dropped",)
-
-    def __init__(self):
-        super().__init__()
-        self.dropped = 0
-
-
-PayloadHook = Callable[[str, bytes, bytes, int], None]
-
-
-@dataclass
-class Walk:
-    """Everything the opcode walk saw."""
-
-    size: int
-    protocol: int | None = None
-    complete: bool = False  # reached STOP
-    result: Any = None  # the symbolic object STOP would return
-    end_offset: int = 0
-    opcodes: int = 0
-    max_opcode_protocol: int = 0
-    globals: Counter = field(default_factory=Counter)  # (module, name) -> times referenced
-    calls: list[Call] = field(default_factory=list)
-    calls_dropped: int = 0
-    out_of_band_buffers: int = 0
-    persistent_ids: int = 0
-    extension_codes: int = 0
-    dropped_items: int = 0
-    memo_dropped: int = 0
-    payloads_skipped: int = 0
-    bytes_skipped: int = 0
-    problems: list[str] = field(default_factory=list)
-    error_offset: int | None = None
-    seconds: float = 0.0
-
-    @property
-    def trailing_bytes(self) -> int:
-        return max(0, self.size - self.end_offset) if self.complete else 0
-
-
-class Malformed(Exception):
-    """The stream is not a well-formed pickle at this point."""
-
-
-class OverBudget(Exception):
-    """The stream builds more than the walker follows (Limits.max_objects, max_stack): it stops there."""
-
-
-class Truncated(Exception):
-    """The file ended in the middle of the stream."""
-
-
-class _Reader:
-    """Buffered reading that can skip over large payloads by seeking."""
-
-    def __init__(self, handle: BinaryIO, size: int):
-        self.handle, self.size = handle, size
-        self.buf = b""
-        self.pos = 0
-        self.base = 0  # file offset of buf[0]
-
-    @property
-    def offset(self) -> int:
-        return self.base + self.pos
-
-    def _fill(self, n: int) -> bool:
-        if self.pos + n <= len(self.buf):
-            return True
-        rest = self.buf[self.pos:]
-        self.base += self.pos
-        self.pos = 0
-        self.buf = rest + self.handle.read(max(CHUNK, n - len(rest)))
-        return len(self.buf) >= n
-
-    def byte(self) -> int:
-        if self.pos >= len(self.buf) and not self._fill(1):
-            raise Truncated()
-        value = self.buf[self.pos]
-        self.pos += 1
-        return value
-
-    def take(self, n: int) -> bytes:
-        if not self._fill(n):
-            raise Truncated()
-        data = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return data
-
-    def line(self) -> bytes:
-        while True:
-            end = self.buf.find(b"\n", self.pos)
-            if end - self.pos > MAX_LINE:
-                raise Malformed(f"a text argument longer than {MAX_LINE} bytes")
-            if end >= 0:
-                data = self.buf[self.pos:end]
-                self.pos = end + 1
-                return data
-            have = len(self.buf) - self.pos
-            if have > MAX_LINE:
-                raise Malformed(f"a text argument longer than {MAX_LINE} bytes")
-            if not self._fill(have + 1):
-                raise Truncated()
-
-    def long_line(self, keep: int) -> tuple[bytes, int]:
-        """A text argument of any length — protocol 0's STRING and UNICODE (numpy writes an array's data
-        there, escaped: megabytes) — as its first `keep` bytes and its length; the rest is passed over."""
-        head = bytearray()
-        length = 0
-        while True:
-            end = self.buf.find(b"\n", self.pos)
-            stop = end if end >= 0 else len(self.buf)
-            if len(head) < keep:
-                head += self.buf[self.pos:min(stop, self.pos + keep - len(head))]
-            length += stop - self.pos
-            self.pos = stop
-            if end >= 0:
-                self.pos = end + 1
-                return bytes(head), length
-            if not self._fill(1):
-                raise Truncated()
-
-    def skip(self, n: int) -> None:
-        if self.offset + n > self.size:
-            raise Truncated()
-        if self.pos + n <= len(self.buf):
-            self.pos += n
-            return
-        target = self.offset + n
-        self.handle.seek(target)
-        self.base, self.pos, self.buf = target, 0, b""
+__all__ = ["Blob", "Call", "FORGOTTEN", "Global", "Limits", "MARK", "Malformed", "Mark", "OPCODES", "Opaque",
+           "OUT_OF_BAND", "OverBudget", "PERSISTENT_ID", "PayloadHook", "SDict", "SList", "Truncated", "Walk",
+           "Walker", "describe", "walk_file"]
 
 
 def _opcode_table() -> dict[int, tuple[str, int]]:
@@ -271,13 +44,12 @@ def _opcode_table() -> dict[int, tuple[str, int]]:
 
 
 OPCODES = _opcode_table()
-_U2, _I4, _U4, _U8, _F8 = (struct.Struct(f).unpack for f in ("<H", "<i", "<I", "<Q", ">d"))
 
 
-class Walker:
+class Walker(ValueOps, ContainerOps):
     """One pass over one pickle stream: a handler per opcode, dispatched by the opcode's byte."""
 
-    def __init__(self, reader: _Reader, walk: Walk, limits: Limits, on_payload: PayloadHook | None):
+    def __init__(self, reader: Reader, walk: Walk, limits: Limits, on_payload: PayloadHook | None):
         self.r, self.walk, self.limits, self.on_payload = reader, walk, limits, on_payload
         self.stack: list[Any] = []
         self.marks: list[int] = []
@@ -305,7 +77,7 @@ class Walker:
             while True:
                 if pos + 9 > len(buf):  # keep the next opcode and a fixed-size argument buffered
                     r.pos = pos
-                    r._fill(9)
+                    r.fill(9)
                     buf, pos = r.buf, r.pos
                     if pos >= len(buf):
                         raise Truncated()
@@ -345,11 +117,11 @@ class Walker:
                         pos += 2
                         continue
                     if code == 0x4A:  # BININT
-                        stack.append(_I4(buf[pos + 1:pos + 5])[0])
+                        stack.append(I4(buf[pos + 1:pos + 5])[0])
                         pos += 5
                         continue
                     if code == 0x47:  # BINFLOAT
-                        stack.append(_F8(buf[pos + 1:pos + 9])[0])
+                        stack.append(F8(buf[pos + 1:pos + 9])[0])
                         pos += 9
                         continue
                     if code == 0x4E:  # NONE
@@ -487,7 +259,7 @@ class Walker:
         return False
 
     def op_FRAME(self, offset: int) -> bool:
-        length = _U8(self.take(8))[0]
+        length = U8(self.take(8))[0]
         if self.r.offset + length > self.walk.size:
             raise Truncated()
         return False
@@ -520,7 +292,7 @@ class Walker:
         return self._memo_put(self.u1(), self.top())
 
     def op_LONG_BINPUT(self, offset: int) -> bool:
-        return self._memo_put(_U4(self.take(4))[0], self.top())
+        return self._memo_put(U4(self.take(4))[0], self.top())
 
     def op_PUT(self, offset: int) -> bool:
         return self._memo_put(self.int_line(), self.top())
@@ -548,269 +320,10 @@ class Walker:
         return False
 
     def op_LONG_BINGET(self, offset: int) -> bool:
-        return self._memo_get(_U4(self.take(4))[0])
+        return self._memo_get(U4(self.take(4))[0])
 
     def op_GET(self, offset: int) -> bool:
         return self._memo_get(self.int_line())
-
-    # ------------------------------------------------------------ strings and bytes
-
-    def _push_payload(self, n: int, kind: str) -> bool:
-        self.stack.append(self.payload(n, kind))
-        return False
-
-    def op_SHORT_BINUNICODE(self, offset: int) -> bool:  # hot: inlined when the bytes are buffered
-        r = self.r
-        pos, buf = r.pos, r.buf
-        if pos < len(buf) and pos + 1 + buf[pos] <= len(buf) and buf[pos] < 64:
-            n = buf[pos]
-            r.pos = pos + 1 + n
-            self.kept += n
-            self.stack.append(buf[pos + 1:pos + 1 + n].decode("utf-8", "surrogatepass"))
-            return False
-        return self._push_payload(self.u1(), "str")
-
-    def op_BINUNICODE(self, offset: int) -> bool:
-        return self._push_payload(_U4(self.take(4))[0], "str")
-
-    def op_BINUNICODE8(self, offset: int) -> bool:
-        return self._push_payload(_U8(self.take(8))[0], "str")
-
-    def op_SHORT_BINBYTES(self, offset: int) -> bool:
-        return self._push_payload(self.u1(), "bytes")
-
-    def op_BINBYTES(self, offset: int) -> bool:
-        return self._push_payload(_U4(self.take(4))[0], "bytes")
-
-    def op_BINBYTES8(self, offset: int) -> bool:
-        return self._push_payload(_U8(self.take(8))[0], "bytes")
-
-    def op_BYTEARRAY8(self, offset: int) -> bool:
-        return self._push_payload(_U8(self.take(8))[0], "bytearray")
-
-    def _push_binstring(self, n: int) -> bool:
-        value = self.payload(n, "bytes")  # Python 2 str: decoded as latin-1, like encoding="latin1"
-        self.stack.append(value.decode("latin-1") if isinstance(value, bytes) else value)
-        return False
-
-    def op_SHORT_BINSTRING(self, offset: int) -> bool:
-        return self._push_binstring(self.u1())
-
-    def op_BINSTRING(self, offset: int) -> bool:
-        return self._push_binstring(_I4(self.take(4))[0])
-
-    def _text_argument(self, kind: str, offset: int) -> bytes | Blob:
-        """STRING's and UNICODE's line: whole when small, else a Blob of its head (the rest is not held)."""
-        lim = self.limits
-        raw, length = self.r.long_line(lim.full_limit + 1)
-        if length <= lim.full_limit and self.kept + length <= lim.budget:
-            self.kept += length
-            return raw
-        head = raw[:lim.head]
-        self.walk.payloads_skipped += 1
-        self.walk.bytes_skipped += length - len(head)
-        if self.on_payload is not None:
-            self.on_payload(kind, head, b"", length)
-        return Blob(kind, length, head, b"", offset + 1)
-
-    def op_STRING(self, offset: int) -> bool:
-        raw = self._text_argument("bytes", offset)
-        if isinstance(raw, Blob):
-            self.stack.append(raw)
-            return False
-        if len(raw) >= 2 and raw[0] == raw[-1] and raw[:1] in (b"'", b'"'):
-            raw = raw[1:-1]
-        self.stack.append(codecs.escape_decode(raw)[0].decode("latin-1"))
-        return False
-
-    def op_UNICODE(self, offset: int) -> bool:
-        raw = self._text_argument("str", offset)
-        self.stack.append(raw if isinstance(raw, Blob) else raw.decode("raw-unicode-escape"))
-        return False
-
-    # ------------------------------------------------------------ numbers and constants
-
-    def op_BININT1(self, offset: int) -> bool:
-        r = self.r
-        if r.pos < len(r.buf):
-            r.pos += 1
-            self.stack.append(r.buf[r.pos - 1])
-        else:
-            self.stack.append(r.byte())
-        return False
-
-    def op_BININT2(self, offset: int) -> bool:
-        self.stack.append(_U2(self.take(2))[0])
-        return False
-
-    def op_BININT(self, offset: int) -> bool:
-        self.stack.append(_I4(self.take(4))[0])
-        return False
-
-    def op_INT(self, offset: int) -> bool:
-        text = self.line()
-        if text in (b"00", b"01"):  # protocol 0's spelling of False and True
-            self.stack.append(text == b"01")
-            return False
-        self.stack.append(self._parse_int(text))
-        return False
-
-    def op_LONG(self, offset: int) -> bool:
-        self.stack.append(self._parse_int(self.line().rstrip(b"L")))
-        return False
-
-    @staticmethod
-    def _parse_int(text: bytes) -> int:
-        if len(text) > 4300:
-            raise Malformed("an integer literal too long to read")
-        try:
-            return int(text)
-        except ValueError:
-            raise Malformed(f"{text[:40]!r} is not an integer") from None
-
-    def _push_long(self, n: int) -> bool:
-        value = self.payload(n, "long")
-        self.stack.append(int.from_bytes(value, "little", signed=True) if isinstance(value, bytes) else value)
-        return False
-
-    def op_LONG1(self, offset: int) -> bool:
-        return self._push_long(self.u1())
-
-    def op_LONG4(self, offset: int) -> bool:
-        return self._push_long(_I4(self.take(4))[0])
-
-    def op_BINFLOAT(self, offset: int) -> bool:
-        self.stack.append(_F8(self.take(8))[0])
-        return False
-
-    def op_FLOAT(self, offset: int) -> bool:
-        try:
-            self.stack.append(float(self.line()))
-        except ValueError:
-            raise Malformed("FLOAT argument is not a number") from None
-        return False
-
-    def op_NONE(self, offset: int) -> bool:
-        self.stack.append(None)
-        return False
-
-    def op_NEWTRUE(self, offset: int) -> bool:
-        self.stack.append(True)
-        return False
-
-    def op_NEWFALSE(self, offset: int) -> bool:
-        self.stack.append(False)
-        return False
-
-    # ------------------------------------------------------------ containers
-
-    def op_MARK(self, offset: int) -> bool:
-        self.floor = len(self.stack)
-        self.marks.append(self.floor)
-        return False
-
-    def op_EMPTY_TUPLE(self, offset: int) -> bool:
-        self.stack.append(())
-        return False
-
-    def op_TUPLE(self, offset: int) -> bool:
-        self.stack.append(tuple(self.pop_mark()))
-        self.made += 1
-        return False
-
-    def op_TUPLE1(self, offset: int) -> bool:
-        self.stack.append((self.pop(),))
-        self.made += 1
-        return False
-
-    def op_TUPLE2(self, offset: int) -> bool:
-        stack = self.stack
-        if len(stack) < self.floor + 2:
-            raise Malformed("stack underflow")
-        stack[-2:] = [(stack[-2], stack[-1])]
-        self.made += 1
-        return False
-
-    def op_TUPLE3(self, offset: int) -> bool:
-        c = self.pop()
-        b = self.pop()
-        self.stack.append((self.pop(), b, c))
-        self.made += 1
-        return False
-
-    def op_EMPTY_LIST(self, offset: int) -> bool:
-        self.stack.append(SList())
-        self.made += 1
-        return False
-
-    def op_LIST(self, offset: int) -> bool:
-        self.stack.append(self._capped_list(self.pop_mark(), "list"))
-        return False
-
-    def op_APPEND(self, offset: int) -> bool:
-        item = self.pop()
-        self._extend(self.top(), [item])
-        return False
-
-    def op_APPENDS(self, offset: int) -> bool:
-        items = self.pop_mark()
-        self._extend(self.top(), items)
-        return False
-
-    def op_EMPTY_DICT(self, offset: int) -> bool:
-        self.stack.append(SDict())
-        self.made += 1
-        return False
-
-    def op_DICT(self, offset: int) -> bool:
-        items = self.pop_mark()
-        d = SDict()
-        self.made += 1
-        self._setitems(d, items)
-        self.stack.append(d)
-        return False
-
-    def op_SETITEM(self, offset: int) -> bool:
-        value = self.pop()
-        key = self.pop()
-        self._setitems(self.top(), [key, value])
-        return False
-
-    def op_SETITEMS(self, offset: int) -> bool:
-        items = self.pop_mark()
-        self._setitems(self.top(), items)
-        return False
-
-    def op_EMPTY_SET(self, offset: int) -> bool:
-        self.stack.append(SList(kind="set"))
-        self.made += 1
-        return False
-
-    def op_ADDITEMS(self, offset: int) -> bool:
-        items = self.pop_mark()
-        self._extend(self.top(), items)
-        return False
-
-    def op_FROZENSET(self, offset: int) -> bool:
-        self.stack.append(self._capped_list(self.pop_mark(), "frozenset"))
-        return False
-
-    # ------------------------------------------------------------ stack manipulation
-
-    def op_POP(self, offset: int) -> bool:
-        if len(self.stack) > self.floor:
-            self.stack.pop()
-        else:
-            self.pop_mark()
-        return False
-
-    def op_POP_MARK(self, offset: int) -> bool:
-        self.pop_mark()
-        return False
-
-    def op_DUP(self, offset: int) -> bool:
-        self.stack.append(self.top())
-        return False
 
     # ------------------------------------------------------------ what would import or run code
 
@@ -890,10 +403,10 @@ class Walker:
         return self._push_extension(self.u1())
 
     def op_EXT2(self, offset: int) -> bool:
-        return self._push_extension(_U2(self.take(2))[0])
+        return self._push_extension(U2(self.take(2))[0])
 
     def op_EXT4(self, offset: int) -> bool:
-        return self._push_extension(_I4(self.take(4))[0])
+        return self._push_extension(I4(self.take(4))[0])
 
     def op_NEXT_BUFFER(self, offset: int) -> bool:
         self.walk.out_of_band_buffers += 1
@@ -921,48 +434,6 @@ class Walker:
             walk.calls_dropped += 1
         return call
 
-    def _capped_list(self, items: list[Any], kind: str) -> SList:
-        out = SList(kind=kind)
-        self.made += 1
-        self._extend(out, items)
-        return out
-
-    def _extend(self, target: Any, items: list[Any]) -> None:
-        if isinstance(target, SList):
-            room = self.limits.container_cap - len(target)
-            if room < len(items):
-                target.dropped += len(items) - max(room, 0)
-                self.walk.dropped_items += len(items) - max(room, 0)
-                items = items[:max(room, 0)]
-            target.extend(items)
-        elif isinstance(target, Call):
-            target.extra_items += len(items)
-        elif isinstance(target, (Global, Opaque)):
-            pass
-        else:
-            raise Malformed(f"APPEND/ADDITEMS on a {type(target).__name__}")
-
-    def _setitems(self, target: Any, items: list[Any]) -> None:
-        if len(items) % 2:
-            raise Malformed("SETITEMS with an odd number of items")
-        if isinstance(target, SDict):
-            for i in range(0, len(items), 2):
-                if len(target) >= self.limits.container_cap:
-                    target.dropped += 1
-                    self.walk.dropped_items += 1
-                    continue
-                key = items[i]
-                try:
-                    target[key] = items[i + 1]
-                except TypeError:  # a key unhashable here (a list, a dict): keep it under a stand-in
-                    target[("<unhashable key>", id(key))] = items[i + 1]
-        elif isinstance(target, Call):
-            target.extra_items += len(items) // 2
-        elif isinstance(target, (Global, Opaque)):
-            pass
-        else:
-            raise Malformed(f"SETITEM on a {type(target).__name__}")
-
 
 _MISSING = object()
 
@@ -980,7 +451,7 @@ def walk_file(path: Path, limits: Limits | None = None, on_payload: PayloadHook 
         return walk
     walk = Walk(size=size)
     with handle:
-        reader = _Reader(handle, size)
+        reader = Reader(handle, size)
         walker = Walker(reader, walk, limits, on_payload)
         try:
             walker.run()
@@ -999,28 +470,3 @@ def walk_file(path: Path, limits: Limits | None = None, on_payload: PayloadHook 
             walk.problems.append(f"malformed at offset {reader.offset}: {type(exc).__name__}: {exc}")
     walk.seconds = time.monotonic() - started
     return walk
-
-
-def describe(value: Any, depth: int = 0) -> str:
-    """A short human description of a symbolic value (for evidence sentences)."""
-    if depth > 3:
-        return "..."
-    if isinstance(value, Global):
-        return value.dotted
-    if isinstance(value, Call):
-        return f"{describe(value.func, depth + 1)}(...)"
-    if isinstance(value, Blob):
-        return f"<{value.kind} of {value.length:,} bytes>"
-    if isinstance(value, Opaque):
-        return f"<{value.what}>"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    if isinstance(value, (bytes, bytearray)):
-        return f"<{type(value).__name__} of {len(value):,} bytes>"
-    if isinstance(value, SDict):
-        return f"<dict of {len(value)} items>"
-    if isinstance(value, SList):
-        return f"<{value.kind} of {len(value)} items>"
-    if isinstance(value, tuple):
-        return f"<tuple of {len(value)} items>"
-    return repr(value)

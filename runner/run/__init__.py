@@ -13,6 +13,7 @@ judge.py     -> Judged: the verdict (diagnosis, else Validating), the prediction
 assemble.py  Known (what the steps returned) + the verdict -> the Report, once
 shell.py     a shell's session instead of Running
 run.py       Run: the order of the steps and the status changes (execute, shell, prestart)
+plan.py      runs planned without running any: many pickles' sandboxes as Kubernetes Jobs
 
 Importing this package's face loads nothing heavy; `runner.run.run` brings in the Docker SDK.
 """

@@ -53,8 +53,9 @@ class Kept:
     history_id: str | None = None  # its id in the run history (`runs show ID`), when recorded
 
 
-def keep(report: Report, *, html: Path | None = None, report_path: Path | None = None, history_on: bool = True,
-         batch: str | None = None, warn: Callable[[str], None] = lambda text: None) -> Kept:
+def keep_report(report: Report, *, html: Path | None = None, report_path: Path | None = None,
+                history_on: bool = True, batch: str | None = None,
+                warn: Callable[[str], None] = lambda text: None) -> Kept:
     """The HTML page (a failure to write it is a note and `html_error`, never a lost report), the run history
     (unless `history_on` is false; NUMERAI_SANDBOX_NO_HISTORY turns it off everywhere), then the JSON report."""
     written, error = write_html(html, report) if html is not None else (None, None)
