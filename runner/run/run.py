@@ -1,6 +1,7 @@
 """One run, start to verdict: the order of its steps and its status changes, nothing else.
 
-Pending   choose (the pickle's Python) -> the engine -> room and image -> data -> the sandbox's spec
+Pending   choose (the pickle's Python) -> where (the engine, or the process sandbox) -> room and image (or the
+          process sandbox's environment) -> data -> the sandbox's spec
 Running   contain: the backend runs the sandbox, the host watches its channel and log
 Validating judge: diagnosis of the facts, else Numerai's rules on the predictions
 then      Success | Failed | Error, and the report assembled once from what the steps returned.

@@ -144,7 +144,8 @@ class Batch:
     def _prestart_ahead(self, index: int) -> None:
         """While this pickle runs, ready a pre-started sandbox for the one `jobs` places later (it prepares at
         the lowest CPU weight, so the running models keep their cores)."""
-        if not self.prestart or self.backend is not None or self.template.backend != "docker" or index >= len(self.items) or not pool_enabled():
+        if (not self.prestart or self.backend is not None or self.template.backend != "docker"
+                or index >= len(self.items) or not pool_enabled()):
             return
 
         def start() -> None:
