@@ -146,7 +146,8 @@ def test_the_command_line_runs_with_no_engine(models, tmp_path):
     assert report["status"] == "Success" and report["limits"]["backend"] == "process"
     assert set(report["limits"]["enforced"]) >= {"cpu", "memory", "time", "open_files"}
     assert "filesystem" in report["limits"]["not_enforced"]
-    listed = run_cli("images", "list", env={"DOCKER_HOST": NOWHERE})
+    # Environments are the machine's cache, listed from the default namespace (the tests run in their own).
+    listed = run_cli("images", "list", env={"DOCKER_HOST": NOWHERE, "NUMERAI_SANDBOX_NAMESPACE": ""})
     assert listed.code == 0 and "ENVIRONMENT (process sandbox)" in listed.stdout and "py3.11-standard-" in listed.stdout
     assert ROOT.exists()
 

@@ -20,10 +20,14 @@ def connect_engine(sweep: bool = True):
 
 def clean(client, everything: bool = False, dry_run: bool = False) -> tuple[list[str], list[str]]:
     """`clean`: (what was removed, or would be, and what was left and why). Without an engine (`client` None)
-    only the process sandbox's environments: a killed build's, those whose Python is gone; --all: every one."""
+    only the process sandbox's environments: a killed build's, those whose Python is gone; --all: every one
+    (from the default namespace only: they are shared by every namespace, as the wheels are)."""
     from ..images import venv
+    from ..support.paths import APP, namespace
 
     removed, left = leftovers.clean(client, everything, dry_run) if client is not None else ([], [])
+    if namespace() != APP:
+        return removed, left
     doomed = [m.path for m in venv.made()] + [p for p in venv.leftovers() if p.name.startswith(".")] \
         if everything else venv.leftovers()
     names = [f"environment {p.name}" for p in doomed]

@@ -127,21 +127,24 @@ def fetch_wheels(pins: PinSet, console: Console, *, model: Path | None = None) -
 
 
 def environments() -> list:
-    """The process sandbox's environments in the cache (runner.images.venv.Made)."""
+    """The process sandbox's environments in the cache (runner.images.venv.Made). They are this machine's cache,
+    shared by every namespace like the wheels they are made of: only the default namespace lists and removes
+    them (a CI job's or a test's namespace never takes them from the others)."""
     from ..images import venv
+    from ..support.paths import APP, namespace
 
-    return venv.made()
+    return venv.made() if namespace() == APP else []
 
 
 def environment_removal(python: str | None, profile: str | None) -> list[Path]:
-    """The environments `images rm` removes: those of `python` and `profile` (auto: every auto one), else all."""
-    from ..images import venv
+    """The environments `images rm` removes: those of `python` and `profile` (auto: every auto one), else all;
+    none from a namespace other than the default (see environments)."""
 
     def chosen(env) -> bool:
         wanted = profile is None or env.profile == profile or (profile == "auto" and env.profile.startswith("auto-"))
         return (python is None or env.python == python) and wanted
 
-    return [env.path for env in venv.made() if chosen(env)]
+    return [env.path for env in environments() if chosen(env)]
 
 
 def remove_environments(paths: list[Path]) -> list[str]:
