@@ -162,3 +162,18 @@ def test_a_python_this_machine_lacks_is_refused_with_the_fix(models, tmp_path):
     report = done.report
     assert (done.code, report["status"], report["reason"]) == (3, "Error", "image_unavailable"), done.stderr
     assert "needs Python 3.12" in report["message"] and "Install Python 3.12" in report["action"]
+
+
+def test_doctor_says_the_process_sandbox_is_ready_without_an_engine(models):
+    """doctor on a machine without an engine: the engine is a problem, the process sandbox's readiness is said."""
+    ready_or_skip()
+    from conftest import run_cli
+
+    run_pickle_once = judged(models["good_1arg"], "process", python="3.11")  # its environment made
+    assert run_pickle_once[0] == ("Success", None, None)
+    done = run_cli("doctor", "--json", env={"DOCKER_HOST": NOWHERE})
+    findings = {f["check"]: f for f in done.report["findings"]}
+    assert findings["engine"]["level"] == "problem"
+    process = findings["process"]
+    assert process["level"] == "ok" and "`--backend process` ready for Python 3.11" in process["summary"]
+    assert process["details"]["network"] in ("namespace", "seccomp")

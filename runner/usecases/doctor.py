@@ -87,6 +87,7 @@ def checkup(required: tuple[str, ...] = (DEFAULT_PYTHON,), limits: Limits = Limi
             ("disk", lambda: disk_findings(engine)),
             ("memory and cpus", lambda: machine_findings(engine, limits)),
             ("gvisor", lambda: [gvisor_finding(engine)]),
+            ("process", lambda: [process_finding()]),
             ("containers", lambda: [container_finding(engine)]),
             ("pre-started", lambda: [prestarted_finding(engine)]),
         ]
@@ -464,6 +465,37 @@ def machine_findings(engine: Engine, limits: Limits) -> list[Finding]:
         cpu_finding = Finding("cpus", OK, f"{cpus} CPUs: a run gets {wanted:g}, as on Numerai; the rest is left "
                               "for the engine and numerai-sandbox", None, {"cpus": cpus})
     return [memory_finding, cpu_finding]
+
+
+def process_finding() -> Finding:
+    """Whether `--backend process` can run here (no engine needed): this Python's environment, made or makeable
+    offline, and what the sandbox can enforce (found by confining a process that does nothing, about 0.1 s).
+    Never a problem: it is the fallback where no engine can be had."""
+    from ..images import venv, wheelhouse
+    from ..images.pins import pin_set
+    from ..sandbox import process
+
+    running = venv.interpreter()
+    if running.python not in SUPPORTED_PYTHONS:
+        return Finding("process", WARNING, f"this Python ({running.version}) has no Numerai image: `--backend "
+                       "process` runs only pickles of a Python found on this machine", None)
+    pins = pin_set(running.python, "standard")
+    try:
+        confinement = process.probe(running.executable)
+    except process.SandboxFailed as exc:
+        return Finding("process", WARNING, f"the process sandbox cannot run here: {exc}", None)
+    network = confinement.network_detail if confinement.network_isolated else \
+        f"{process.NOT_ISOLATED} ({confinement.network_detail})"
+    details = {"python": running.version, "network": confinement.network, "user": confinement.user}
+    made = venv.find(pins, running)
+    if made is None and wheelhouse.inventory(pins).missing:
+        return Finding("process", WARNING, f"Python {running.version}: the wheels of its environment are not fetched",
+                       "`numerai-sandbox images fetch --backend process` (online, once)", details)
+    ready = f"environment {made.path.name}" if made else "its environment is made by the first run (offline)"
+    level = OK if confinement.network_isolated else WARNING
+    return Finding("process", level, f"`--backend process` ready for Python {running.version}: {ready}; {network}; "
+                   "memory watched, not capped by a cgroup", None if level == OK else
+                   "run where unprivileged user namespaces or seccomp are allowed, or use a Docker engine", details)
 
 
 def gvisor_finding(engine: Engine) -> Finding:
