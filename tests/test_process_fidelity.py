@@ -177,3 +177,16 @@ def test_doctor_says_the_process_sandbox_is_ready_without_an_engine(models):
     process = findings["process"]
     assert process["level"] == "ok" and "`--backend process` ready for Python 3.11" in process["summary"]
     assert process["details"]["network"] in ("namespace", "seccomp")
+
+
+def test_check_runs_many_pickles_in_the_process_sandbox(models):
+    ready_or_skip()
+    from conftest import run_cli
+
+    done = run_cli("check", models["good_1arg"], models["raises"], "--python", "3.11", "--json",
+                   env={"DOCKER_HOST": NOWHERE, "NUMERAI_SANDBOX_BACKEND": "process"})
+    assert done.code == 1, done.stderr
+    reports = {r["model"]["path"].rsplit("/", 1)[-1]: r for r in done.report["reports"]}
+    assert [(reports[n]["status"], reports[n]["reason"]) for n in ("good_1arg.pkl", "raises.pkl")] == [
+        ("Success", None), ("Failed", "model_exception")]
+    assert all(r["limits"]["backend"] == "process" for r in reports.values())
