@@ -20,6 +20,7 @@ from ..inspection import Inspection
 from ..sandbox.backend import ContainerSpec, Outcome, SandboxUnavailable
 from ..sandbox.docker import DockerBackend
 from ..support.console import Console
+from ..support.disk import disk_failure
 from ..support.machine import emulation_note
 from ..verdict import platform
 from ..verdict.lifecycle import Lifecycle, Status
@@ -207,10 +208,14 @@ class Run:
 
 
 def unexpected(exc: Exception, trace: str, backend) -> Verdict:
-    """An exception nobody caught: what the platform could not do (the engine gone), else a bug of ours."""
+    """An exception nobody caught: what the platform could not do (the engine gone), a disk that refused a
+    write (the machine's, not ours), else a bug of ours."""
     failure = (backend.failure_of(exc) if backend is not None else None) or engine.failure_of(exc)
     if failure is not None:
         return platform.from_failure(failure)
+    full = disk_failure(exc)
+    if full is not None:
+        return platform.host_resources(full)
     return Verdict("internal_error", "numerai-sandbox failed unexpectedly: " + trace.strip().splitlines()[-1][:300])
 
 
