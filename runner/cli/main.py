@@ -112,7 +112,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
     Statuses are printed as they are entered: Pending, Running, Validating, then
     Success, Failed (the model's fault) or Error (not the model's fault).
     """
-    from ..usecases.run_one import keep
+    from ..usecases.run_one import keep as record
 
     checked_inputs(model, data, benchmarks, {"--output": output, "--output-rejected": output_rejected,
                                              "--report": report_path, "--html": html_path})
@@ -123,7 +123,7 @@ def run(model: Path, python: str, force: bool, profile: str, extra_requirements:
                          debug=debug, keep=keep, extra_requirements=extra_requirements, force=force,
                          live=not as_json, leave_prestarted=True)
     report, console = judge(request, as_json=as_json, quiet=quiet)
-    code = say_kept(keep(report, html=html_path, report_path=report_path, history_on=not no_history, warn=warn),
+    code = say_kept(record(report, html=html_path, report_path=report_path, history_on=not no_history, warn=warn),
                     report, console)
     if as_json:
         click.echo(report.to_json())
