@@ -286,7 +286,7 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
         raise ImageUnavailable(f"the wheelhouse for Python {pins.python} ({pins.tag_profile}) lacks {shown}: "
                                f"run `numerai-sandbox images fetch --python {pins.python}"
                                f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}`")
-    _check_wheels(pins, stock, f"numerai-sandbox images fetch --python {pins.python}"
+    check_wheels(pins, stock, f"numerai-sandbox images fetch --python {pins.python}"
                   f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}")
     _check_disk(client, need=3 * sum(p.stat().st_size for p in stock.present.values()) + 1024**3)
     try:
@@ -316,7 +316,7 @@ def _build_layer(client: docker.DockerClient, pins: PinSet, stock: wheelhouse.In
                  progress: Progress, force: bool = False) -> str:
     """The auto profile's environment: the standard environment plus the added wheels, network disabled."""
     size = sum(p.stat().st_size for p in stock.present.values())
-    _check_wheels(pins, stock, "numerai-sandbox images fetch --for MODEL.pkl")
+    check_wheels(pins, stock, "numerai-sandbox images fetch --for MODEL.pkl")
     _check_disk(client, need=3 * size + 1024**3)
     under = client.images.get(under_ref).labels or {}
     digest = _layer_digest(under.get(f"{LABEL}.digest", under_ref), pins)
@@ -490,7 +490,7 @@ def prune_untagged(client: docker.DockerClient) -> None:
             partial.unlink(missing_ok=True)
 
 
-def _check_wheels(pins: PinSet, stock: wheelhouse.Inventory, fetch: str) -> None:
+def check_wheels(pins: PinSet, stock: wheelhouse.Inventory, fetch: str) -> None:
     """Refuse to build from a cached wheel that is not what was downloaded (truncated or altered since): pip
     in the build would fail on it with a confusing error about a zip file. `images fetch` fetches it again."""
     bad = wheelhouse.damaged(pins.python, stock.present.values())

@@ -99,8 +99,9 @@ class Run:
             verdict = Verdict("interrupted", f"The {what} was interrupted{cause} before it finished; its container "
                               "was removed.")
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
-            known.traceback = traceback.format_exc()
-            verdict = unexpected(exc, known.traceback, self.backend)
+            trace = traceback.format_exc()
+            verdict = unexpected(exc, trace, self.backend)
+            known.traceback = trace if verdict.reason != "host_resources" else None  # the machine's: no bug of ours
         try:
             return self.finish(known, verdict) if verdict is not None else assemble(known, Verdict(None, ""), self.life)
         finally:
