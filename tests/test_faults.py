@@ -150,16 +150,20 @@ def test_an_altered_wheel_is_refetched_and_refused_by_a_build(tmp_path, monkeypa
 
 # ---------------------------------------------------------------- kill -9 midway, then the next command
 
-def killed_midway(args: list[str], env: dict, ready, seconds: float = 120) -> None:
-    """The real command line, killed with SIGKILL once `ready()` holds (it must, within `seconds`)."""
-    proc = subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT, env=dict(os.environ, **env))
+def killed_midway(args: list[str], env: dict, ready, seconds: float = 120, said: Path | None = None) -> None:
+    """The real command line, killed with SIGKILL once `ready()` holds (it must, within `seconds`); its
+    output goes to `said` (for `ready` to read) when given."""
+    out = open(said, "w") if said is not None else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], stdout=out,
+                            stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ, **env))
     try:
         assert wait_for(lambda: ready() or proc.poll() is not None, seconds) and proc.poll() is None, \
             f"{args} ended (or never got there) before it could be killed"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        if said is not None:
+            out.close()
 
 
 def test_data_fetch_killed_midway_then_the_next_completes(numerai_rounds):
@@ -208,3 +212,18 @@ def test_run_killed_midway_then_the_next_completes_and_nothing_is_left(client, m
     ours = lambda: [c["Names"] for c in our_containers(client) if c["Id"] not in before
                     and c["Labels"].get(f"{LABEL}.kind") != "warm"]  # a pre-started sandbox waits by design
     assert not ours(), f"a run left its container (not asked to --keep it): {ours()}"
+
+
+def test_images_build_killed_midway_then_the_next_completes(client, own_namespace, tmp_path):
+    """Killed while the engine builds the image's harness layer (on the standard environment, borrowed):
+    the next `images build` builds it whole, and a run uses it."""
+    from conftest import borrow_standard_environment
+    from runner.images import store
+    from runner.images.pins import pin_set
+
+    borrow_standard_environment(client, "3.11")
+    said = tmp_path / "build.log"
+    killed_midway(["images", "build", "--python", "3.11"], {}, lambda: "Step 4/" in said.read_text(), said=said)
+    again = run_cli("images", "build", "--python", "3.11")
+    assert again.code == 0, again.stderr
+    assert store.find(client, pin_set("3.11", "standard")) is not None
