@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import LABEL, ROOT, run_cli
@@ -227,3 +228,110 @@ def test_images_build_killed_midway_then_the_next_completes(client, own_namespac
     again = run_cli("images", "build", "--python", "3.11")
     assert again.code == 0, again.stderr
     assert store.find(client, pin_set("3.11", "standard")) is not None
+
+
+# ---------------------------------------------------------------- the engine dies mid-run
+
+@pytest.fixture
+def second_engine(client, image311):
+    """A dockerd of the test's own (its socket, data root, exec root, managed containerd), holding the
+    session's Python 3.11 runtime image (saved from the machine's engine and loaded: no registry here).
+    Yields (DOCKER_HOST, start, kill): the engine can be killed (SIGKILL) and started again on the same
+    data root. Stopped and removed afterwards."""
+    import shutil
+    import tempfile
+
+    import docker
+    import docker.errors
+
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("a second Docker engine needs root and dockerd")
+    root = Path(tempfile.mkdtemp(prefix="nsd-", dir="/tmp"))  # short: containerd's socket path is bounded
+    host = f"unix://{root}/docker.sock"
+    procs = []
+
+    def start():
+        log = open(root / "dockerd.log", "a")
+        procs.append(subprocess.Popen(
+            ["dockerd", "--host", host, "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+             "--pidfile", str(root / "docker.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+
+        def answers():
+            try:
+                probe = docker.DockerClient(base_url=host, timeout=5)
+            except docker.errors.DockerException:  # not up yet
+                return False
+            try:
+                return probe.ping()
+            except docker.errors.DockerException:
+                return False
+            finally:
+                probe.close()
+
+        assert wait_for(answers, 60, 0.2), (root / "dockerd.log").read_text()[-2000:]
+
+    def kill():
+        """SIGKILL to dockerd; its containerd follows it (dead, or stopped by us) before a restart."""
+        procs[-1].send_signal(signal.SIGKILL)
+        procs[-1].wait(timeout=30)
+        pidfile = root / "exec" / "containerd" / "containerd.pid"
+        pid = int(pidfile.read_text()) if pidfile.exists() and pidfile.read_text().strip().isdigit() else None
+        if pid is not None and not wait_for(lambda: not psutil.pid_exists(pid), 10, 0.2):
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not psutil.pid_exists(pid), 10, 0.2)
+
+    try:
+        start()
+        second = docker.DockerClient(base_url=host, timeout=600)
+        try:
+            second.api.load_image(client.api.get_image(image311.ref))
+        finally:
+            second.close()
+        yield host, start, kill
+    finally:
+        if procs and procs[-1].poll() is None:
+            procs[-1].terminate()  # dockerd stops its containers and its containerd, and unmounts
+            try:
+                procs[-1].wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                procs[-1].kill()
+        subprocess.run(f"grep -o ' {root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l", shell=True,
+                       check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_engine_dying_mid_run_is_docker_unavailable_and_leaves_nothing(second_engine, models):
+    import docker
+
+    host, start, kill = second_engine
+    env = {"DOCKER_HOST": host}
+    second = docker.DockerClient(base_url=host)
+    try:
+        running = lambda: second.containers.list()
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(models["sleep_forever"]), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env=dict(os.environ, **env))
+        try:
+            assert wait_for(running, 120, 0.2), "the model never ran on the second engine"
+            time.sleep(1)
+        finally:
+            kill()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        second.close()
+    import json
+
+    report = json.loads(out)
+    assert proc.returncode == 3 and (report["status"], report["reason"]) == ("Error", "docker_unavailable"), err
+    assert "Traceback" not in err
+    start()  # the engine back, on the same data root: the next command completes and leaves nothing
+    after = run_cli("run", models["good_1arg"], "--json", env=env)
+    assert after.code == 0 and after.report["status"] == "Success", after.stderr
+    second = docker.DockerClient(base_url=host)
+    try:
+        left = [c.name for c in second.containers.list(all=True) if c.labels.get(f"{LABEL}.kind") != "warm"]
+    finally:
+        second.close()
+    assert not left, f"left on the engine: {left}"
