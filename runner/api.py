@@ -52,7 +52,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
     model's output and the full traceback; keep keeps the container.
     """
     from .support.console import Console
-    from .usecases.run_one import keep, run_one
+    from .usecases.run_one import keep as record, run_one
     from .usecases.vocabulary import UsageError, summary_lines
 
     model_path = Path(os.fspath(model))
@@ -73,7 +73,7 @@ def run_pickle(model: PathArg, *, python: str = "auto", profile: str = "auto", d
         raise BadInput(str(exc)) from None
     for line in summary_lines(result, debug):  # with debug, the traceback was in the model's output
         console.line(line)
-    kept = keep(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
+    kept = record(result, html=paths["html"], report_path=paths["report"], history_on=history, warn=_warn)
     if kept.html_error is not None:
         _warn(kept.html_error)
     return result
