@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def reading(runs: int, started: float) -> dict:
     temp = [p for p in Path(tempfile.gettempdir()).glob("numerai-sandbox-*") if str(os.getpid()) in p.name]
     return {"runs": runs, "seconds": round(time.monotonic() - started, 1), "containers": len(mine),
             "temp_dirs": len(temp), "open_files": me.num_fds(), "threads": me.num_threads(),
+            "thread_names": sorted(t.name for t in threading.enumerate()),
             "rss_mib": round(me.memory_info().rss / 2**20, 1)}
 
 
@@ -64,7 +66,8 @@ def main() -> int:
         report = api.run_pickle(model, python=args.python, history=False)
         verdict = (report.status.value, report.reason, report.subcode)
         if seen.setdefault(model.name, verdict) != verdict:
-            changed.append({"run": i + 1, "model": model.name, "first": seen[model.name], "now": verdict})
+            changed.append({"run": i + 1, "model": model.name, "first": seen[model.name], "now": verdict,
+                            "message": report.message})
         if (i + 1) % args.every == 0 or i + 1 == args.runs:
             readings.append(reading(i + 1, started))
             print(json.dumps(readings[-1]), flush=True)
