@@ -23,6 +23,7 @@ help:
 	@echo "make test-independence  the suite twice: as is, then on a used machine's state (which must survive it)"
 	@echo "make bench       measure the runner's overhead; make bench-images: build times and sizes"
 	@echo "make fuzz        the nightly-size fuzzing campaign: FUZZ_INPUTS (200,000) inputs, figures in fuzz-figures.json"
+	@echo "make load        8 runs and 2 checks at once vs one at a time; make soak: SOAK_RUNS (500) API runs in one process"
 	@echo "make clean       remove our containers and temp dirs; distclean: also images and the venv"
 
 $(SANDBOX): pyproject.toml
@@ -96,6 +97,14 @@ bench-images: setup engine
 FUZZ_INPUTS ?= 200000
 fuzz: examples
 	$(BIN)/python scripts/fuzz.py --inputs $(FUZZ_INPUTS) --out fuzz-figures.json --findings fuzz-findings
+
+# Not part of `make test` (slow): 8 runs + 2 checks alone then at once (~1 min); a long-lived API process, SOAK_RUNS runs (~2.5 s each).
+load: examples
+	$(BIN)/python scripts/load.py --python $(DEMO_PYTHON) --out load-figures.json
+
+SOAK_RUNS ?= 500
+soak: examples
+	$(BIN)/python scripts/soak.py --runs $(SOAK_RUNS) --python $(DEMO_PYTHON) --out soak-figures.json
 
 clean:
 	-@[ -x $(SANDBOX) ] && $(SANDBOX) clean

@@ -111,6 +111,7 @@ class Tally:
     findings: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    slow_once: int = 0  # over the time budget once, within it when judged again at once (a busy machine)
 
     def add(self, verdict: targets.Verdict, label: str) -> None:
         self.exits[verdict.exit_code] += 1
@@ -124,6 +125,7 @@ class Tally:
         self.reasons.update(other.reasons)
         self.labels.update(other.labels)
         self.slowest = max(self.slowest, other.slowest)
+        self.slow_once += other.slow_once
         self.findings += other.findings
         self.seconds = max(self.seconds, other.seconds)
         self.peak_rss_bytes = max(self.peak_rss_bytes, other.peak_rss_bytes)
@@ -132,13 +134,13 @@ class Tally:
         return {"target": self.target, "inputs": self.inputs, "exits": {str(k): v for k, v in sorted(self.exits.items())},
                 "reasons": dict(self.reasons.most_common(25)), "labels": dict(sorted(self.labels.items())),
                 "slowest_seconds": round(self.slowest, 3), "findings": self.findings,
-                "seconds": round(self.seconds, 1), "peak_rss_bytes": self.peak_rss_bytes}
+                "seconds": round(self.seconds, 1), "peak_rss_bytes": self.peak_rss_bytes, "slow_once": self.slow_once}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Tally":
         return cls(data["target"], data["inputs"], Counter({int(k): v for k, v in data["exits"].items()}),
                    Counter(data["reasons"]), Counter(data["labels"]), data["slowest_seconds"], data["findings"],
-                   data["seconds"], data["peak_rss_bytes"])
+                   data["seconds"], data["peak_rss_bytes"], data.get("slow_once", 0))
 
 
 def _reason_key(reason: str) -> str:
@@ -174,7 +176,13 @@ def campaign(name: str, examples: int, context: Context, seed: int | None = None
         item = target.make(rng, context)
         tally.inputs += 1
         try:
-            verdict = target.judge(item, context)
+            try:
+                verdict = target.judge(item, context)
+            except targets.NotOrdinary as exc:
+                if exc.what != "slow":
+                    raise
+                verdict = target.judge(item, context)  # again at once: the input's cost, or a busy machine's pause?
+                tally.slow_once += 1
         except targets.NotOrdinary as exc:
             failed.update(item=item, error=exc)
             raise

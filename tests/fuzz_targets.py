@@ -218,9 +218,9 @@ def _live_array():
 
 def _context():
     from runner.sandbox.backend import Limits
-    from runner.verdict import diagnose
+    from runner.verdict.context import Context
 
-    return diagnose.Context("3.11", {"numpy": "2.1.3", "pandas": "2.3.1", "scikit-learn": "1.6.1"}, Limits(),
+    return Context("3.11", {"numpy": "2.1.3", "pandas": "2.3.1", "scikit-learn": "1.6.1"}, Limits(),
                             ROOT / "tests" / "fuzz_inputs.py", {}, ["3.11"], {}, None, profile="standard")
 
 
@@ -238,26 +238,26 @@ def read_output(output: ContainerOutput) -> Verdict:
     """The host's reading of what a container sent, without a run around it: the frames fed in the chunks
     they came in, every question the host asks of them, the verdict from the engine's facts and the frames,
     then the predictions through Numerai's rules."""
-    from runner.verdict.lifecycle import EXIT_CODES, Status
-    from runner.sandbox.protocol import FrameParser
+    from runner.run.prestart import doubt_of_prestarted
     from runner.sandbox.backend import Limits
+    from runner.sandbox.protocol import FrameParser, read_frames
     from runner.verdict import diagnose
+    from runner.verdict.lifecycle import EXIT_CODES, Status
 
     started = time.perf_counter()
     with _judged("read_output"):
         parser = FrameParser(max_predictions=Limits().max_output_bytes)
         for chunk in output.chunks():
             parser.feed(chunk)
-        parser.phase, parser.done  # noqa: B018 - what the live display and diagnosis read
-        for kind in ("hello", "phase", "model", "data", "error", "result", "done", "ready"):
-            parser.last(kind)
+            parser.phase  # noqa: B018 - what the live display reads while the container runs
+        frames = read_frames(parser)  # once the container ended: the frames as types
         now = time.time()
-        parser.phase_times(now - 1.5, now)
-        diagnose.doubt_of_prestarted(_outcome(output, prestarted=True), parser)
-        verdict = diagnose.from_engine(_outcome(output), parser, _context())
+        frames.phase_times(now - 1.5, now)
+        doubt_of_prestarted(_outcome(output, prestarted=True), frames)
+        verdict = diagnose.from_outcome(_outcome(output), frames, _context())
         if verdict is None:
-            payload = parser.take("predictions")
-            verdict = _judge_predictions(payload, parser.last("result") or {})
+            payload = frames.take_predictions()
+            verdict = _judge_predictions(payload, frames.result)
             if verdict.reason is None and payload is None:
                 raise NotOrdinary("Success without predictions", "no predictions frame came, yet the verdict is "
                                   "Success")
@@ -266,11 +266,13 @@ def read_output(output: ContainerOutput) -> Verdict:
 
 
 def _judge_predictions(payload, facts, workdir: Path | None = None):
-    from runner.verdict import diagnose, validate
+    from runner.sandbox.protocol import Returned
+    from runner.verdict import output, validate
 
+    facts = facts or Returned()
     submission = validate.read_submission(payload) if payload is not None else None
     validation = validate.validate(facts, submission, _live_array())
-    verdict = diagnose.from_validation(validation, facts)
+    verdict = output.from_validation(validation, facts)
     if workdir is not None and validation.submission is not None:  # --output / --output-rejected
         for name in ("predictions.csv", "predictions.parquet"):
             try:
@@ -285,8 +287,10 @@ def read_predictions(payload: bytes, workdir: Path) -> Verdict:
     ids; then written as --output writes it (CSV, parquet)."""
     from runner.verdict.lifecycle import EXIT_CODES, Status
 
-    facts = {"returned_type": "pandas.core.frame.DataFrame", "exact_dataframe": True, "in_image_failed": None,
-             "index_levels": 1, "first_column_dtype": "float64"}
+    from runner.sandbox.protocol import Returned
+
+    facts = Returned("pandas.core.frame.DataFrame", exact_dataframe=True, index_levels=1,
+                     first_column_dtype="float64")
     started = time.perf_counter()
     with _judged("read_predictions"):
         verdict = _judge_predictions(payload, facts, workdir)

@@ -16,8 +16,10 @@ mutation variables, and the bytes of every PUT. What it can be told to do: refus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,6 +116,7 @@ class LocalNumerai:
     mutations: list[dict[str, Any]] = field(default_factory=list)
     uploaded: dict[str, bytes] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
+    stall: threading.Event | None = None  # set: a download sends half its bytes, then waits for it to clear
     url: str = ""
 
     # ------------------------------------------------------------ the server
@@ -283,7 +286,19 @@ def _handler(state: LocalNumerai):
             if source is None or not source.is_file() or ".." in Path(name).parts:
                 return self._send(404, b"not found", "text/plain")
             state.downloads.append(name)
-            self._send(200, source.read_bytes(), "application/octet-stream")
+            body = source.read_bytes()
+            if state.stall is None or not state.stall.is_set():
+                return self._send(200, body, "application/octet-stream")
+            self.send_response(200)  # a download cut midway (a killed `data fetch` meets it)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            while state.stall.is_set():
+                time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                self.wfile.write(body[len(body) // 2:])
 
     return Handler
 

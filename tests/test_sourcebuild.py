@@ -63,18 +63,22 @@ def test_build_output_becomes_a_few_progress_lines():
     assert follower.step == "compiling" and follower.tail[-1] == "ERROR: it broke"
 
 
-def test_a_built_wheel_replaces_one_built_from_other_inputs(tmp_path):
+def test_a_built_wheel_replaces_one_built_from_other_inputs(tmp_path, monkeypatch):
+    from runner.images import wheelhouse
+
+    monkeypatch.setenv("NUMERAI_SANDBOX_CACHE", str(tmp_path / "cache"))
     recipe = sourcebuild.RECIPES["3.14"][0]
-    old_dir, new_dir, house = tmp_path / "old", tmp_path / "new", tmp_path / "house"
-    old_dir.mkdir(), new_dir.mkdir(), house.mkdir()
+    new_dir, house = tmp_path / "new", wheelhouse.wheel_dir("3.14")
+    new_dir.mkdir(), house.mkdir(parents=True)
     (house / "scikit_learn-1.6.1-cp314-cp314-linux_x86_64.whl").write_bytes(b"old build")
     (house / "numpy-2.4.6-cp314-cp314-manylinux_2_28_x86_64.whl").write_bytes(b"numpy")
     built = new_dir / "scikit_learn-1.6.1-1-cp314-cp314-linux_x86_64.whl"  # a build tag: another file name
     built.write_bytes(b"new build")
-    linked = sourcebuild._link(built, house, recipe)
+    linked = sourcebuild._link(built, "3.14", recipe)
     assert linked.read_bytes() == b"new build"
-    assert sorted(p.name for p in house.iterdir()) == ["numpy-2.4.6-cp314-cp314-manylinux_2_28_x86_64.whl",
+    assert sorted(p.name for p in house.iterdir()) == ["SHA256SUMS", "numpy-2.4.6-cp314-cp314-manylinux_2_28_x86_64.whl",
                                                         built.name]
+    assert not wheelhouse.damaged("3.14", [linked])  # entered whole, its sha256 recorded
 
 
 def test_a_failing_step_is_one_clear_error_and_leaves_no_container(client, image311):

@@ -233,7 +233,22 @@ def main() -> None:
         _exit(1)
     except SystemExit as exc:  # every command ends this way
         _exit(exc.code)
+    except OSError as exc:  # a full disk (images fetch, data fetch, ...): the machine's error, said in one line
+        _exit(disk_full(exc))
     _exit(outcome if isinstance(outcome, int) else 0)
+
+
+def disk_full(exc: OSError) -> int:
+    """Error/host_resources for a disk that refused a write: one line (and --json's object), exit code 3."""
+    from ..support.disk import disk_failure
+
+    message = disk_failure(exc)
+    if message is None:
+        raise exc
+    if json_requested():
+        echo_error_object(f"host_resources: {message}", 3)
+    click.echo(f"numerai-sandbox: error: host_resources: {message}", err=True)
+    return 3
 
 
 def _exit(code) -> None:

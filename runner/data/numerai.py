@@ -6,6 +6,12 @@
 `data fetch` is the networked step; `run` only reads what is here. numerapi is imported
 only when something is downloaded, through runner.numerai_api (where NUMERAI_API_URL points
 it, and the API's host is probed first, 10 s at most).
+
+A round enters the cache whole (downloaded into a staging folder, renamed into place) with
+each file's sha256 in its meta.json. A file truncated or altered since is found before a run
+uses it (runner.support.paths.changed: by its stamp, then its sha256): `run` names it, `data fetch`
+downloads it again. A disk that fills during a download is the machine's error (an OSError),
+never "is this machine online?".
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..support.paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+import psutil
+
+from ..support.disk import refused_write
+from ..support.paths import TEMP_PREFIX, cache_dir, changed, ensure_dir, file_lock, fingerprint
 
 LIVE, BENCHMARKS, FEATURES = "live.parquet", "live_benchmark_models.parquet", "features.json"
 ROUND_FILES = (LIVE, BENCHMARKS, FEATURES)
@@ -44,12 +53,14 @@ def root() -> Path:
 
 @dataclass(frozen=True)
 class Round:
-    """One round's live data of one dataset version, as fetched."""
+    """One round's live data of one dataset version, as fetched; `files`: {name: fingerprint} as downloaded
+    (empty for a round fetched before fingerprints were kept)."""
 
     version: str
     number: int
     directory: Path
     fetched_at: float
+    files: dict = field(default_factory=dict, compare=False)
 
     @property
     def live(self) -> Path:
@@ -76,6 +87,15 @@ class Round:
     def describe(self) -> str:
         return f"Numerai's {self.version} live data, round {self.number} (fetched {self.age()})"
 
+    def damaged(self) -> list[str]:
+        """Each cached file that is not what was downloaded, as words naming it (empty: all are)."""
+        found = []
+        for name, recorded in self.files.items():
+            why = changed(self.directory / name, recorded) if isinstance(recorded, dict) else None
+            if why is not None:
+                found.append(f"{self.directory / name} {why}")
+        return found
+
 
 def rounds(version: str | None = None) -> list[Round]:
     """The cached rounds (of one version, or all), newest round first, newer version first."""
@@ -89,8 +109,9 @@ def rounds(version: str | None = None) -> list[Round]:
                 continue
             try:
                 info = json.loads(meta.read_text())
-                found.append(Round(name, int(info["round"]), directory, float(info["fetched_at"])))
-            except (ValueError, KeyError, TypeError):
+                files = info.get("files") if isinstance(info.get("files"), dict) else {}
+                found.append(Round(name, int(info["round"]), directory, float(info["fetched_at"]), files))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return sorted(found, key=lambda r: (r.number, version_key(r.version)), reverse=True)
 
@@ -137,9 +158,12 @@ def _client():
         raise FetchError(str(exc)) from exc
 
 
-def _failure(what: str, exc: BaseException, said: list[str] = ()) -> FetchError:
+def _failure(what: str, exc: BaseException, said: list[str] = ()) -> FetchError | OSError:
     """What went wrong, in one line: what numerapi logged (an HTTP status, a refused connection), else the
     exception's own text."""
+    refused = refused_write(exc)
+    if refused is not None:  # the disk, not the network: the command says so (runner.disk)
+        return OSError(refused.errno, refused.strerror or "the disk refused a write", refused.filename or str(root()))
     text = "; ".join(line.strip().splitlines()[0][:200] for line in said if line.strip())
     if not text:
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -173,9 +197,12 @@ def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
         raise FetchError(f"Numerai publishes no {chosen}/live.parquet; available: {', '.join(versions)}")
     final = ensure_dir(root() / chosen) / f"round-{current}"
     with file_lock(f"numerai-{chosen}-{current}"):
+        sweep_partial(final.parent)
         cached = next((r for r in rounds(chosen) if r.number == current), None)
-        if cached is not None:
+        if cached is not None and not cached.damaged():
             return cached, False
+        for why in cached.damaged() if cached is not None else []:
+            progress(f"{why}: downloading the round again")
         staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}fetch-{os.getpid()}-", dir=final.parent))
         try:
             for name in ROUND_FILES:
@@ -189,8 +216,9 @@ def fetch_round(version: str | None, progress: Progress) -> tuple[Round, bool]:
                         api.download_dataset(f"{chosen}/{name}", str(staging / name))
                     except Exception as exc:  # noqa: BLE001
                         raise _failure(f"download {chosen}/{name}", exc, said) from exc
+            files = {name: fingerprint(staging / name) for name in ROUND_FILES if (staging / name).exists()}
             (staging / "meta.json").write_text(json.dumps({"round": current, "version": chosen,
-                                                           "fetched_at": time.time()}))
+                                                           "fetched_at": time.time(), "files": files}))
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)
@@ -220,16 +248,54 @@ def download_dataset(dataset: str) -> Path:
     directory = ensure_dir(root() / version / f"round-{current}")
     out = directory / name
     with file_lock(f"numerai-{version}-{current}-{name}"):
-        if not out.exists():
+        sweep_partial(directory)
+        meta = _read_meta(directory)
+        recorded = (meta.get("files") or {}).get(name)
+        if not out.exists() or (isinstance(recorded, dict) and changed(out, recorded) is not None):
             tmp = out.with_name(f".{name}.{os.getpid()}.part")
             with numerapi_messages() as said:
                 try:
                     api.download_dataset(dataset, str(tmp))
-                    tmp.rename(out)
+                    tmp.replace(out)
                 except Exception as exc:  # noqa: BLE001
                     tmp.unlink(missing_ok=True)
                     raise _failure(f"download {dataset}", exc, said) from exc
-            meta = directory / "meta.json"
-            if not meta.exists():
-                meta.write_text(json.dumps({"round": current, "version": version, "fetched_at": time.time()}))
+            meta = _read_meta(directory) or {"round": current, "version": version, "fetched_at": time.time()}
+            meta["files"] = dict(meta.get("files") or {}, **{name: fingerprint(out)})
+            _write_meta(directory, meta)
     return out
+
+
+def _read_meta(directory: Path) -> dict:
+    try:
+        found = json.loads((directory / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_meta(directory: Path, meta: dict) -> None:
+    """meta.json, whole or not at all."""
+    partial = directory / f".meta.json.{os.getpid()}.part"
+    try:
+        partial.write_text(json.dumps(meta))
+        partial.replace(directory / "meta.json")
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def sweep_partial(directory: Path) -> list[Path]:
+    """What downloads killed midway left in `directory` (their process is gone): staging folders of
+    `data fetch` (numerai-sandbox-fetch-<pid>-...) and partial files (.<name>.<pid>.part)."""
+    removed = []
+    for path in directory.glob("*"):
+        if path.name.startswith(f"{TEMP_PREFIX}fetch-"):
+            pid = path.name[len(f"{TEMP_PREFIX}fetch-"):].split("-", 1)[0]
+        elif path.name.startswith(".") and path.name.endswith(".part"):
+            pid = path.name[:-len(".part")].rsplit(".", 1)[-1]
+        else:
+            continue
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

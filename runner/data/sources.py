@@ -163,6 +163,9 @@ def resolve(data: str | None, benchmarks: str | None, data_version: str | None =
     if data is not None:
         return _given(data, benchmarks, wanted)
     fetched = numerai.newest_round(data_version)
+    if fetched is not None and fetched.damaged():
+        raise DataError(f"{fetched.damaged()[0]} since `data fetch` downloaded it (round {fetched.number}, "
+                        f"{fetched.version}): `numerai-sandbox data fetch` downloads the round again", usage=False)
     if fetched is not None:
         bench = _bench_option(benchmarks) or fetched.benchmarks or _synthetic_benchmarks(fetched.live, wanted)
         return LiveData(fetched.live, bench, "round", fetched.describe(), fetched.features, names_checked=True,

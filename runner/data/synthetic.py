@@ -15,6 +15,7 @@ stays missing, as it would be on Numerai. Each shape is generated once, cached b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from ..support.paths import TEMP_PREFIX, cache_dir, ensure_dir, file_lock
+from ..support.disk import refused_write
+from ..support.paths import TEMP_PREFIX, cache_dir, changed, ensure_dir, file_lock, fingerprint
 
 if TYPE_CHECKING:  # the generator imports them when it generates: a cached shape needs none of them
     import pandas as pd
@@ -181,21 +183,77 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def cached(layout: Layout, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> Path:
-    """The directory holding this layout's data, generated on first use (once, whoever asks first)."""
+    """The directory holding this layout's data, generated on first use (once, whoever asks first), whole
+    (made in a staging folder, renamed into place) and with its files' fingerprints; made again when a file
+    was truncated or altered since (see `damaged`)."""
     key = f"synthetic-v{SYNTH_VERSION}-{layout.key(rows, seed)}"
     final = cache_dir() / "data" / key
+    if (final / FINGERPRINTS).exists() and not damaged(final):
+        return final  # the common case, without the lock: a stat per file
     with file_lock(f"data-{key}"):
-        if not (final / "features.json").exists():
+        if not (final / "features.json").exists() or damaged(final):
             ensure_dir(final.parent)
             staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + "data-", dir=final.parent))
             try:
                 synthesize(staging, rows, len(layout.features), seed, layout)
+                _fingerprint(staging)
                 if final.exists():
                     shutil.rmtree(final)
                 staging.rename(final)
+            except OSError as exc:
+                refused = refused_write(exc)
+                if refused is None or refused.filename:
+                    raise
+                raise OSError(refused.errno, refused.strerror, str(final)) from exc  # pyarrow names no file
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+        elif not (final / FINGERPRINTS).exists():  # made before fingerprints were kept, and it reads: keep it
+            with contextlib.suppress(OSError):  # a full or read-only cache: judged by reading it next time too
+                _fingerprint(final)
     return final
+
+
+FINGERPRINTS = "files.json"  # {file name: runner.support.paths.fingerprint} of the data in a cached folder
+DATA_FILES = ("live.parquet", "live_benchmark_models.parquet", "features.json")
+
+
+def _fingerprint(folder: Path) -> None:
+    partial = folder / f".{FINGERPRINTS}.{os.getpid()}"
+    try:
+        partial.write_text(json.dumps({name: fingerprint(folder / name) for name in DATA_FILES}))
+        partial.replace(folder / FINGERPRINTS)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def damaged(folder: Path) -> list[str]:
+    """The files of a cached folder that are not what was made (truncated, altered, missing), as words; a
+    folder made before fingerprints were kept is judged by whether its parquet files read."""
+    try:
+        recorded = json.loads((folder / FINGERPRINTS).read_text())
+    except FileNotFoundError:
+        return _unreadable(folder)
+    except (OSError, ValueError):
+        return [f"{folder / FINGERPRINTS} cannot be read"]
+    found = []
+    for name in DATA_FILES:
+        why = changed(folder / name, recorded.get(name) or {}) if isinstance(recorded, dict) else "is not recorded"
+        if why is not None:
+            found.append(f"{folder / name} {why}")
+    return found
+
+
+def _unreadable(folder: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = []
+    for name in DATA_FILES[:2]:
+        try:
+            pq.read_schema(folder / name)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            found.append(f"{folder / name} cannot be read ({exc})")
+    return found
 
 
 def default_dir() -> Path:

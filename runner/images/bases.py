@@ -25,9 +25,11 @@ from typing import Callable
 
 import docker
 import docker.errors
+import psutil
 
 from ..sandbox.ownership import labels_for
 from ..sandbox.engine import temp_dir
+from ..support.disk import disk_error
 from ..support.machine import ARCH, PLATFORM, bootstrap_problem, elf_arch
 from ..support.paths import LABEL, cache_dir, ensure_dir, file_sha256, repository
 
@@ -278,7 +280,17 @@ def _bootstrap(python: str, suite: str, home: Path | None, progress: Progress) -
         full_version = full.stdout.strip()
         progress(f"base py{python}: Python {full_version} works; packing the root filesystem")
         tarball = ensure_dir(base_dir(python)) / f"rootfs.tar.{os.getpid()}"
-        subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), "."], check=True)
+        for left in base_dir(python).glob("rootfs.tar.*"):  # a bootstrap killed while packing left it
+            if left.suffix[1:].isdigit() and not psutil.pid_exists(int(left.suffix[1:])):
+                left.unlink(missing_ok=True)
+        packed = subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), "."],
+                                capture_output=True, text=True)
+        if packed.returncode != 0:
+            tarball.unlink(missing_ok=True)  # whole or not at all
+            said = packed.stderr.strip()
+            if "No space left" in said or "Disk quota" in said:
+                raise disk_error(tarball, "tar could not pack the base's root filesystem")
+            raise BaseError(f"tar could not pack the base's root filesystem into {tarball}: {said[-300:]}")
         digest = file_sha256(tarball)
         tarball.rename(base_dir(python) / "rootfs.tar")
     finally:

@@ -174,8 +174,6 @@ set -- /wheels/pip-*.whl
 
 def ensure(client, base, pins: PinSet, progress: Progress) -> list[Path]:
     """Every source-built wheel these pins need, in the wheelhouse: from the cache, or built now."""
-    from .wheelhouse import wheel_dir
-
     made = []
     for recipe in recipes_for(pins):
         key = build_key(recipe, pins, base.digest)
@@ -186,27 +184,22 @@ def ensure(client, base, pins: PinSet, progress: Progress) -> list[Path]:
                          f"(cached {wheel.parent.name})")
             else:
                 wheel = _build(client, base, pins, recipe, key, progress)
-        made.append(_link(wheel, wheel_dir(pins.python), recipe))
+        made.append(_link(wheel, pins.python, recipe))
     return made
 
 
-def _link(wheel: Path, wheelhouse: Path, recipe: Recipe) -> Path:
-    """Put the built wheel in the wheelhouse, replacing one built from other inputs."""
-    from .wheelhouse import wheel_name_version
+def _link(wheel: Path, python: str, recipe: Recipe) -> Path:
+    """Put the built wheel in the wheelhouse (whole, its sha256 recorded), replacing one built from other inputs."""
+    from .wheelhouse import add_wheel, wheel_dir, wheel_name_version
 
-    ensure_dir(wheelhouse)
+    wheelhouse = ensure_dir(wheel_dir(python))
     for other in wheelhouse.glob("*.whl"):
         if wheel_name_version(other) == (normalize(recipe.name), recipe.version) and other.name != wheel.name:
             other.unlink()
     target = wheelhouse / wheel.name
     if target.exists() and file_sha256(target) == file_sha256(wheel):
         return target
-    target.unlink(missing_ok=True)
-    try:
-        os.link(wheel, target)
-    except OSError:
-        shutil.copy2(wheel, target)
-    return target
+    return add_wheel(python, wheel)
 
 
 def _build(client, base, pins: PinSet, recipe: Recipe, key: str, progress: Progress) -> Path:

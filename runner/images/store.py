@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import time
@@ -285,6 +286,8 @@ def _build_env(client: docker.DockerClient, pins: PinSet, base: bases.BaseInfo, 
         raise ImageUnavailable(f"the wheelhouse for Python {pins.python} ({pins.tag_profile}) lacks {shown}: "
                                f"run `numerai-sandbox images fetch --python {pins.python}"
                                f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}`")
+    check_wheels(pins, stock, f"numerai-sandbox images fetch --python {pins.python}"
+                  f"{'' if pins.profile == 'standard' else ' --profile ' + pins.profile}")
     _check_disk(client, need=3 * sum(p.stat().st_size for p in stock.present.values()) + 1024**3)
     try:
         base_ref = bases.ensure_image(client, base, progress)
@@ -313,6 +316,7 @@ def _build_layer(client: docker.DockerClient, pins: PinSet, stock: wheelhouse.In
                  progress: Progress, force: bool = False) -> str:
     """The auto profile's environment: the standard environment plus the added wheels, network disabled."""
     size = sum(p.stat().st_size for p in stock.present.values())
+    check_wheels(pins, stock, "numerai-sandbox images fetch --for MODEL.pkl")
     _check_disk(client, need=3 * size + 1024**3)
     under = client.images.get(under_ref).labels or {}
     digest = _layer_digest(under.get(f"{LABEL}.digest", under_ref), pins)
@@ -478,7 +482,21 @@ def prune_untagged(client: docker.DockerClient) -> None:
                 pass
             except ENGINE_ERRORS:
                 waiting.append(image_id)
-        ledger.write_text("".join(f"{i}\n" for i in waiting))
+        partial = ledger.with_name(f".{ledger.name}.{os.getpid()}")
+        try:
+            partial.write_text("".join(f"{i}\n" for i in waiting))
+            partial.replace(ledger)  # whole or not at all: a full disk never empties the list
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def check_wheels(pins: PinSet, stock: wheelhouse.Inventory, fetch: str) -> None:
+    """Refuse to build from a cached wheel that is not what was downloaded (truncated or altered since): pip
+    in the build would fail on it with a confusing error about a zip file. `images fetch` fetches it again."""
+    bad = wheelhouse.damaged(pins.python, stock.present.values())
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ImageUnavailable(f"{bad[0]}{more}: `{fetch}` fetches it again")
 
 
 def _check_disk(client: docker.DockerClient, need: int) -> None:

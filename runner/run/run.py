@@ -20,6 +20,7 @@ from ..sandbox import engine
 from ..inspection import Inspection
 from ..sandbox.backend import ContainerSpec, Outcome
 from ..support.console import Console
+from ..support.disk import disk_failure
 from ..support.machine import emulation_note
 from ..verdict import platform
 from ..verdict.lifecycle import Lifecycle, Status
@@ -98,8 +99,9 @@ class Run:
             verdict = Verdict("interrupted", f"The {what} was interrupted{cause} before it finished; its container "
                               "was removed.")
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is ours, reported as such
-            known.traceback = traceback.format_exc()
-            verdict = unexpected(exc, known.traceback, self.backend)
+            trace = traceback.format_exc()
+            verdict = unexpected(exc, trace, self.backend)
+            known.traceback = trace if verdict.reason != "host_resources" else None  # the machine's: no bug of ours
         try:
             return self.finish(known, verdict) if verdict is not None else assemble(known, Verdict(None, ""), self.life)
         finally:
@@ -218,10 +220,14 @@ class Run:
 
 
 def unexpected(exc: Exception, trace: str, backend) -> Verdict:
-    """An exception nobody caught: what the platform could not do (the engine gone), else a bug of ours."""
+    """An exception nobody caught: what the platform could not do (the engine gone), a disk that refused a
+    write (the machine's, not ours), else a bug of ours."""
     failure = (backend.failure_of(exc) if backend is not None else None) or engine.failure_of(exc)
     if failure is not None:
         return platform.from_failure(failure)
+    full = disk_failure(exc)
+    if full is not None:
+        return platform.host_resources(full)
     return Verdict("internal_error", "numerai-sandbox failed unexpectedly: " + trace.strip().splitlines()[-1][:300])
 
 

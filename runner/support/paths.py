@@ -70,6 +70,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def fingerprint(path: Path) -> dict:
+    """What a cached file is, to know it again: its sha256 and size, and its stamp when hashed (see `changed`)."""
+    stamp = _stamp(path)
+    return {"sha256": file_sha256(path), "size": stamp[0], "stamp": stamp}
+
+
+def changed(path: Path, recorded: dict) -> str | None:
+    """Why the file at `path` is not the one `recorded` (a `fingerprint`) describes, or None when it is.
+
+    Its sha256 is read again only when the file was written since it was recorded: any write changes a
+    file's ctime (which no tool sets back) and so its stamp (size, mtime, ctime, inode)."""
+    try:
+        stamp = _stamp(path)
+    except FileNotFoundError:
+        return "is missing"
+    if stamp == recorded.get("stamp"):
+        return None
+    if stamp[0] != recorded.get("size"):
+        return f"is {stamp[0]:,} bytes, not the {recorded.get('size', 0):,} recorded (truncated or altered)"
+    if file_sha256(path) != recorded.get("sha256"):
+        return "does not have the sha256 recorded (altered)"
+    return None
+
+
+def _stamp(path: Path) -> list[int]:
+    found = os.stat(path)
+    return [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
+
+
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
