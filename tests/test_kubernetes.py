@@ -393,7 +393,7 @@ class EmulatedCluster:
             labels=labels_for("script"), network_disabled=True, host_config=host_config)
         self.client.api.start(created["Id"])
         self.jobs[name] = {"manifest": body, "container": created["Id"], "report_dir": report_dir}
-        self.max_running = max(self.max_running, sum(1 for j in self.jobs.values() if self._running(j)))
+        self.max_running = max(self.max_running, sum(1 for j in list(self.jobs.values()) if self._running(j)))
 
     def delete_namespaced_job(self, name, namespace, **kwargs):
         from runner.sandbox.engine import remove
@@ -401,7 +401,13 @@ class EmulatedCluster:
         remove(self.client, self.jobs.pop(name)["container"])
 
     def _running(self, job) -> bool:
-        return self.client.api.inspect_container(job["container"])["State"]["Running"]
+        """Whether the Job's container runs; one another thread's Job deletion removed runs no more."""
+        import docker
+
+        try:
+            return self.client.api.inspect_container(job["container"])["State"]["Running"]
+        except docker.errors.NotFound:
+            return False
 
     # CoreV1Api
     def list_namespaced_pod(self, namespace, label_selector):

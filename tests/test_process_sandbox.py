@@ -343,12 +343,21 @@ def test_an_unprivileged_user_gets_a_network_namespace_of_its_own(tmp_path):
              "except OSError as exc:\n    print(exc.errno)\n")
     report = tmp_path / "report.json"
     python = shutil.which("python3", path="/usr/bin:/bin")
-    with open(report, "w") as handle:
-        done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python,
-                               str(Path(confine.__file__)),
-                               json.dumps({"network": ["namespace"], "report_fd": handle.fileno()}),
-                               "--", python, "-c", probe], pass_fds=(handle.fileno(),),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    # The checkout (and pytest's tmp_path) may be private to root: the launcher is read from a copy the other
+    # user can read, as an installed package would be.
+    readable = Path(tempfile.mkdtemp(prefix="numerai-sandbox-test-confine-"))
+    try:
+        readable.chmod(0o755)
+        launcher = readable / "confine.py"
+        shutil.copyfile(confine.__file__, launcher)
+        launcher.chmod(0o644)
+        with open(report, "w") as handle:
+            done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python,
+                                   str(launcher), json.dumps({"network": ["namespace"], "report_fd": handle.fileno()}),
+                                   "--", python, "-c", probe], pass_fds=(handle.fileno(),),
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     said = json.loads(report.read_text())
     assert said["network"] == "namespace" and "user namespace" in said["detail"]
