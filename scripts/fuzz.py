@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ def _chunk(job: tuple[str, int, int, str]) -> dict:
 
 
 _CONTEXT = None
+SCRATCH_ENV = "NUMERAI_SANDBOX_FUZZ_SCRATCH"  # the campaign's directory, for its workers
 
 
 def _context():
@@ -47,7 +49,9 @@ def _context():
     if _CONTEXT is None:
         import fuzz_campaign
 
-        _CONTEXT = fuzz_campaign.Context(Path(tempfile.mkdtemp(prefix="numerai-sandbox-fuzz-")))
+        # Inside the campaign's scratch directory, which the main process removes when it ends.
+        scratch = os.environ.get(SCRATCH_ENV)
+        _CONTEXT = fuzz_campaign.Context(Path(tempfile.mkdtemp(prefix="worker-", dir=scratch)))
     return _CONTEXT
 
 
@@ -80,8 +84,18 @@ def main() -> int:
     unknown = set(targets) - set(SHARES)
     if unknown:
         parser.error(f"unknown targets {sorted(unknown)}; choose from {', '.join(SHARES)}")
+    scratch = Path(tempfile.mkdtemp(prefix="numerai-sandbox-fuzz-"))
+    try:
+        return campaign(args, targets, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # every worker's directory and the history are inside
+
+
+def campaign(args: argparse.Namespace, targets: list[str], scratch: Path) -> int:
+    """The campaign proper; its workers (spawned, so they inherit the environment) work inside `scratch`."""
+    os.environ[SCRATCH_ENV] = str(scratch)
     # The replayed runs record nothing in the user's history and leave no pre-started sandbox.
-    os.environ.setdefault("NUMERAI_SANDBOX_HISTORY_DIR", tempfile.mkdtemp(prefix="numerai-sandbox-fuzz-history-"))
+    os.environ.setdefault("NUMERAI_SANDBOX_HISTORY_DIR", str(scratch / "history"))
     os.environ["NUMERAI_SANDBOX_WARM"] = "0"
     import fuzz_campaign
 
